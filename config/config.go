@@ -1,12 +1,14 @@
-// Package config composes the configuration of every component into the
-// root configuration of flowsentry, loads it from YAML with errors that name
-// the file, line and key, and prints the effective configuration.
 package config
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/collector"
+	"github.com/flowsentry/flowsentry/config/check"
 	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/replay"
 )
@@ -16,6 +18,9 @@ type Config struct {
 	// DataDir is the folder holding the database and state; created when
 	// missing.
 	DataDir string `yaml:"data_dir"`
+	// PluginDir is the folder holding one subfolder per plugin (gui.json
+	// and the executable).
+	PluginDir string `yaml:"plugin_dir"`
 	// HTTP configures the UI, API and /metrics server.
 	HTTP api.Config `yaml:"http"`
 	// Collector configures the UDP listeners.
@@ -23,6 +28,9 @@ type Config struct {
 	// Model holds partitions, traffic groups, INT blocks, interface names
 	// and blacklists.
 	Model model.Config `yaml:",inline"`
+	// Pipeline configures the queue and tick between the collector and
+	// the rate engine and detectors.
+	Pipeline pipeline.Config `yaml:"pipeline"`
 	// Rates configures the rate engine.
 	Rates rates.Config `yaml:"rates"`
 	// Replay configures the replay command.
@@ -34,10 +42,33 @@ type Config struct {
 func Default() Config {
 	return Config{
 		DataDir:   "./data",
+		PluginDir: "./plugins",
 		HTTP:      api.DefaultConfig(),
 		Collector: collector.DefaultConfig(),
 		Model:     model.DefaultConfig(),
+		Pipeline:  pipeline.DefaultConfig(),
 		Rates:     rates.DefaultConfig(),
 		Replay:    replay.DefaultConfig(),
 	}
+}
+
+// Validate checks c and every component's configuration. The errors are
+// *check.Error values with key paths from the top of the file, joined.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, check.Errorf("data_dir", "is empty; give the folder for the database and state, e.g. ./data"))
+	}
+	if strings.TrimSpace(c.PluginDir) == "" {
+		errs = append(errs, check.Errorf("plugin_dir", "is empty; give the folder holding one subfolder per plugin, e.g. ./plugins"))
+	}
+	errs = append(errs,
+		check.Prefix("http", c.HTTP.Validate()),
+		check.Prefix("collector", c.Collector.Validate()),
+		c.Model.Validate(),
+		check.Prefix("rates", c.Rates.Validate()),
+		check.Prefix("replay", c.Replay.Validate()),
+		check.Prefix("pipeline", c.Pipeline.Validate()),
+	)
+	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/gaissmai/bart"
 )
@@ -40,10 +41,31 @@ type Model struct {
 	// Groups are the configured traffic groups, in configuration order.
 	// Lookups return indexes into this slice.
 	Groups []TrafficGroup
+	// Blacklists are the configured blacklists with the entries last read
+	// from their files, in configuration order.
+	Blacklists []Blacklist
 
-	groups   bart.Table[[]uint16]    // prefix → every group holding it
-	internal bart.Table[[]uint32]    // prefix → every CID with it as INT
-	ifNames  map[InterfaceKey]string // exporter interface names
+	// The tables are never modified once built, so a refreshed snapshot
+	// shares those that did not change.
+	groups     *bart.Table[[]uint16]   // prefix → every group holding it
+	internal   *bart.Table[[]uint32]   // prefix → every CID with it as INT
+	blacklists *bart.Table[[]uint32]   // prefix → every blacklist ID holding it
+	ifNames    map[InterfaceKey]string // exporter interface names
+}
+
+// Blacklist is a named list of addresses and CIDRs read from a file and
+// re-read every Refresh.
+type Blacklist struct {
+	// ID is the blacklist's numeric ID.
+	ID uint32
+	// Name is the display name, also the "blacklist" metric label.
+	Name string
+	// File is the path of the list.
+	File string
+	// Refresh is how often File is re-read; 0 means never.
+	Refresh time.Duration
+	// Prefixes are the entries read from File, addresses as /32 or /128.
+	Prefixes []netip.Prefix
 }
 
 // InterfaceKey names an exporter interface.
@@ -56,35 +78,60 @@ type InterfaceKey struct {
 
 // New builds a model from validated parts. Overlapping traffic groups are
 // allowed: an address belongs to every group one of whose CIDRs holds it.
+// The model has no blacklists; Build adds those configured.
 func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey]string) *Model {
-	m := &Model{Partitions: partitions, Groups: groups, ifNames: ifNames}
+	m := &Model{
+		Partitions: partitions,
+		Groups:     groups,
+		groups:     new(bart.Table[[]uint16]),
+		internal:   new(bart.Table[[]uint32]),
+		blacklists: new(bart.Table[[]uint32]),
+		ifNames:    ifNames,
+	}
 	for i, g := range groups {
 		for _, p := range g.CIDRs {
-			m.groups.Modify(p.Masked(), func(old []uint16, _ bool) ([]uint16, bool) {
-				if slices.Contains(old, uint16(i)) {
-					return old, false
-				}
-				return append(old, uint16(i)), false
-			})
+			addTo(m.groups, p, uint16(i))
 		}
 	}
 	for _, pt := range partitions {
 		for _, p := range pt.Internal {
-			m.internal.Modify(p.Masked(), func(old []uint32, _ bool) ([]uint32, bool) {
-				if slices.Contains(old, pt.CID) {
-					return old, false
-				}
-				return append(old, pt.CID), false
-			})
+			addTo(m.internal, p, pt.CID)
 		}
 	}
-	// A longest-prefix match finds one prefix; fold every supernet's set
-	// into each prefix so that one lookup answers "all groups holding addr".
-	foldSupernets(&m.groups)
-	foldSupernets(&m.internal)
+	foldSupernets(m.groups)
+	foldSupernets(m.internal)
 	return m
 }
 
+// withBlacklists returns a copy of m holding lists instead of its own
+// blacklists; m is left untouched for the readers still using it.
+func (m *Model) withBlacklists(lists []Blacklist) *Model {
+	t := new(bart.Table[[]uint32])
+	for _, b := range lists {
+		for _, p := range b.Prefixes {
+			addTo(t, p, b.ID)
+		}
+	}
+	foldSupernets(t)
+	c := *m
+	c.Blacklists = lists
+	c.blacklists = t
+	return &c
+}
+
+// addTo adds v to the set stored at p.
+func addTo[V comparable](t *bart.Table[[]V], p netip.Prefix, v V) {
+	t.Modify(p.Masked(), func(old []V, _ bool) ([]V, bool) {
+		if slices.Contains(old, v) {
+			return old, false
+		}
+		return append(old, v), false
+	})
+}
+
+// foldSupernets merges into every prefix's set the sets of all prefixes
+// covering it: a longest-prefix match finds one prefix, and after folding
+// that one lookup answers "every set holding addr".
 func foldSupernets[V comparable](t *bart.Table[[]V]) {
 	type entry struct {
 		p netip.Prefix
@@ -118,6 +165,13 @@ func (m *Model) GroupsOf(addr netip.Addr) []uint16 {
 func (m *Model) IsInternal(cid uint32, addr netip.Addr) bool {
 	v, _ := m.internal.Lookup(addr.Unmap())
 	return slices.Contains(v, cid)
+}
+
+// Blacklisted returns the IDs of the blacklists holding addr, nil when none
+// does. The returned slice is shared and must not be modified.
+func (m *Model) Blacklisted(addr netip.Addr) []uint32 {
+	v, _ := m.blacklists.Lookup(addr.Unmap())
+	return v
 }
 
 // InterfaceName returns the configured name of an exporter interface, or ""

@@ -31,17 +31,13 @@ func Errorf(path, format string, args ...any) error {
 }
 
 // Prefix puts prefix in front of the path of every *Error in err (which may
-// be a join of several), so a parent config can validate its children.
+// be a join of several, nested or not), so a parent config can validate its
+// children. Other errors become an *Error at prefix.
 func Prefix(prefix string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
+	list := Flatten(err)
 	out := make([]error, 0, len(list))
 	for _, e := range list {
 		var ce *Error
@@ -60,4 +56,21 @@ func Prefix(prefix string, err error) error {
 		out = append(out, &Error{Path: prefix, Msg: e.Error()})
 	}
 	return errors.Join(out...)
+}
+
+// Flatten returns the errors joined in err, at any depth of errors.Join, in
+// order; nil for nil.
+func Flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Flatten(e)...)
+	}
+	return out
 }

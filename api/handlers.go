@@ -1,0 +1,192 @@
+package api
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/rates"
+)
+
+// maxLimit caps the number of objects a list request returns.
+const maxLimit = 10000
+
+// Error is the body of every error response.
+type Error struct {
+	// Error says what is wrong with the request and how to fix it.
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, Error{Error: fmt.Sprintf(format, args...)})
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name": "flowsentry",
+		"endpoints": []string{
+			"/api/v1/partitions", "/api/v1/trafficgroups", "/api/v1/trafficgroups/{id}",
+			"/api/v1/trafficgroups/{id}/ports", "/api/v1/trafficgroups/{id}/hosts",
+			"/api/v1/exporters", "/metrics", "/healthz",
+		},
+	})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "no endpoint %s %s; GET / lists the endpoints", r.Method, r.URL.Path)
+}
+
+// Partition is a partition as the API shows it.
+type Partition struct {
+	CID      uint32         `json:"cid"`
+	Name     string         `json:"name"`
+	Internal []netip.Prefix `json:"internal"`
+}
+
+func (s *Server) partitions(w http.ResponseWriter, _ *http.Request) {
+	m := s.deps.Model.Load()
+	out := make([]Partition, 0, len(m.Partitions))
+	for _, p := range m.Partitions {
+		out = append(out, Partition{CID: p.CID, Name: p.Name, Internal: p.Internal})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// TrafficGroup is a configured traffic group with its live rates; groups
+// that have seen no traffic have zero rates.
+type TrafficGroup struct {
+	ID    uint32         `json:"id"`
+	Name  string         `json:"name"`
+	CID   uint32         `json:"cid"`
+	CIDRs []netip.Prefix `json:"cidrs"`
+	rates.Stats
+}
+
+// TrafficGroups joins the model's traffic groups with their rates, in
+// configuration order.
+func TrafficGroups(m *model.Model, snap *rates.Snapshot) []TrafficGroup {
+	byID := make(map[uint32]rates.Stats, len(snap.Groups))
+	for _, g := range snap.Groups {
+		byID[g.Key.Group] = g
+	}
+	out := make([]TrafficGroup, 0, len(m.Groups))
+	for _, g := range m.Groups {
+		st, ok := byID[g.ID]
+		if !ok {
+			st = rates.Stats{Key: rates.Key{Kind: rates.KindGroup, Group: g.ID}, Name: g.Name, CID: g.CID}
+		}
+		out = append(out, TrafficGroup{ID: g.ID, Name: g.Name, CID: g.CID, CIDRs: g.CIDRs, Stats: st})
+	}
+	return out
+}
+
+func (s *Server) trafficGroups(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, TrafficGroups(s.deps.Model.Load(), s.deps.Rates()))
+}
+
+// group finds the traffic group named by the {id} path value, writing the
+// error response when there is none.
+func (s *Server) group(w http.ResponseWriter, r *http.Request) (TrafficGroup, bool) {
+	raw := r.PathValue("id")
+	id, err := strconv.ParseUint(raw, 10, 32)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "traffic group ID %q is not a number; use the numeric ID from GET /api/v1/trafficgroups", raw)
+		return TrafficGroup{}, false
+	}
+	for _, g := range TrafficGroups(s.deps.Model.Load(), s.deps.Rates()) {
+		if g.ID == uint32(id) {
+			return g, true
+		}
+	}
+	writeError(w, http.StatusNotFound, "no traffic group with ID %d; GET /api/v1/trafficgroups lists them", id)
+	return TrafficGroup{}, false
+}
+
+func (s *Server) trafficGroup(w http.ResponseWriter, r *http.Request) {
+	if g, ok := s.group(w, r); ok {
+		writeJSON(w, http.StatusOK, g)
+	}
+}
+
+func (s *Server) groupPorts(w http.ResponseWriter, r *http.Request) {
+	s.groupObjects(w, r, func(snap *rates.Snapshot) []rates.Stats { return snap.GroupPorts })
+}
+
+func (s *Server) groupHosts(w http.ResponseWriter, r *http.Request) {
+	s.groupObjects(w, r, func(snap *rates.Snapshot) []rates.Stats { return snap.Hosts })
+}
+
+// sortKeys are the values of the "sort" query parameter: the current rate
+// a list is ordered by, highest first.
+var sortKeys = map[string]func(rates.Rates) float64{
+	"packets_in":  func(r rates.Rates) float64 { return r.PacketsIn },
+	"packets_out": func(r rates.Rates) float64 { return r.PacketsOut },
+	"bytes_in":    func(r rates.Rates) float64 { return r.BytesIn },
+	"bytes_out":   func(r rates.Rates) float64 { return r.BytesOut },
+	"new_conn":    func(r rates.Rates) float64 { return r.NewConn },
+	"updates":     func(r rates.Rates) float64 { return r.Updates },
+}
+
+// groupObjects lists the objects of one traffic group, sorted by a current
+// rate (?sort=, default bytes_in) and cut to ?limit= (default 100).
+func (s *Server) groupObjects(w http.ResponseWriter, r *http.Request, pick func(*rates.Snapshot) []rates.Stats) {
+	g, ok := s.group(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	by := cmp.Or(q.Get("sort"), "bytes_in")
+	key, ok := sortKeys[by]
+	if !ok {
+		writeError(w, http.StatusBadRequest, "sort=%q is not valid; use one of packets_in, packets_out, bytes_in, bytes_out, new_conn, updates", by)
+		return
+	}
+	limit := 100
+	if raw := q.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxLimit {
+			writeError(w, http.StatusBadRequest, "limit=%q is not valid; use a number from 1 to %d", raw, maxLimit)
+			return
+		}
+		limit = n
+	}
+	var out []rates.Stats
+	for _, st := range pick(s.deps.Rates()) {
+		if st.Key.Group == g.ID {
+			out = append(out, st)
+		}
+	}
+	slices.SortFunc(out, func(a, b rates.Stats) int { return cmp.Compare(key(b.Cur), key(a.Cur)) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	if out == nil {
+		out = []rates.Stats{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) exporters(w http.ResponseWriter, _ *http.Request) {
+	ex := s.deps.Rates().Exporters
+	if ex == nil {
+		ex = []rates.Exporter{}
+	}
+	writeJSON(w, http.StatusOK, ex)
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/flowsentry/flowsentry/api"
+	"github.com/flowsentry/flowsentry/collector"
+	"github.com/flowsentry/flowsentry/config"
+	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/pipeline"
+	"github.com/flowsentry/flowsentry/rates"
+)
+
+// component is what serve starts in order and stops in reverse.
+type component interface {
+	Start() error
+	Stop()
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration `file` (default: the embedded default)")
+	checkOnly := fs.Bool("check", false, "validate the configuration, build every component, and exit")
+	dump := fs.Bool("dump", false, "print the effective configuration as YAML and exit")
+	var ov overrides
+	ov.register(fs)
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "flowsentry serve: unexpected argument %q; serve takes only flags (see -h)\n", fs.Arg(0))
+		return 2
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
+		return 2
+	}
+	cfg, err := loadConfig(*configPath, ov)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
+		return 1
+	}
+	if *dump {
+		if err := config.Dump(stdout, cfg); err != nil {
+			fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	d, err := build(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
+		return 1
+	}
+	if *checkOnly {
+		fmt.Fprintln(stdout, "configuration OK")
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := d.run(ctx, *configPath, ov); err != nil {
+		log.Error("serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// daemon is the wired server.
+type daemon struct {
+	log        *slog.Logger
+	holder     *model.Holder
+	components []component
+}
+
+// build creates every component without opening anything.
+func build(cfg config.Config, log *slog.Logger) (*daemon, error) {
+	m, err := model.Build(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	holder := model.NewHolder(m)
+	re, err := rates.New(cfg.Rates, reg)
+	if err != nil {
+		return nil, fmt.Errorf("rates: %w", err)
+	}
+	pl, err := pipeline.New(cfg.Pipeline, holder, []pipeline.Stage{re}, nil, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	col, err := collector.New(cfg.Collector, pl, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("collector: %w", err)
+	}
+	refresher, err := model.NewRefresher(model.RefresherDeps{Holder: holder, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("blacklists: %w", err)
+	}
+	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w (create it or point data_dir / --data at a writable folder)", cfg.DataDir, err)
+	}
+	return &daemon{
+		log:    log,
+		holder: holder,
+		// Dependency order: consumers before producers, so that nothing
+		// is produced into a stage that is not running.
+		components: []component{refresher, pl, col, srv},
+	}, nil
+}
+
+// run starts the components, reloads on SIGHUP, and stops everything in
+// reverse order when ctx ends.
+func (d *daemon) run(ctx context.Context, configPath string, ov overrides) error {
+	for i, c := range d.components {
+		if err := c.Start(); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				d.components[j].Stop()
+			}
+			return err
+		}
+	}
+	d.log.Info("flowsentry serving")
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			d.reload(configPath, ov)
+		case <-ctx.Done():
+			d.log.Info("stopping")
+			for j := len(d.components) - 1; j >= 0; j-- {
+				d.components[j].Stop()
+			}
+			d.log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+// reload rebuilds the model from the configuration file; on any error the
+// model in use stays. Listener and HTTP changes need a restart.
+func (d *daemon) reload(configPath string, ov overrides) {
+	cfg, err := loadConfig(configPath, ov)
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "err", err)
+		return
+	}
+	m, err := model.Build(cfg.Model)
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "err", err)
+		return
+	}
+	d.holder.Store(m)
+	d.log.Info("configuration reloaded", "traffic_groups", len(m.Groups), "partitions", len(m.Partitions))
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q is not valid; use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,91 @@
+package netflow
+
+import (
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// capturesDir returns the shared captures folder: shared/captures next to
+// the repository root (CI clones the repository to X/main with the
+// captures in X/shared), found by walking up from the package folder.
+func capturesDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		p := filepath.Join(dir, "shared", "captures")
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("shared/captures not found above the package folder; check out the shared folder next to the repository (X/main, X/shared)")
+		}
+		dir = parent
+	}
+}
+
+// datagram is one UDP payload of a capture.
+type datagram struct {
+	exporter netip.Addr
+	time     int64
+	payload  []byte
+}
+
+// readDatagrams returns the UDP payloads of a pcap file under
+// flow-exports/, in capture order, with the IP source address as the
+// exporter.
+func readDatagrams(tb testing.TB, name string) []datagram {
+	tb.Helper()
+	f, err := os.Open(filepath.Join(capturesDir(tb), "flow-exports", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	var out []datagram
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		pkt := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
+		udp, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		if !ok {
+			tb.Fatalf("%s: packet %d is not UDP", name, len(out)+1)
+		}
+		var src netip.Addr
+		switch ip := pkt.NetworkLayer().(type) {
+		case *layers.IPv4:
+			src, _ = netip.AddrFromSlice(ip.SrcIP.To4())
+		case *layers.IPv6:
+			src, _ = netip.AddrFromSlice(ip.SrcIP)
+		}
+		out = append(out, datagram{exporter: src, time: ci.Timestamp.UnixNano(), payload: udp.Payload})
+	}
+}
+
+// readAll concatenates the datagrams of several captures, in order.
+func readAll(tb testing.TB, names ...string) []datagram {
+	var out []datagram
+	for _, n := range names {
+		out = append(out, readDatagrams(tb, n)...)
+	}
+	return out
+}

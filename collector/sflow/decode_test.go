@@ -1,0 +1,416 @@
+package sflow
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	gfsflow "github.com/netsampler/goflow2/v2/decoders/sflow"
+	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
+
+	"github.com/flowsentry/flowsentry/flow"
+)
+
+// now is the receive time the tests pass to Decode.
+const now = int64(1_700_000_000_000_000_000)
+
+var cmpAddr = cmpopts.EquateComparable(netip.Addr{})
+
+// capturesDir finds shared/captures by walking up from the working
+// directory (CI clones the repository to X/main, next to X/shared).
+func capturesDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		c := filepath.Join(dir, "shared", "captures")
+		if st, err := os.Stat(c); err == nil && st.IsDir() {
+			return c
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("no shared/captures folder above the working directory: clone the repository next to shared/")
+		}
+		dir = parent
+	}
+}
+
+// readPayloads returns the UDP payloads of a pcap or pcapng capture of
+// exports, named relative to the captures folder.
+func readPayloads(tb testing.TB, name string) [][]byte {
+	tb.Helper()
+	f, err := os.Open(filepath.Join(capturesDir(tb), name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var src interface {
+		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	}
+	if r, err := pcapgo.NewReader(f); err == nil {
+		src = r
+	} else {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			tb.Fatal(err)
+		}
+		if src, err = pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions); err != nil {
+			tb.Fatalf("%s: neither pcap nor pcapng: %v", name, err)
+		}
+	}
+	var payloads [][]byte
+	for {
+		frame, _, err := src.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return payloads
+		}
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		if _, _, p, ok := flow.UDPPayload(frame, flow.LinkEthernet); ok {
+			payloads = append(payloads, p)
+		}
+	}
+}
+
+// The reference: goflow2 v2.2.6 decodes the datagram; its packet parser
+// (producer/proto) reads the raw headers, gopacket the IP length. Where the
+// two designs differ on purpose, reference() says so.
+
+// reference decodes a datagram with goflow2 into what Decode should give.
+// comparable is false when a header holds something goflow2's packet
+// parser reads differently on purpose (see headerComparable); the header
+// fields of such a datagram cannot be compared.
+func reference(tb testing.TB, payload []byte) (recs []flow.Record, counters []flow.IfCounters, comparable bool, err error) {
+	var pkt gfsflow.Packet
+	if err := gfsflow.DecodeMessageVersion(bytes.NewBuffer(payload), &pkt); err != nil {
+		return nil, nil, false, err
+	}
+	agent, ok := netip.AddrFromSlice(pkt.AgentIP)
+	if !ok {
+		tb.Fatalf("goflow2 agent address %v", pkt.AgentIP)
+	}
+	comparable = true
+	for _, s := range pkt.Samples {
+		var r flow.Record
+		var records []gfsflow.FlowRecord
+		switch s := s.(type) {
+		case gfsflow.FlowSample:
+			// Compact interfaces: 2 format bits; only format 0 is an ifIndex.
+			r = flow.Record{InIf: ifIndex(s.Input>>30, s.Input), OutIf: ifIndex(s.Output>>30, s.Output), SamplingRate: s.SamplingRate}
+			records = s.Records
+		case gfsflow.ExpandedFlowSample:
+			r = flow.Record{InIf: ifIndex(s.InputIfFormat, s.InputIfValue), OutIf: ifIndex(s.OutputIfFormat, s.OutputIfValue), SamplingRate: s.SamplingRate}
+			records = s.Records
+		case gfsflow.CounterSample:
+			for _, c := range s.Records {
+				if g, ok := c.Data.(gfsflow.IfCounters); ok {
+					counters = append(counters, flow.IfCounters{
+						Time: now, Exporter: agent, IfIndex: g.IfIndex, Speed: g.IfSpeed,
+						InOctets:    g.IfInOctets,
+						InPackets:   uint64(g.IfInUcastPkts) + uint64(g.IfInMulticastPkts) + uint64(g.IfInBroadcastPkts),
+						InDiscards:  g.IfInDiscards,
+						InErrors:    g.IfInErrors,
+						OutOctets:   g.IfOutOctets,
+						OutPackets:  uint64(g.IfOutUcastPkts) + uint64(g.IfOutMulticastPkts) + uint64(g.IfOutBroadcastPkts),
+						OutDiscards: g.IfOutDiscards,
+						OutErrors:   g.IfOutErrors,
+					})
+				}
+			}
+			continue
+		default:
+			continue
+		}
+		if r.SamplingRate == 0 {
+			r.SamplingRate = 1 // Decode's documented reading of rate 0
+		}
+		r.Start, r.End, r.Exporter, r.Source = now, now, agent, flow.SourceSFlow
+		r.Packets = uint64(r.SamplingRate)
+		l3Len, ok, cmpOK := referenceFlow(records, &r)
+		comparable = comparable && cmpOK
+		if !ok {
+			continue
+		}
+		r.Bytes = l3Len * uint64(r.SamplingRate)
+		recs = append(recs, r)
+	}
+	return recs, counters, comparable, nil
+}
+
+func ifIndex(format, value uint32) uint32 {
+	if format != 0 {
+		return 0
+	}
+	return value & 0x3fffffff
+}
+
+// referenceFlow fills r from the records of one goflow2 flow sample: the
+// first raw header that holds IP, else the first sampled IPv4/IPv6 record.
+func referenceFlow(records []gfsflow.FlowRecord, r *flow.Record) (l3Len uint64, ok, comparable bool) {
+	comparable = true
+	for _, rec := range records {
+		h, isHeader := rec.Data.(gfsflow.SampledHeader)
+		if !isHeader {
+			continue
+		}
+		frame := h.HeaderData[:min(int(h.OriginalLength), len(h.HeaderData))]
+		switch h.Protocol {
+		case headerEthernet:
+		case headerIPv4: // goflow2 reads Ethernet only: give it a frame
+			frame = append([]byte{12: 0x08, 13: 0x00}, frame...)
+		case headerIPv6:
+			frame = append([]byte{12: 0x86, 13: 0xdd}, frame...)
+		default:
+			continue
+		}
+		if !headerComparable(frame) {
+			comparable = false
+		}
+		var msg protoproducer.ProtoProducerMessage
+		if err := protoproducer.DefaultEnvironment.ParsePacket(&msg, frame); err != nil || len(msg.SrcAddr) == 0 {
+			continue
+		}
+		r.Src, _ = netip.AddrFromSlice(msg.SrcAddr)
+		r.Dst, _ = netip.AddrFromSlice(msg.DstAddr)
+		r.Proto = uint8(msg.Proto)
+		r.Fragment = msg.IpFlags&1 != 0 || msg.FragmentOffset != 0
+		if msg.FragmentOffset == 0 { // goflow2 also reads later fragments as if they began with ports
+			r.SrcPort, r.DstPort, r.TCPFlags = uint16(msg.SrcPort), uint16(msg.DstPort), uint8(msg.TcpFlags)
+		}
+		// goflow2 only has the frame length (with link layer, FCS and
+		// padding): the IP length comes from gopacket. So do ICMP type and
+		// code: goflow2 v2.2.6 never sets them (its ParseICMP checks a call
+		// counter that is already 1 when it runs).
+		for _, l := range gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default).Layers() {
+			switch l := l.(type) {
+			case *layers.IPv4:
+				l3Len = uint64(l.Length)
+			case *layers.IPv6:
+				l3Len = uint64(l.Length) + 40
+			case *layers.ICMPv4:
+				r.ICMPType, r.ICMPCode = l.TypeCode.Type(), l.TypeCode.Code()
+			case *layers.ICMPv6:
+				r.ICMPType, r.ICMPCode = l.TypeCode.Type(), l.TypeCode.Code()
+			default:
+				continue
+			}
+			if l.LayerType() != layers.LayerTypeIPv4 && l.LayerType() != layers.LayerTypeIPv6 {
+				break
+			}
+		}
+		return l3Len, true, comparable
+	}
+	for _, rec := range records {
+		var ip gfsflow.SampledIPBase
+		switch d := rec.Data.(type) {
+		case gfsflow.SampledIPv4:
+			ip = d.SampledIPBase
+		case gfsflow.SampledIPv6:
+			ip = d.SampledIPBase
+		default:
+			continue
+		}
+		r.Src, _ = netip.AddrFromSlice(ip.SrcIP)
+		r.Dst, _ = netip.AddrFromSlice(ip.DstIP)
+		r.Proto, r.SrcPort, r.DstPort = uint8(ip.Protocol), uint16(ip.SrcPort), uint16(ip.DstPort)
+		if r.Proto == flow.ProtoTCP {
+			r.TCPFlags = uint8(ip.TcpFlags) // goflow2 drops the flags of sampled IP records
+		}
+		return uint64(ip.Length), true, comparable
+	}
+	return 0, false, comparable
+}
+
+// headerComparable tells whether goflow2's packet parser reads frame as
+// flow.ParseHeader does. They differ on purpose for QinQ and MPLS tags
+// (goflow2 knows 0x8100 only and stops MPLS at reserved labels), IPv4
+// options (goflow2 assumes 20 bytes), IPv4 lengths below the header,
+// IPv6 extension headers (goflow2 reports them as the protocol), and ICMP
+// headers of 2 or 3 bytes (goflow2 reads them, ParseHeader wants 4).
+func headerComparable(frame []byte) bool {
+	if len(frame) < 14 {
+		return true
+	}
+	off, etherType := 14, binary.BigEndian.Uint16(frame[12:])
+	for etherType == 0x8100 && len(frame) >= off+4 {
+		etherType, off = binary.BigEndian.Uint16(frame[off+2:]), off+4
+	}
+	ip := frame[off:]
+	switch {
+	case etherType == 0x0800 && len(ip) >= 20:
+		ihl, total := int(ip[0]&0x0f)*4, int(binary.BigEndian.Uint16(ip[2:]))
+		if ip[0]>>4 != 4 || ihl != 20 || total < 20 {
+			return false
+		}
+		fragOffset := binary.BigEndian.Uint16(ip[6:]) & 0x1fff
+		return fragOffset != 0 || icmpComparable(ip[9], ip[20:min(len(ip), total)])
+	case etherType == 0x86dd && len(ip) >= 40:
+		switch ip[6] {
+		case 0, 43, 44, 51, 60:
+			return false
+		}
+		return ip[0]>>4 == 6 && icmpComparable(ip[6], ip[40:min(len(ip), 40+int(binary.BigEndian.Uint16(ip[4:])))])
+	case etherType == 0x0800 || etherType == 0x86dd || etherType == 0x8847 || etherType == 0x88a8 || etherType == 0x9100:
+		return false // cut IP header, MPLS, QinQ
+	}
+	return true
+}
+
+func icmpComparable(proto uint8, l4 []byte) bool {
+	return proto != flow.ProtoICMP && proto != flow.ProtoICMPv6 || len(l4) < 2 || len(l4) >= 4
+}
+
+// want is what a capture holds, counted over all its datagrams.
+type want struct {
+	Datagrams, FlowSamples, CounterSamples, Records, Counters, Skipped int
+	Errors                                                             map[string]int
+}
+
+func TestDecodeCaptures(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		want want
+	}{
+		{
+			name: "nDPI: one flow sample, counters",
+			file: "flow-exports/vendor/ndpi-sflow.pcap",
+			want: want{Datagrams: 9, FlowSamples: 1, CounterSamples: 8, Records: 1, Counters: 8},
+		},
+		{
+			// tshark agrees: 142 expanded and 2 compact counter samples,
+			// 142 of them with generic interface counters. 5 of the 30
+			// datagrams to port 6343 are not sFlow v5 (their first word is
+			// 0x00050001); tshark and goflow2 reject them too.
+			name: "HP switches: counter samples only",
+			file: "flow-exports/vendor/sflow_multiple_counter_30_pdus.pcap",
+			want: want{Datagrams: 30, CounterSamples: 144, Counters: 142, Skipped: 2, Errors: map[string]int{"version": 5}},
+		},
+		{
+			name: "agent on IPv6",
+			file: "flow-exports/vendor/sflow-print-v6.pcap",
+			want: want{Datagrams: 25, FlowSamples: 13, CounterSamples: 48, Records: 13, Counters: 48},
+		},
+		{
+			// Its UDP length says 8 bytes of payload (the IP packet holds
+			// 868): what a socket receives is cut inside the header.
+			name: "malformed (tcpdump segfault regression)",
+			file: "flow-exports/vendor/sflow_print-segv.pcap",
+			want: want{Datagrams: 1, Errors: map[string]int{"truncated": 1}},
+		},
+		{
+			name: "akvorado: five flow samples",
+			file: "flow-exports/akvorado/sflow-data-1140.pcap",
+			want: want{Datagrams: 1, FlowSamples: 5, Records: 5},
+		},
+		{
+			name: "akvorado: VXLAN",
+			file: "flow-exports/akvorado/sflow-data-encap-vxlan.pcap",
+			want: want{Datagrams: 1, FlowSamples: 1, Records: 1},
+		},
+		{
+			name: "akvorado: ICMPv4",
+			file: "flow-exports/akvorado/sflow-data-icmpv4.pcap",
+			want: want{Datagrams: 1, FlowSamples: 1, Records: 1},
+		},
+		{
+			name: "akvorado: ICMPv6",
+			file: "flow-exports/akvorado/sflow-data-icmpv6.pcap",
+			want: want{Datagrams: 1, FlowSamples: 1, Records: 1},
+		},
+		{
+			name: "akvorado: QinQ",
+			file: "flow-exports/akvorado/sflow-data-qinq.pcap",
+			want: want{Datagrams: 1, FlowSamples: 1, Records: 1},
+		},
+		{
+			name: "akvorado: expanded flow sample",
+			file: "flow-exports/akvorado/sflow-data-sflow-expanded-sample.pcap",
+			want: want{Datagrams: 1, FlowSamples: 1, Records: 1},
+		},
+		{
+			name: "akvorado: expanded flow sample with IPv4 data",
+			file: "flow-exports/akvorado/sflow-data-sflow-ipv4-data.pcap",
+			want: want{Datagrams: 1, FlowSamples: 1, Records: 1},
+		},
+		{
+			name: "akvorado: IPv4 header protocol",
+			file: "flow-exports/akvorado/sflow-data-sflow-raw-ipv4.pcap",
+			want: want{Datagrams: 1, FlowSamples: 2, Records: 2},
+		},
+		{
+			name: "pmacct: nmap SYN scan sampled 1/1",
+			file: "flow-exports/derived/pmacct-sflow-nmap-synscan.pcap",
+			want: want{Datagrams: 224, FlowSamples: 2007, CounterSamples: 1, Records: 2007, Counters: 1},
+		},
+		{
+			name: "pmacct: SYN flood sampled 1/10",
+			file: "flow-exports/derived/pmacct-sflow-s10-synflood.pcap",
+			want: want{Datagrams: 424, FlowSamples: 3807, CounterSamples: 1, Records: 3807, Counters: 1},
+		},
+	}
+	d := NewDecoder()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := want{Errors: map[string]int{}}
+			for i, p := range readPayloads(t, tt.file) {
+				got.Datagrams++
+				b := flow.NewBatch()
+				st, err := d.Decode(now, p, b)
+				wantRecs, wantCounters, comparable, refErr := reference(t, p)
+				if err != nil {
+					var de *flow.DecodeError
+					if !errors.As(err, &de) {
+						t.Fatalf("datagram %d: error %v is not a *flow.DecodeError", i, err)
+					}
+					got.Errors[de.Reason]++
+					if len(b.Records)+len(b.Counters) != 0 {
+						t.Errorf("datagram %d: %d records and %d counters appended despite %v", i, len(b.Records), len(b.Counters), err)
+					}
+					t.Logf("datagram %d: %v; goflow2: %v", i, err, refErr)
+					b.Release()
+					continue
+				}
+				if refErr != nil {
+					t.Fatalf("datagram %d: goflow2 rejects it (%v), Decode accepts it", i, refErr)
+				}
+				if !comparable {
+					t.Fatalf("datagram %d: a header goflow2 reads differently; the capture test expects none", i)
+				}
+				if diff := cmp.Diff(b.Records, wantRecs, cmpAddr, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("datagram %d: records (-got +want):\n%s", i, diff)
+				}
+				if diff := cmp.Diff(b.Counters, wantCounters, cmpAddr, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("datagram %d: counters (-got +want):\n%s", i, diff)
+				}
+				if st.Records != len(b.Records) || st.Counters != len(b.Counters) {
+					t.Errorf("datagram %d: stats %+v for %d records, %d counters", i, st, len(b.Records), len(b.Counters))
+				}
+				got.FlowSamples += st.FlowSamples
+				got.CounterSamples += st.CounterSamples
+				got.Records += st.Records
+				got.Counters += st.Counters
+				got.Skipped += st.Skipped
+				b.Release()
+			}
+			if tt.want.Errors == nil {
+				tt.want.Errors = map[string]int{}
+			}
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("totals (-got +want):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,218 @@
+package collector
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowsentry/flowsentry/flow"
+)
+
+// maxOtherCache bounds a worker's memory of exporters labelled "other".
+const maxOtherCache = 4096
+
+// Log messages.
+const (
+	msgDecodeError = "datagram rejected"
+	msgReadError   = "socket read failed"
+)
+
+// worker reads one socket and decodes its datagrams into batches for the
+// sink. Everything but mu and stopAt belongs to the worker's goroutine.
+type worker struct {
+	name   string
+	conn   *net.UDPConn
+	dec    decoder
+	sink   Sink
+	m      *metrics
+	labels *exporterLabels
+	errs   *errorLog
+	flush  time.Duration
+
+	// buf holds the datagram being decoded, oob its control message.
+	buf, oob []byte
+	// batch is being filled; batchStart is when its first datagram came,
+	// batchDatagrams how many datagrams added to it.
+	batch          *flow.Batch
+	batchStart     time.Time
+	batchDatagrams int
+	// drops is the socket drop count the kernel last reported.
+	drops uint32
+
+	// exporters caches the metrics of exporters with their own label;
+	// others remembers exporters labelled "other", whose metrics are other.
+	exporters map[netip.Addr]*exporterMetrics
+	others    map[netip.Addr]struct{}
+	other     *exporterMetrics
+
+	dropQueue, dropRecords, dropSocket, readErrors prometheus.Counter
+
+	// mu guards stopAt, the read deadline Stop set (zero before Stop), and
+	// the socket's read deadline.
+	mu     sync.Mutex
+	stopAt time.Time
+}
+
+func newWorker(name string, conn *net.UDPConn, dec decoder, c *Collector) *worker {
+	return &worker{
+		name:        name,
+		conn:        conn,
+		dec:         dec,
+		sink:        c.sink,
+		m:           c.m,
+		labels:      c.labels,
+		errs:        c.errs,
+		flush:       c.cfg.FlushInterval,
+		buf:         make([]byte, 65536),
+		oob:         make([]byte, oobSize),
+		batch:       flow.NewBatch(),
+		exporters:   make(map[netip.Addr]*exporterMetrics),
+		others:      make(map[netip.Addr]struct{}),
+		dropQueue:   c.m.drops.WithLabelValues(dropQueueFull),
+		dropRecords: c.m.droppedRecords.WithLabelValues(dropQueueFull),
+		dropSocket:  c.m.drops.WithLabelValues(dropSocket),
+		readErrors:  c.m.readErrors.WithLabelValues(name),
+	}
+}
+
+// run reads datagrams until Stop, then hands over the partial batch.
+func (w *worker) run() {
+	defer w.flushBatch()
+	for {
+		n, oobn, _, src, err := w.conn.ReadMsgUDPAddrPort(w.buf, w.oob)
+		if err != nil {
+			if w.readFailed(err) {
+				return
+			}
+			continue
+		}
+		now := time.Now()
+		if drops, ok := socketDrops(w.oob[:oobn]); ok {
+			w.dropSocket.Add(float64(drops - w.drops)) // wraps like the kernel's counter
+			w.drops = drops
+		}
+		w.handle(src.Addr().Unmap(), now, w.buf[:n])
+	}
+}
+
+// readFailed handles a read error and reports whether the worker must end.
+func (w *worker) readFailed(err error) bool {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if w.stopping() {
+			return true
+		}
+		w.flushBatch() // the flush interval has passed
+		return false
+	case errors.Is(err, net.ErrClosed):
+		return true
+	}
+	w.readErrors.Inc()
+	w.errs.report(msgReadError, w.name, netip.Addr{}, "read", err, time.Now())
+	return false
+}
+
+// handle decodes one datagram from exporter received at now into the
+// batch, counts it, and hands the batch over when full.
+func (w *worker) handle(exporter netip.Addr, now time.Time, payload []byte) {
+	b := w.batch
+	nRecords, nCounters := len(b.Records), len(b.Counters)
+	st, err := w.dec.decode(exporter, now.UnixNano(), payload, b)
+	e := w.exporter(exporter)
+	e.count(st)
+	if err != nil {
+		reason := "unknown"
+		if de, ok := errors.AsType[*flow.DecodeError](err); ok {
+			reason = de.Reason
+		}
+		e.decodeError(reason)
+		w.errs.report(msgDecodeError, w.name, exporter, reason, err, now)
+	}
+	if len(b.Records) == nRecords && len(b.Counters) == nCounters {
+		return
+	}
+	w.batchDatagrams++
+	if nRecords == 0 && nCounters == 0 {
+		w.batchStart = now
+		w.setDeadline(now.Add(w.flush))
+	}
+	if len(b.Records) >= flow.BatchSize || len(b.Counters) >= flow.BatchSize {
+		w.flushBatch()
+	}
+}
+
+// flushBatch hands the batch, if not empty, to the sink; when the sink is
+// full, the batch is dropped and counted.
+func (w *worker) flushBatch() {
+	b := w.batch
+	if len(b.Records) == 0 && len(b.Counters) == 0 {
+		return
+	}
+	w.batch = flow.NewBatch()
+	if w.sink.Submit(b) {
+		w.m.batchDelay.Observe(time.Since(w.batchStart).Seconds())
+	} else {
+		w.dropQueue.Add(float64(w.batchDatagrams))
+		w.dropRecords.Add(float64(len(b.Records)))
+		b.Release()
+	}
+	w.batchDatagrams = 0
+	w.setDeadline(time.Time{})
+}
+
+// exporter returns the metrics of exporter a.
+func (w *worker) exporter(a netip.Addr) *exporterMetrics {
+	if e, ok := w.exporters[a]; ok {
+		return e
+	}
+	if _, ok := w.others[a]; !ok {
+		label, own := w.labels.label(a)
+		if own {
+			e := newExporterMetrics(w.m, label)
+			w.exporters[a] = e
+			return e
+		}
+		if len(w.others) >= maxOtherCache {
+			clear(w.others)
+		}
+		w.others[a] = struct{}{}
+	}
+	if w.other == nil {
+		w.other = newExporterMetrics(w.m, otherExporter)
+	}
+	return w.other
+}
+
+// setDeadline sets the socket's read deadline to t (zero for none), or
+// keeps the one Stop set.
+func (w *worker) setDeadline(t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopAt.IsZero() {
+		return
+	}
+	// A deadline cannot fail on an open socket; on a closed one the next
+	// read ends the worker.
+	_ = w.conn.SetReadDeadline(t)
+}
+
+// stop makes the worker end once it has read what the socket holds, or at
+// the latest at t.
+func (w *worker) stop(t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopAt = t
+	_ = w.conn.SetReadDeadline(t)
+}
+
+// stopping reports whether stop was called.
+func (w *worker) stopping() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.stopAt.IsZero()
+}

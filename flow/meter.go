@@ -1,0 +1,278 @@
+package flow
+
+import (
+	"math"
+	"net/netip"
+	"time"
+)
+
+// MeterConfig configures a Meter. Zero or negative values take the
+// defaults of DefaultMeterConfig.
+type MeterConfig struct {
+	// ActiveTimeout is the longest a flow is kept before it is emitted,
+	// even while packets still arrive; the next packet starts a new flow.
+	ActiveTimeout time.Duration
+	// InactiveTimeout is how long a flow may go without a packet before it
+	// is emitted.
+	InactiveTimeout time.Duration
+	// MaxFlows bounds the number of flows held at once (at most
+	// math.MaxInt32). When a packet needs a new flow and the table is full,
+	// the least recently seen flow is emitted early.
+	MaxFlows int
+}
+
+// DefaultMeterConfig returns the usual probe settings: 60 s active and 15 s
+// inactive timeouts, up to 1,048,576 flows.
+func DefaultMeterConfig() MeterConfig {
+	return MeterConfig{
+		ActiveTimeout:   60 * time.Second,
+		InactiveTimeout: 15 * time.Second,
+		MaxFlows:        1 << 20,
+	}
+}
+
+// MeterStats are the counters of a Meter since it was created.
+type MeterStats struct {
+	// Packets is the number of IP packets counted into flows.
+	Packets uint64
+	// Skipped is the number of packets Packet rejected (not IP, or too
+	// short to parse).
+	Skipped uint64
+	// Evicted is the number of flows emitted early because MaxFlows was
+	// reached.
+	Evicted uint64
+	// Flows is the number of flows held now.
+	Flows int
+}
+
+// meterKey identifies a unidirectional flow. ICMP type and code are part of
+// it, so an echo request and an unreachable between the same hosts are
+// separate flows, as probes such as softflowd keep them.
+type meterKey struct {
+	src, dst         netip.Addr
+	srcPort, dstPort uint16
+	proto            uint8
+	icmpType         uint8
+	icmpCode         uint8
+}
+
+func keyOf(r *Record) meterKey {
+	return meterKey{
+		src: r.Src, dst: r.Dst,
+		srcPort: r.SrcPort, dstPort: r.DstPort,
+		proto: r.Proto, icmpType: r.ICMPType, icmpCode: r.ICMPCode,
+	}
+}
+
+// none marks the end of an intrusive list.
+const none int32 = -1
+
+// The two intrusive queues every flow is in. Both are appended at the back
+// and taken from the front.
+const (
+	// byRecency orders flows by last packet, least recently seen in front:
+	// the inactive timeout and the MaxFlows bound take from its front.
+	byRecency = iota
+	// byAge orders flows by creation, oldest start in front: the active
+	// timeout takes from its front.
+	byAge
+)
+
+// links are a slot's neighbours in one queue.
+type links struct{ prev, next int32 }
+
+// queue is the front and back of an intrusive queue over the arena.
+type queue struct{ front, back int32 }
+
+// slot is one flow of the arena with its links in both queues. A free slot
+// is chained to the next free one through link[byRecency].next.
+type slot struct {
+	rec  Record
+	link [2]links
+}
+
+// Meter turns captured packets into unidirectional flows the way a probe
+// (softflowd, nprobe) does: one flow per 5-tuple (plus ICMP type and code),
+// packets and layer-3 bytes counted, TCP flags OR-ed, emitted on the active
+// and inactive timeouts measured on the capture clock.
+//
+// A Meter is not safe for concurrent use. Flows live in an arena that grows
+// up to MaxFlows and is then reused, so Packet does not allocate in steady
+// state. Flows are emitted by Expire and Flush, which append to a slice the
+// caller owns; flows evicted by the MaxFlows bound are kept until the next
+// Expire or Flush call.
+type Meter struct {
+	cfg              MeterConfig
+	active, inactive int64
+
+	index  map[meterKey]int32
+	arena  []slot
+	free   int32 // first free slot
+	queues [2]queue
+
+	evicted []Record
+	scratch Record
+	stats   MeterStats
+}
+
+// NewMeter returns an empty meter.
+func NewMeter(cfg MeterConfig) *Meter {
+	def := DefaultMeterConfig()
+	if cfg.ActiveTimeout <= 0 {
+		cfg.ActiveTimeout = def.ActiveTimeout
+	}
+	if cfg.InactiveTimeout <= 0 {
+		cfg.InactiveTimeout = def.InactiveTimeout
+	}
+	if cfg.MaxFlows <= 0 {
+		cfg.MaxFlows = def.MaxFlows
+	}
+	cfg.MaxFlows = min(cfg.MaxFlows, math.MaxInt32)
+	return &Meter{
+		cfg:      cfg,
+		active:   int64(cfg.ActiveTimeout),
+		inactive: int64(cfg.InactiveTimeout),
+		index:    make(map[meterKey]int32, min(cfg.MaxFlows, 1<<12)),
+		free:     none,
+		queues:   [2]queue{{none, none}, {none, none}},
+	}
+}
+
+// Packet counts one captured packet; ts is its capture time in Unix
+// nanoseconds and data starts with the link-layer header given by link.
+// Packets that are not IP, or too short to parse, are counted as skipped
+// and the parser's *DecodeError is returned; the meter is unchanged.
+// data is not retained.
+func (m *Meter) Packet(ts int64, data []byte, link LinkType) error {
+	l3Len, err := ParseHeader(data, link, &m.scratch)
+	if err != nil {
+		m.stats.Skipped++
+		return err
+	}
+	m.stats.Packets++
+	k := keyOf(&m.scratch)
+	if i, ok := m.index[k]; ok {
+		s := &m.arena[i]
+		s.rec.Packets++
+		s.rec.Bytes += uint64(l3Len)
+		s.rec.TCPFlags |= m.scratch.TCPFlags
+		s.rec.Fragment = s.rec.Fragment || m.scratch.Fragment
+		// Capture files are not always in time order.
+		s.rec.Start = min(s.rec.Start, ts)
+		s.rec.End = max(s.rec.End, ts)
+		m.unlink(byRecency, i)
+		m.pushBack(byRecency, i)
+		return nil
+	}
+	if len(m.index) >= m.cfg.MaxFlows {
+		lru := m.queues[byRecency].front
+		m.evicted = append(m.evicted, m.arena[lru].rec)
+		m.remove(lru)
+		m.stats.Evicted++
+	}
+	i := m.alloc()
+	s := &m.arena[i]
+	s.rec = m.scratch
+	s.rec.Start, s.rec.End = ts, ts
+	s.rec.Packets = 1
+	s.rec.Bytes = uint64(l3Len)
+	s.rec.SamplingRate = 1
+	s.rec.Source = SourceMeter
+	m.index[k] = i
+	m.pushBack(byRecency, i)
+	m.pushBack(byAge, i)
+	return nil
+}
+
+// Expire appends to out the flows evicted since the last call and every
+// flow whose inactive timeout (now - End >= InactiveTimeout) or active
+// timeout (now - Start >= ActiveTimeout) has passed at now, a capture time
+// in Unix nanoseconds, and forgets them. Flows come out oldest first.
+func (m *Meter) Expire(now int64, out []Record) []Record {
+	out = m.drainEvicted(out)
+	for i := m.queues[byRecency].front; i != none && now-m.arena[i].rec.End >= m.inactive; i = m.queues[byRecency].front {
+		out = append(out, m.arena[i].rec)
+		m.remove(i)
+	}
+	for i := m.queues[byAge].front; i != none && now-m.arena[i].rec.Start >= m.active; i = m.queues[byAge].front {
+		out = append(out, m.arena[i].rec)
+		m.remove(i)
+	}
+	return out
+}
+
+// Flush appends every flow still held to out, oldest start first, and
+// empties the meter; it is called at the end of a capture.
+func (m *Meter) Flush(out []Record) []Record {
+	out = m.drainEvicted(out)
+	for i := m.queues[byAge].front; i != none; i = m.queues[byAge].front {
+		out = append(out, m.arena[i].rec)
+		m.remove(i)
+	}
+	return out
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (m *Meter) Config() MeterConfig { return m.cfg }
+
+// Stats returns the meter's counters.
+func (m *Meter) Stats() MeterStats {
+	s := m.stats
+	s.Flows = len(m.index)
+	return s
+}
+
+func (m *Meter) drainEvicted(out []Record) []Record {
+	out = append(out, m.evicted...)
+	clear(m.evicted)
+	m.evicted = m.evicted[:0]
+	return out
+}
+
+// alloc returns a free slot, growing the arena while it is below MaxFlows.
+func (m *Meter) alloc() int32 {
+	if m.free != none {
+		i := m.free
+		m.free = m.arena[i].link[byRecency].next
+		return i
+	}
+	m.arena = append(m.arena, slot{})
+	return int32(len(m.arena) - 1)
+}
+
+// remove takes slot i out of the index and both queues and frees it.
+func (m *Meter) remove(i int32) {
+	delete(m.index, keyOf(&m.arena[i].rec))
+	m.unlink(byRecency, i)
+	m.unlink(byAge, i)
+	m.arena[i] = slot{}
+	m.arena[i].link[byRecency].next = m.free
+	m.free = i
+}
+
+// pushBack appends slot i to queue q.
+func (m *Meter) pushBack(q int, i int32) {
+	back := m.queues[q].back
+	m.arena[i].link[q] = links{prev: back, next: none}
+	if back != none {
+		m.arena[back].link[q].next = i
+	} else {
+		m.queues[q].front = i
+	}
+	m.queues[q].back = i
+}
+
+// unlink takes slot i out of queue q.
+func (m *Meter) unlink(q int, i int32) {
+	l := m.arena[i].link[q]
+	if l.prev != none {
+		m.arena[l.prev].link[q].next = l.next
+	} else {
+		m.queues[q].front = l.next
+	}
+	if l.next != none {
+		m.arena[l.next].link[q].prev = l.prev
+	} else {
+		m.queues[q].back = l.prev
+	}
+}

@@ -1,0 +1,389 @@
+// Package rates keeps live per-second rates for the objects that policies
+// watch, shaped as the OBJECT_TYPEs of the FlowTraq plugin contract:
+// traffic groups (TGRP), traffic group ports (TGRP+PROTO+PORT), hosts inside
+// traffic groups (TGRP+IP), exporter interfaces (EXPORTER_ADDR+IFINDEX) and
+// interface ports (EXPORTER_ADDR+IFINDEX+PROTO+PORT); and the inventory of
+// exporters and their interfaces, with sFlow interface counters.
+//
+// # Directions
+//
+// A flow Src→Dst counts "in" for every traffic group holding Dst, for the
+// host Dst in it and for the port (group, proto, DstPort); and "out" for
+// every traffic group holding Src, the host Src and the port (group, proto,
+// SrcPort): a port object's port is the one on the traffic group's side. A
+// flow inside one traffic group counts in and out. On the exporter, InIf
+// (when not 0) counts "in" with port DstPort and OutIf (when not 0) "out"
+// with port SrcPort. For ICMP and ICMPv6 the port is type<<8|code in both
+// directions. Records without a valid exporter address (the packet meter's)
+// update no interface.
+//
+// # Counters
+//
+// Packets and bytes are the record's (already scaled by sampling). A TCP
+// record with SYN among its flags, or any non-TCP record, is max(1,
+// SamplingRate) new connections: a sampled SYN stands for SamplingRate of
+// them; a TCP record without SYN continues a connection. Every object a
+// record touches counts one update, even when it touches it both ways.
+//
+// # Time and windows
+//
+// Time comes only from Tick (Unix ns, virtual in replay); call it once
+// before the first Add. Each object keeps per-second buckets of the last
+// Window closed seconds plus the open one. Cur is the sum of the closed
+// seconds divided by Window; Avg is the total divided by the closed seconds
+// since the object's first second (at least 1); Peak is the highest Cur
+// seen at a Tick. Totals are exact integer sums.
+//
+// A record covers ceil((End-Start)/1s) seconds, at least one, ending in the
+// second of End; each second gets an equal integer share of its packets,
+// bytes and new connections, the remainder one each to the earliest
+// seconds, so a long flow shows its real rate, not a one-second burst, and
+// nothing is lost. Seconds before the window reach only the totals. A record
+// that ended before the window entirely is moved, keeping its duration, to
+// end in the open second: exporters report flows at their inactive or
+// active timeout, and dropping those would hide their traffic from the
+// rates altogether. A record ending after the open second (an exporter
+// clock ahead of ours) is moved the same way. Both are counted in
+// flowsentry_rates_records_shifted_total. The update goes to the
+// record's (moved) last second.
+//
+// # Unique counts
+//
+// For host H of traffic group T in partition P, uniq_local_endpoint counts
+// the distinct addresses other than H, in T or in P's INT blocks, that H
+// sent flows to; uniq_remote_cidr counts the distinct /24 (IPv4) or /64
+// (IPv6) blocks outside those that H sent flows to. Only flows sent by H
+// count: a scanner or a worm must send to every target while most targets
+// never answer, and counting received flows would make every victim of a
+// spoofed flood look like a scanner (the DDoS detectors watch those).
+// They are estimated with HyperLogLog sketches (relative standard error
+// 1.04/sqrt(2^HLLPrecision)) over tumbling windows of Window seconds aligned
+// on multiples of Window, counting the records added during the window:
+// Cur is the last closed window's estimate divided by Window, Avg the sum
+// of the windows' estimates divided by the active seconds, Peak the highest
+// Cur.
+//
+// # Memory
+//
+// An object holds (Window+1)×7 eight-byte buckets plus about 300 bytes of
+// state (about 1 KiB at the default window); a host that sent a flow adds
+// 2×2^HLLPrecision bytes of sketches. Per-kind caps (Config.Max*) bound the
+// total; refused objects are counted in flowsentry_rates_objects_refused_total.
+// Objects without traffic for IdleTimeout, and exporters and their
+// interfaces silent for ExporterTimeout, are dropped at a Tick.
+//
+// # Concurrency
+//
+// The Engine has one writer goroutine, which calls SetModel, Add,
+// AddCounters, Tick and Each. Snapshot is safe from any goroutine.
+package rates
+
+import (
+	"encoding/binary"
+	"math"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowsentry/flowsentry/config/check"
+	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/model"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Engine keeps the rates. All methods but Snapshot must be called from one
+// goroutine, the writer.
+type Engine struct {
+	cfg     Config
+	window  int64 // Config.Window in seconds
+	ringLen int64 // window + the open second
+	max     [numKinds]int
+	metrics metrics
+	pending pending
+
+	model  *model.Model
+	refs   []*groupRef          // by index into model.Groups
+	groups map[uint32]*groupRef // by traffic group ID, kept across reloads
+
+	now, nowSec int64 // the last Tick, and its (open) second
+	seq         uint64
+	rec         placement
+
+	live      [numKinds][]*Object
+	ports     map[uint64]*Object // group ID<<32 | proto<<16 | port
+	hosts     map[hostKey]*Object
+	exporters map[netip.Addr]*exporterState
+	lastExp   *exporterState
+
+	snap atomic.Pointer[Snapshot]
+}
+
+// groupRef is a traffic group as the engine knows it: its name and
+// partition (refreshed by SetModel) and its TGRP object.
+type groupRef struct {
+	id   uint32
+	name string
+	cid  uint32
+	obj  *Object
+}
+
+// hostKey is a host's map key: three words, so that the map hashes it as
+// plain memory.
+type hostKey struct {
+	hi, lo, group uint64
+}
+
+func hostKeyOf(group uint32, addr netip.Addr) hostKey {
+	hi, lo := halves(addr)
+	return hostKey{hi: hi, lo: lo, group: uint64(group)}
+}
+
+// halves returns the 16-byte form of addr (IPv4 mapped into
+// ::ffff:0:0/96) as two big-endian words.
+func halves(addr netip.Addr) (hi, lo uint64) {
+	a := addr.As16()
+	return binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+}
+
+func groupPortKey(group uint32, proto uint8, port uint16) uint64 {
+	return uint64(group)<<32 | uint64(proto)<<16 | uint64(port)
+}
+
+// New validates cfg and returns an engine with no model (no traffic group
+// objects until SetModel) and an empty snapshot. Metrics are registered
+// with reg when it is not nil.
+func New(cfg Config, reg prometheus.Registerer) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, check.Prefix("rates", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	w := int64(cfg.Window / time.Second)
+	e := &Engine{
+		cfg:       cfg,
+		window:    w,
+		ringLen:   w + 1,
+		metrics:   m,
+		groups:    map[uint32]*groupRef{},
+		ports:     map[uint64]*Object{},
+		hosts:     map[hostKey]*Object{},
+		exporters: map[netip.Addr]*exporterState{},
+	}
+	e.max = [numKinds]int{
+		KindGroup:         math.MaxInt,
+		KindGroupPort:     cfg.MaxGroupPorts,
+		KindHost:          cfg.MaxHosts,
+		KindInterface:     cfg.MaxInterfaces,
+		KindInterfacePort: cfg.MaxInterfacePorts,
+		kindExporter:      cfg.MaxExporters,
+	}
+	e.publish()
+	return e, nil
+}
+
+// SetModel switches to a new network model. Objects are keyed by traffic
+// group ID, so groups that survive the reload keep their state and take
+// their new name and partition; objects of removed groups stop counting
+// and expire when idle.
+func (e *Engine) SetModel(m *model.Model) {
+	e.model = m
+	e.refs = make([]*groupRef, len(m.Groups))
+	for i, g := range m.Groups {
+		ref := e.groups[g.ID]
+		if ref == nil {
+			ref = &groupRef{id: g.ID}
+			e.groups[g.ID] = ref
+		}
+		ref.name, ref.cid = g.Name, g.CID
+		e.refs[i] = ref
+	}
+}
+
+// Add counts one flow record. It is the hot path: it allocates nothing
+// once the objects it touches exist.
+func (e *Engine) Add(r *flow.Record) {
+	e.pending.records++
+	e.seq++
+	e.place(r)
+	p := &e.rec
+
+	src, dst := r.Src.Unmap(), r.Dst.Unmap()
+	var srcG, dstG []uint16
+	if e.model != nil {
+		if src.IsValid() {
+			srcG = e.model.GroupsOf(src)
+		}
+		if dst.IsValid() {
+			dstG = e.model.GroupsOf(dst)
+		}
+	}
+	if len(srcG) == 0 && len(dstG) == 0 {
+		e.pending.noGroup++
+	}
+	inPort, outPort := r.DstPort, r.SrcPort
+	if r.Proto == flow.ProtoICMP || r.Proto == flow.ProtoICMPv6 {
+		inPort = uint16(r.ICMPType)<<8 | uint16(r.ICMPCode)
+		outPort = inPort
+	}
+
+	for _, gi := range dstG {
+		ref := e.refs[gi]
+		e.countGroup(ref, r.Proto, inPort, 0)
+		if h := e.host(ref, dst); h != nil {
+			e.touch(h, 0)
+		}
+	}
+	for _, gi := range srcG {
+		ref := e.refs[gi]
+		e.countGroup(ref, r.Proto, outPort, 1)
+		if h := e.host(ref, src); h != nil {
+			e.touch(h, 1)
+			if dst.IsValid() && dst != src {
+				e.observePeer(h, dst, slices.Contains(dstG, gi) || e.model.IsInternal(ref.cid, dst))
+			}
+		}
+	}
+
+	if !r.Exporter.IsValid() {
+		return
+	}
+	x := e.exporter(r.Exporter.Unmap())
+	if x == nil {
+		return
+	}
+	x.obj.update(e.seq, p)
+	if r.InIf != 0 {
+		e.countInterface(x, r.InIf, r.Proto, inPort, 0)
+	}
+	if r.OutIf != 0 {
+		e.countInterface(x, r.OutIf, r.Proto, outPort, 1)
+	}
+}
+
+// touch counts the placed record on o in direction dir.
+func (e *Engine) touch(o *Object, dir Counter) {
+	o.count(&e.rec, dir)
+	o.update(e.seq, &e.rec)
+}
+
+// countGroup counts the record on a traffic group and its port object.
+func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter) {
+	if ref.obj == nil {
+		ref.obj = e.newObject(Key{Kind: KindGroup, Group: ref.id})
+		ref.obj.group = ref
+	}
+	e.touch(ref.obj, dir)
+
+	k := groupPortKey(ref.id, proto, port)
+	o := e.ports[k]
+	if o == nil {
+		o = e.newObject(Key{Kind: KindGroupPort, Group: ref.id, Proto: proto, Port: port})
+		if o == nil {
+			return
+		}
+		o.group = ref
+		e.ports[k] = o
+	}
+	e.touch(o, dir)
+}
+
+// host returns the host object of addr in traffic group ref, creating it;
+// nil when refused.
+func (e *Engine) host(ref *groupRef, addr netip.Addr) *Object {
+	k := hostKeyOf(ref.id, addr)
+	if o := e.hosts[k]; o != nil {
+		return o
+	}
+	o := e.newObject(Key{Kind: KindHost, Group: ref.id, IP: addr})
+	if o != nil {
+		o.group = ref
+		e.hosts[k] = o
+	}
+	return o
+}
+
+// countInterface counts the record on an interface and its port object.
+func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, port uint16, dir Counter) {
+	if o := e.iface(x, ifIndex); o != nil {
+		e.touch(o, dir)
+	}
+	if o := e.ifPort(x, ifIndex, proto, port); o != nil {
+		e.touch(o, dir)
+	}
+}
+
+// Tick moves the engine's clock to now (Unix ns; a time before the last
+// Tick counts as the last Tick's): it closes the seconds up to now, raises
+// the peaks, closes the unique-count window when one ended, drops idle
+// objects, publishes a snapshot and updates the metrics.
+func (e *Engine) Tick(now int64) {
+	now = max(now, e.now)
+	oldWin := floorDiv(e.nowSec, e.window)
+	e.now, e.nowSec = now, floorDiv(now, nsPerSec)
+	newWin := floorDiv(e.nowSec, e.window)
+
+	for k := range numKinds {
+		timeout := int64(e.cfg.IdleTimeout)
+		if k == KindInterface || k == kindExporter {
+			timeout = int64(e.cfg.ExporterTimeout)
+		}
+		list := e.live[k]
+		for i := len(list) - 1; i >= 0; i-- {
+			o := list[i]
+			if now-o.last >= timeout {
+				e.drop(o)
+				continue
+			}
+			o.tick(e)
+			if o.uniq != nil && newWin != oldWin {
+				o.uniq.roll(e.window, newWin-oldWin > 1)
+			}
+		}
+	}
+	e.publish()
+	e.flush()
+}
+
+// drop forgets o.
+func (e *Engine) drop(o *Object) {
+	k := o.key.Kind
+	list := e.live[k]
+	last := list[len(list)-1]
+	list[o.idx], last.idx = last, o.idx
+	list[len(list)-1] = nil
+	e.live[k] = list[:len(list)-1]
+
+	switch k {
+	case KindGroup:
+		o.group.obj = nil
+	case KindGroupPort:
+		delete(e.ports, groupPortKey(o.key.Group, o.key.Proto, o.key.Port))
+	case KindHost:
+		delete(e.hosts, hostKeyOf(o.key.Group, o.key.IP))
+	case KindInterface:
+		delete(o.exp.ifaces, o.key.IfIndex)
+	case KindInterfacePort:
+		delete(o.exp.ports, ifPortKey(o.key.IfIndex, o.key.Proto, o.key.Port))
+	case kindExporter:
+		delete(e.exporters, o.key.Exporter)
+		if e.lastExp == o.exp {
+			e.lastExp = nil
+		}
+	}
+}
+
+// Each calls fn for every live object of kind k, in no particular order,
+// with the state of the last Tick. Call it from the writer goroutine
+// (typically right after Tick); fn must not call the Engine's other
+// methods nor keep o after it returns.
+func (e *Engine) Each(k Kind, fn func(o *Object)) {
+	if k >= kindExporter {
+		return
+	}
+	for _, o := range e.live[k] {
+		fn(o)
+	}
+}

@@ -1,0 +1,315 @@
+// Package replay feeds a pcap or pcapng capture through the same pipeline
+// serve uses, on the capture's own clock: NetFlow, IPFIX and sFlow
+// datagrams found in the capture are decoded as a collector would decode
+// them, every other packet goes through the packet meter, which turns
+// packets into flows as a probe does.
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/flowsentry/flowsentry/collector/netflow"
+	"github.com/flowsentry/flowsentry/collector/sflow"
+	"github.com/flowsentry/flowsentry/flow"
+)
+
+// Sink receives what a replay produces — the same pipeline serve uses.
+// Replay calls it from one goroutine.
+type Sink interface {
+	// Process takes ownership of b (it calls b.Release()).
+	Process(b *flow.Batch)
+	// Advance says the capture clock moved to now (Unix ns). Replay calls
+	// it at least once per captured second and once at the end, with times
+	// that never decrease within a Run.
+	Advance(now int64)
+}
+
+// Stats count what one Run read and produced.
+type Stats struct {
+	// Packets is the number of packets read from the capture.
+	Packets uint64
+	// Metered is the number of IP packets the meter counted into flows.
+	Metered uint64
+	// Skipped counts, by reason (the *flow.DecodeError reason such as
+	// "not_ip", or "link_type"), the packets that made neither a flow nor
+	// an export datagram.
+	Skipped map[string]uint64
+	// Evicted is the number of flows the meter emitted early because it
+	// held MaxFlows flows.
+	Evicted uint64
+	// Datagrams counts the export datagrams by protocol, as their version
+	// field announces it (SourceUnknown for an unknown version).
+	Datagrams map[flow.Source]uint64
+	// DecodeErrors counts, by reason, the export datagrams the decoders
+	// rejected in whole or in part.
+	DecodeErrors map[string]uint64
+	// Records is the number of flow records handed to the sink, metered
+	// and decoded together.
+	Records uint64
+	// Counters is the number of sFlow interface counter samples handed to
+	// the sink.
+	Counters uint64
+}
+
+// Port kinds in the Replayer's port table.
+const (
+	portMeter uint8 = iota
+	portNetFlow
+	portSFlow
+)
+
+// second is one second in Unix nanoseconds.
+const second = int64(time.Second)
+
+// Replayer reads captures and feeds their flows to a Sink. It is not safe
+// for concurrent use. NetFlow v9 and IPFIX templates learned during one Run
+// are kept for the next, so a capture holding only templates can be
+// replayed before the capture holding the data; each Run has its own
+// clock.
+type Replayer struct {
+	sink     Sink
+	log      *slog.Logger
+	inactive int64
+	ports    [1 << 16]uint8
+	meter    *flow.Meter
+	netflow  *netflow.Decoder
+	sflow    *sflow.Decoder
+	// wallClock times the progress bar; tests replace it.
+	wallClock func() time.Time
+
+	// Reused between packets.
+	records []flow.Record
+	sampled flow.Batch
+
+	// State of the current Run.
+	stats    Stats
+	batch    *flow.Batch
+	nextTick int64
+	lastTime int64
+	started  bool
+}
+
+// New validates cfg and builds a Replayer that hands its batches to sink.
+// log receives one warning per kind of decode error and Run; nil discards.
+func New(cfg Config, sink Sink, log *slog.Logger) (*Replayer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if sink == nil {
+		return nil, errors.New("replay: no sink to hand the flows to")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Replayer{
+		sink:      sink,
+		log:       log,
+		meter:     flow.NewMeter(cfg.meterConfig()),
+		netflow:   netflow.NewDecoder(netflow.NewTemplates(cfg.Templates)),
+		sflow:     sflow.NewDecoder(),
+		wallClock: time.Now,
+		records:   make([]flow.Record, 0, flow.BatchSize),
+	}
+	r.inactive = int64(r.meter.Config().InactiveTimeout)
+	for _, p := range cfg.NetFlowPorts {
+		r.ports[p] = portNetFlow
+	}
+	for _, p := range cfg.SFlowPorts {
+		r.ports[p] = portSFlow
+	}
+	return r, nil
+}
+
+// Run replays the capture at path. It stops at the end of the file, at the
+// first unreadable record, or when ctx is done; in every case the flows
+// gathered so far are flushed to the sink before it returns, followed by
+// a last Advance to the time of the last packet + the inactive timeout +
+// 1 s, so that every window holding the capture's flows closes (no
+// Advance at all when the capture holds no packet). When progress is not
+// nil and the replay takes more than 2 s, a progress line is drawn on it
+// and erased at the end.
+func (r *Replayer) Run(ctx context.Context, path string, progress io.Writer) (Stats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Stats{}, fmt.Errorf("replay: %w", err)
+	}
+	defer f.Close()
+	c, err := OpenCapture(f)
+	if err != nil {
+		return Stats{}, fmt.Errorf("%s: %w", path, err)
+	}
+	r.stats = Stats{Skipped: map[string]uint64{}, Datagrams: map[flow.Source]uint64{}, DecodeErrors: map[string]uint64{}}
+	r.started = false
+	evicted := r.meter.Stats().Evicted
+
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	bar := newProgressBar(progress, filepath.Base(path), size, r.wallClock)
+	var runErr error
+	for {
+		if r.stats.Packets%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				runErr = fmt.Errorf("%s: replay stopped after %d packets: %w", path, r.stats.Packets, err)
+				break
+			}
+			bar.update(c.Offset(), r.stats.Packets)
+		}
+		off := c.Offset()
+		p, err := c.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			runErr = fmt.Errorf("%s: %s capture cut short or corrupt in the record at byte offset %d (after %d packets, which were replayed): %w", path, c.Format(), off, r.stats.Packets, err)
+			break
+		}
+		r.stats.Packets++
+		r.packet(p)
+	}
+	bar.clear()
+	r.finish()
+	r.stats.Evicted = r.meter.Stats().Evicted - evicted
+	return r.stats, runErr
+}
+
+// packet routes one packet to a decoder or the meter, after moving the
+// clock.
+func (r *Replayer) packet(p Packet) {
+	if !r.started || p.Time >= r.nextTick {
+		r.tick(p.Time)
+	}
+	r.lastTime = max(r.lastTime, p.Time)
+	link, ok := flowLink(p.LinkType)
+	if !ok {
+		r.stats.Skipped[flow.ErrLinkType.Reason]++
+		return
+	}
+	if src, port, payload, ok := flow.UDPPayload(p.Data, link); ok && r.ports[port] != portMeter {
+		r.datagram(r.ports[port], src, p.Time, payload)
+		return
+	}
+	if err := r.meter.Packet(p.Time, p.Data, link); err != nil {
+		r.stats.Skipped[reason(err)]++
+		return
+	}
+	r.stats.Metered++
+}
+
+// datagram decodes one export datagram and queues its records.
+func (r *Replayer) datagram(kind uint8, exporter netip.Addr, now int64, payload []byte) {
+	var err error
+	if kind == portSFlow {
+		r.stats.Datagrams[flow.SourceSFlow]++
+		r.sampled.Records, r.sampled.Counters = r.sampled.Records[:0], r.sampled.Counters[:0]
+		_, err = r.sflow.Decode(now, payload, &r.sampled)
+		r.emit(r.sampled.Records)
+		r.emitCounters(r.sampled.Counters)
+	} else {
+		var st netflow.Stats
+		r.records, st, err = r.netflow.Decode(exporter, now, payload, r.records[:0])
+		r.stats.Datagrams[netflowSource(st.Version)]++
+		r.emit(r.records)
+	}
+	if err != nil {
+		why := reason(err)
+		r.stats.DecodeErrors[why]++
+		if r.stats.DecodeErrors[why] == 1 {
+			r.log.Warn("export datagram rejected", "reason", why, "exporter", exporter, "packet", r.stats.Packets, "err", err)
+		}
+	}
+}
+
+// netflowSource tells NetFlow v5, v9 and IPFIX apart by the version field.
+func netflowSource(version uint16) flow.Source {
+	switch version {
+	case 5:
+		return flow.SourceNetFlowV5
+	case 9:
+		return flow.SourceNetFlowV9
+	case 10:
+		return flow.SourceIPFIX
+	}
+	return flow.SourceUnknown
+}
+
+// reason is the metric label of a decoder or parser error.
+func reason(err error) string {
+	if de, ok := errors.AsType[*flow.DecodeError](err); ok {
+		return de.Reason
+	}
+	return "other"
+}
+
+// tick moves the clock to the second holding now: it expires flows, hands
+// the sink what is queued, then advances the sink.
+func (r *Replayer) tick(now int64) {
+	sec := now - now%second
+	if now < 0 && now%second != 0 {
+		sec -= second
+	}
+	if !r.started {
+		r.started, r.lastTime = true, now
+	}
+	r.nextTick = sec + second
+	r.records = r.meter.Expire(sec, r.records[:0])
+	r.emit(r.records)
+	r.flush()
+	r.sink.Advance(sec)
+}
+
+// finish flushes the meter and closes the capture's windows.
+func (r *Replayer) finish() {
+	r.records = r.meter.Flush(r.records[:0])
+	r.emit(r.records)
+	r.flush()
+	if r.started {
+		r.sink.Advance(r.lastTime + r.inactive + second)
+	}
+}
+
+// emit queues records, handing each full batch to the sink.
+func (r *Replayer) emit(recs []flow.Record) {
+	for len(recs) > 0 {
+		if r.batch == nil {
+			r.batch = flow.NewBatch()
+		}
+		n := min(len(recs), flow.BatchSize-len(r.batch.Records))
+		r.batch.Records = append(r.batch.Records, recs[:n]...)
+		recs = recs[n:]
+		if len(r.batch.Records) == flow.BatchSize {
+			r.flush()
+		}
+	}
+}
+
+// emitCounters queues interface counter samples.
+func (r *Replayer) emitCounters(cs []flow.IfCounters) {
+	if len(cs) == 0 {
+		return
+	}
+	if r.batch == nil {
+		r.batch = flow.NewBatch()
+	}
+	r.batch.Counters = append(r.batch.Counters, cs...)
+}
+
+// flush hands the current batch to the sink.
+func (r *Replayer) flush() {
+	if r.batch == nil {
+		return
+	}
+	r.stats.Records += uint64(len(r.batch.Records))
+	r.stats.Counters += uint64(len(r.batch.Counters))
+	r.sink.Process(r.batch)
+	r.batch = nil
+}
