@@ -61,25 +61,9 @@ func Load(path string) (Config, error) {
 // parse is Load on the file's contents.
 func parse(file string, data []byte) (Config, error) {
 	cfg := Default()
-	d := &decoder{file: file, lines: make(map[string]int)}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, syntaxError(file, err)
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil:
-		return Config{}, &Error{File: file, Line: next.Line, Msg: "a second YAML document starts here; a configuration file holds one, remove the \"---\""}
-	case !errors.Is(err, io.EOF):
-		return Config{}, syntaxError(file, err)
-	}
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		d.budget = 4*countNodes(&root) + 10_000
-		d.value(root.Content[0], reflect.ValueOf(&cfg).Elem(), "")
-	}
-	if len(d.errs) > 0 {
-		return Config{}, d.joined()
+	d, err := decodeFile(file, data, &cfg)
+	if err != nil {
+		return Config{}, err
 	}
 	dir := filepath.Dir(file)
 	for i := range cfg.Model.Blacklists {
@@ -99,6 +83,32 @@ func parse(file string, data []byte) (Config, error) {
 		return Config{}, d.joined()
 	}
 	return cfg, nil
+}
+
+// decodeFile decodes the YAML document in data into the struct v points
+// to, returning the decoder, which knows the line of every key.
+func decodeFile(file string, data []byte, v any) (*decoder, error) {
+	d := &decoder{file: file, lines: make(map[string]int)}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, syntaxError(file, data, err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		return nil, &Error{File: file, Line: next.Line, Msg: "a second YAML document begins here; a configuration file holds one document, so remove this \"---\""}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(file, data, err)
+	}
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		d.budget = 4*countNodes(&root) + 10_000
+		d.value(root.Content[0], reflect.ValueOf(v).Elem(), "")
+	}
+	if len(d.errs) > 0 {
+		return nil, d.joined()
+	}
+	return d, nil
 }
 
 // locate records a validation error at the line of its key path, or of the
@@ -132,19 +142,75 @@ func (d *decoder) joined() error {
 	return errors.Join(errs...)
 }
 
-var yamlLine = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+var (
+	yamlLine      = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+	unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
 
-// syntaxError turns an error of the YAML parser into an *Error.
-func syntaxError(file string, err error) error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: line, Msg: "invalid YAML: " + m[2]}
-	}
-	return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+// parserProblems are the messages of the YAML parser (as opposed to its
+// scanner), whose "line N" go-yaml v3 reports 0-based, and omits for 0.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
 }
 
-// Dump writes cfg as YAML that Load accepts and turns back into cfg.
+// syntaxError turns an error of the YAML library into an *Error at the
+// right line of data.
+func syntaxError(file string, data []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	if parserProblems[msg] {
+		line++
+	}
+	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
+		for i, l := range bytes.Split(data, []byte("\n")) {
+			if bytes.Contains(l, []byte("*"+m[1])) {
+				line = i + 1
+				break
+			}
+		}
+	}
+	// At the end of the input the library may point past the last line.
+	return &Error{File: file, Line: min(line, max(countLines(data), 1)), Msg: "invalid YAML: " + msg}
+}
+
+// countLines counts the lines of data as YAML does: "\n", "\r\n", "\r",
+// NEL, LS and PS end a line; a last line without an end counts.
+func countLines(data []byte) int {
+	s := strings.ReplaceAll(string(data), "\r\n", "\n")
+	n := 0
+	last := '\n'
+	for _, r := range s {
+		switch r {
+		case '\n', '\r', '\u0085', '\u2028', '\u2029':
+			n++
+			last = '\n'
+		default:
+			last = r
+		}
+	}
+	if last != '\n' {
+		n++
+	}
+	return n
+}
+
+// Dump writes cfg as YAML that Load accepts and turns back into cfg (for a
+// cfg that validates; Load makes relative blacklist files absolute, so a
+// cfg from Load round-trips wherever the dump is written).
 func Dump(w io.Writer, cfg Config) error {
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)

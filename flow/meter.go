@@ -184,10 +184,12 @@ func (m *Meter) Packet(ts int64, data []byte, link LinkType) error {
 	return nil
 }
 
-// Expire appends to out the flows evicted since the last call and every
-// flow whose inactive timeout (now - End >= InactiveTimeout) or active
-// timeout (now - Start >= ActiveTimeout) has passed at now, a capture time
-// in Unix nanoseconds, and forgets them. Flows come out oldest first.
+// Expire appends to out the flows evicted since the last call, then every
+// flow whose inactive timeout (now - End >= InactiveTimeout) has passed at
+// now, a capture time in Unix nanoseconds, least recently seen first, then
+// every flow whose active timeout (now - Start >= ActiveTimeout) has
+// passed, oldest first, and forgets them. Packets that arrive out of time
+// order can delay a flow's expiry to a later call.
 func (m *Meter) Expire(now int64, out []Record) []Record {
 	out = m.drainEvicted(out)
 	for i := m.queues[byRecency].front; i != none && now-m.arena[i].rec.End >= m.inactive; i = m.queues[byRecency].front {

@@ -307,6 +307,29 @@ func TestMeter(t *testing.T) {
 	}
 }
 
+func TestNewMeterConfig(t *testing.T) {
+	def := DefaultMeterConfig()
+	cases := []struct {
+		name string
+		cfg  MeterConfig
+		want MeterConfig
+	}{
+		{"zero takes the defaults", MeterConfig{}, def},
+		{"negative takes the defaults", MeterConfig{ActiveTimeout: -1, InactiveTimeout: -1, MaxFlows: -1}, def},
+		{"set values are kept", MeterConfig{ActiveTimeout: time.Minute, InactiveTimeout: time.Second, MaxFlows: 10},
+			MeterConfig{ActiveTimeout: time.Minute, InactiveTimeout: time.Second, MaxFlows: 10}},
+		{"MaxFlows is capped", MeterConfig{MaxFlows: 1 << 40},
+			MeterConfig{ActiveTimeout: def.ActiveTimeout, InactiveTimeout: def.InactiveTimeout, MaxFlows: 1<<31 - 1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if diff := cmp.Diff(NewMeter(c.cfg).Config(), c.want); diff != "" {
+				t.Errorf("(-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
 // capturesDir finds shared/captures by walking up from the working
 // directory: CI clones the repository to X/main next to X/shared.
 func capturesDir(t testing.TB) string {
@@ -394,6 +417,46 @@ func TestMeterCapture(t *testing.T) {
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("totals (-got +want):\n%s", diff)
 	}
+}
+
+// FuzzMeter meters arbitrary bytes as a packet twice, then once cut in
+// half. Whatever the input: no panic, a rejected packet is a *DecodeError
+// and changes nothing, and the flushed flows hold every accepted packet,
+// each with at most the largest IP length (IPv6 payload length + 40).
+func FuzzMeter(f *testing.F) {
+	f.Add(tcp4(f, "192.0.2.1", "198.51.100.7", 1, 2, TCPSyn, 10), uint8(LinkEthernet))
+	f.Add(fragment4(f, "192.0.2.1", "198.51.100.7", 185, true, 8), uint8(LinkEthernet))
+	f.Add(udp6(f, "2001:db8::1", "2001:db8::2", 1, 2, 3)[14:], uint8(LinkIPv6))
+	f.Add(arp(f), uint8(LinkEthernet))
+	f.Fuzz(func(t *testing.T, data []byte, link uint8) {
+		m := NewMeter(MeterConfig{MaxFlows: 2})
+		var accepted uint64
+		for i, p := range [][]byte{data, data, data[:len(data)/2]} {
+			before := m.Stats()
+			err := m.Packet(t0+int64(i), p, LinkType(link))
+			after := m.Stats()
+			if err != nil {
+				if _, ok := err.(*DecodeError); !ok {
+					t.Fatalf("error %T %v, want a *DecodeError", err, err)
+				}
+				if after.Packets != before.Packets || after.Flows != before.Flows {
+					t.Fatalf("rejected packet changed the meter: %+v -> %+v", before, after)
+				}
+				continue
+			}
+			accepted++
+		}
+		var packets uint64
+		for _, r := range m.Flush(nil) {
+			packets += r.Packets
+			if r.Bytes > r.Packets*(65535+40) || r.Source != SourceMeter || r.SamplingRate != 1 {
+				t.Fatalf("record %+v", r)
+			}
+		}
+		if packets != accepted || m.Stats().Packets != accepted {
+			t.Fatalf("flows hold %d packets, stats say %d, want %d", packets, m.Stats().Packets, accepted)
+		}
+	})
 }
 
 // BenchmarkMeterPacket measures Packet on Ethernet/IPv4/TCP SYN frames:

@@ -112,6 +112,8 @@ func (p *Pipeline) Stop() {
 
 func (p *Pipeline) run(ctx context.Context) {
 	defer close(p.done)
+	// Stages learn the time before the first record arrives.
+	p.Advance(p.now())
 	t := time.NewTicker(p.cfg.TickInterval)
 	defer t.Stop()
 	for {

@@ -3,14 +3,17 @@ package rates
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func tin(p, b, c uint64) Totals  { return Totals{PacketsIn: p, BytesIn: b, NewConn: c, Updates: 1} }
-func tout(p, b, c uint64) Totals { return Totals{PacketsOut: p, BytesOut: b, NewConnOut: c, Updates: 1} }
+func tin(p, b, c uint64) Totals { return Totals{PacketsIn: p, BytesIn: b, NewConn: c, Updates: 1} }
+func tout(p, b, c uint64) Totals {
+	return Totals{PacketsOut: p, BytesOut: b, NewConnOut: c, Updates: 1}
+}
 func tboth(p, b, c uint64) Totals {
 	return Totals{PacketsIn: p, BytesIn: b, NewConn: c, PacketsOut: p, BytesOut: b, NewConnOut: c, Updates: 1}
 }
@@ -27,13 +30,13 @@ func TestDirections(t *testing.T) {
 			name: "remote to host: in for the group, port, host and InIf; out for OutIf",
 			recs: []*flow.Record{rec("203.0.113.5", "10.1.0.10", counts(10, 5000), proto(flow.ProtoTCP, flow.TCPSyn|flow.TCPAck), via(1, 2))},
 			want: map[Key]Totals{
-				kGroup(1):                           tin(10, 5000, 1),
-				kPort(1, flow.ProtoTCP, 443):        tin(10, 5000, 1),
-				kHost(1, "10.1.0.10"):               tin(10, 5000, 1),
-				kIf(1):                              tin(10, 5000, 1),
-				kIfPort(1, flow.ProtoTCP, 443):      tin(10, 5000, 1),
-				kIf(2):                              tout(10, 5000, 1),
-				kIfPort(2, flow.ProtoTCP, 40000):    tout(10, 5000, 1),
+				kGroup(1):                        tin(10, 5000, 1),
+				kPort(1, flow.ProtoTCP, 443):     tin(10, 5000, 1),
+				kHost(1, "10.1.0.10"):            tin(10, 5000, 1),
+				kIf(1):                           tin(10, 5000, 1),
+				kIfPort(1, flow.ProtoTCP, 443):   tin(10, 5000, 1),
+				kIf(2):                           tout(10, 5000, 1),
+				kIfPort(2, flow.ProtoTCP, 40000): tout(10, 5000, 1),
 			},
 		},
 		{
@@ -122,12 +125,12 @@ func TestDirections(t *testing.T) {
 				rec("2001:db8:99::1", "2001:db8:1::5", proto(flow.ProtoICMPv6, 0), func(r *flow.Record) { r.ICMPType, r.ICMPCode = 1, 4 }),
 			},
 			want: map[Key]Totals{
-				kGroup(1):                        tout(1, 60, 1),
-				kPort(1, flow.ProtoICMP, 0x0800): tout(1, 60, 1),
-				kHost(1, "10.1.0.1"):             tout(1, 60, 1),
-				kGroup(3):                        tin(1, 60, 1),
+				kGroup(1):                          tout(1, 60, 1),
+				kPort(1, flow.ProtoICMP, 0x0800):   tout(1, 60, 1),
+				kHost(1, "10.1.0.1"):               tout(1, 60, 1),
+				kGroup(3):                          tin(1, 60, 1),
 				kPort(3, flow.ProtoICMPv6, 0x0104): tin(1, 60, 1),
-				kHost(3, "2001:db8:1::5"):        tin(1, 60, 1),
+				kHost(3, "2001:db8:1::5"):          tin(1, 60, 1),
 			},
 		},
 		{
@@ -239,7 +242,7 @@ func TestIdleAndCaps(t *testing.T) {
 		e.Add(rec("203.0.113.5", dst, via(1, 0)))
 	}
 	e.Tick(at(1))
-	if diff := cmp.Diff(liveKeys(e, KindHost), []Key{kHost(1, "10.1.0.1"), kHost(1, "10.1.0.2")}); diff != "" {
+	if diff := cmp.Diff(liveKeys(e, KindHost), []Key{kHost(1, "10.1.0.1"), kHost(1, "10.1.0.2")}, cmpAddr); diff != "" {
 		t.Errorf("hosts (-got +want):\n%s", diff)
 	}
 	if n := len(liveKeys(e, KindGroupPort)); n != 0 {
@@ -265,13 +268,13 @@ func TestIdleAndCaps(t *testing.T) {
 		t.Errorf("%d hosts at 60.4 s, want 2 before the idle timeout", got)
 	}
 	e.Tick(at(60.5))
-	if diff := cmp.Diff(liveKeys(e, KindHost), []Key{kHost(1, "10.1.0.2")}); diff != "" {
+	if diff := cmp.Diff(liveKeys(e, KindHost), []Key{kHost(1, "10.1.0.2")}, cmpAddr); diff != "" {
 		t.Errorf("hosts after idle timeout (-got +want):\n%s", diff)
 	}
 	// A freed slot takes a new host.
 	e.Add(rec("203.0.113.5", "10.1.0.3", span(60.6, 60.6)))
 	e.Tick(at(61))
-	if diff := cmp.Diff(liveKeys(e, KindHost), []Key{kHost(1, "10.1.0.2"), kHost(1, "10.1.0.3")}); diff != "" {
+	if diff := cmp.Diff(liveKeys(e, KindHost), []Key{kHost(1, "10.1.0.2"), kHost(1, "10.1.0.3")}, cmpAddr); diff != "" {
 		t.Errorf("hosts after a slot freed (-got +want):\n%s", diff)
 	}
 	// The interface outlives the idle timeout but not the exporter timeout.
@@ -288,5 +291,18 @@ func TestIdleAndCaps(t *testing.T) {
 	e.Tick(at(201))
 	if got := allStats(e.Snapshot())[kHost(1, "10.1.0.2")].Totals; got != tin(1, 60, 1) {
 		t.Errorf("restarted host totals = %+v, want one record", got)
+	}
+}
+
+// TestObjectLayout guards the cache-line layout that Add's speed relies
+// on: the fields of the common path in the first 64 bytes, and a size that
+// the allocator aligns on 64 bytes.
+func TestObjectLayout(t *testing.T) {
+	var o Object
+	if end := unsafe.Offsetof(o.open) + unsafe.Sizeof(o.open); end > 64 {
+		t.Errorf("last and open end at byte %d, want within the first 64", end)
+	}
+	if size := unsafe.Sizeof(o); size%64 != 0 {
+		t.Errorf("Object is %d bytes, want a multiple of 64", size)
 	}
 }

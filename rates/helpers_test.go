@@ -7,6 +7,7 @@ import (
 
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -139,3 +140,8 @@ func liveKeys(e *Engine, k Kind) []Key {
 	})
 	return keys
 }
+
+func netipFrom4(a, b, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{a, b, c, d}) }
+
+// cmpAddr lets go-cmp compare netip.Addr values (and keys holding them).
+var cmpAddr = cmpopts.EquateComparable(netip.Addr{})

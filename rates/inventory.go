@@ -96,8 +96,8 @@ func (e *Engine) AddCounters(c *flow.IfCounters) {
 	}
 	e.pending.samples++
 	t := min(c.Time, e.now)
-	x.obj.seen(t, floorDiv(t, nsPerSec), t)
-	o.seen(t, floorDiv(t, nsPerSec), t)
+	x.obj.last = max(x.obj.last, t)
+	o.last = max(o.last, t)
 
 	ic := o.ifc
 	if ic == nil {

@@ -122,23 +122,24 @@ func (c Counter) String() string {
 // the TGRP kinds, IP for hosts, Exporter and IfIndex for the interface
 // kinds, Proto and Port for the port kinds. Keys are comparable and stable
 // across model reloads (traffic groups are keyed by ID), so detectors can
-// keep state in maps keyed by Key.
+// keep state in maps keyed by Key. (The fields are ordered to pack into 64
+// bytes.)
 type Key struct {
-	// Kind is the object's shape.
-	Kind Kind
-	// Group is the traffic group ID (TGRP).
-	Group uint32
-	// Proto is the IP protocol number (PROTO).
-	Proto uint8
-	// Port is the traffic-group-side or interface port (PORT); for ICMP and
-	// ICMPv6 it is type<<8|code.
-	Port uint16
 	// IP is the host address (IP), never IPv4-mapped IPv6.
 	IP netip.Addr
 	// Exporter is the exporter address (EXPORTER_ADDR).
 	Exporter netip.Addr
+	// Group is the traffic group ID (TGRP).
+	Group uint32
 	// IfIndex is the interface index (IFINDEX).
 	IfIndex uint32
+	// Port is the traffic-group-side or interface port (PORT); for ICMP and
+	// ICMPv6 it is type<<8|code.
+	Port uint16
+	// Proto is the IP protocol number (PROTO).
+	Proto uint8
+	// Kind is the object's shape.
+	Kind Kind
 }
 
 // MarshalJSON writes the object type and the fields of its kind only, so

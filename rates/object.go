@@ -8,36 +8,34 @@ import (
 // Object is the live state of one object: per-second buckets of the last
 // Window seconds, totals since it became active, and peaks. Objects belong
 // to the engine's writer goroutine: read them only inside Each.
+//
+// The fields a one-second record touches (last and open) fill the first
+// 64 bytes, and the struct's size is a multiple of 64, so that the
+// allocator's alignment puts them in one cache line: with many objects,
+// Add is bound by cache misses.
 type Object struct {
-	e   *Engine
-	key Key
-	idx int // position in e.live[key.Kind]
+	// last is the last seen time (Unix ns).
+	last int64
+	// open holds the counts of the open second; Tick folds them into the
+	// ring and the totals.
+	open [numFlow]uint64
 
-	// first and last are the first and last seen times (Unix ns);
 	// firstSec is the first second of the earliest record's span, from
-	// which the average is taken.
-	first, last, firstSec int64
-	// sec is the open second the ring is aligned to; seq is the last record
-	// that counted an update.
-	sec int64
-	seq uint64
+	// which the average is taken; sec is the open second the ring is
+	// aligned to.
+	firstSec, sec int64
+	win           [numFlow]uint64 // sums of the closed seconds in the window
+	total         [numFlow]uint64 // exact, but for open
+	peak          [numFlow]float64
+	ring          []uint64 // ringLen seconds × numFlow counters, second-major
 
-	ring  []uint64 // ringLen seconds × numFlow counters, second-major
-	win   [numFlow]uint64
-	total [numFlow]uint64
-	peak  [numFlow]float64
-
+	e     *Engine
+	key   Key
+	idx   int            // position in e.live[key.Kind]
 	group *groupRef      // the TGRP kinds: the traffic group
 	exp   *exporterState // interface kinds: their exporter; exporters: their own
 	uniq  *uniq          // hosts that sent a flow
 	ifc   *ifCounters    // interfaces with sFlow counter samples
-}
-
-// seen widens o's first and last seen times.
-func (o *Object) seen(startNs, firstSec, endNs int64) {
-	o.first = min(o.first, startNs)
-	o.firstSec = min(o.firstSec, firstSec)
-	o.last = max(o.last, endNs)
 }
 
 // Key returns the object's identity.
@@ -56,41 +54,51 @@ func (o *Object) Cur(c Counter) float64 {
 	return 0
 }
 
-// activeSecs is the number of closed seconds since the object became
-// active, at least 1.
-func (o *Object) activeSecs() float64 {
-	return float64(max(1, o.e.nowSec-o.firstSec))
-}
-
-// avg returns the per-second average of c since the object became active.
-func (o *Object) avg(c Counter) float64 {
-	switch {
-	case int(c) < numFlow:
-		return float64(o.total[c]) / o.activeSecs()
-	case c < numCounters && o.uniq != nil:
-		return float64(o.uniq.sum[c-UniqLocalEndpoint]) / o.activeSecs()
+// values returns the current, average and peak per-second rates of every
+// counter.
+func (o *Object) values() (cur, avg, peak [numCounters]float64) {
+	w := float64(o.e.window)
+	active := float64(max(1, o.e.nowSec-o.firstSec)) // closed seconds since active
+	for c := range numFlow {
+		cur[c] = float64(o.win[c]) / w
+		avg[c] = float64(o.total[c]) / active
+		peak[c] = o.peak[c]
 	}
-	return 0
-}
-
-// peakOf returns the highest Cur(c) seen at a Tick.
-func (o *Object) peakOf(c Counter) float64 {
-	switch {
-	case int(c) < numFlow:
-		return o.peak[c]
-	case c < numCounters && o.uniq != nil:
-		return o.uniq.peak[c-UniqLocalEndpoint]
+	if u := o.uniq; u != nil {
+		for i := range u.sk {
+			cur[numFlow+i] = u.cur[i]
+			avg[numFlow+i] = float64(u.sum[i]) / active
+			peak[numFlow+i] = u.peak[i]
+		}
 	}
-	return 0
+	return cur, avg, peak
 }
 
-// tick aligns o to the engine's open second and raises its peaks.
+// tick folds the open second into o's ring and totals, aligns o to the
+// engine's new open second and raises its peaks.
 func (o *Object) tick(e *Engine) {
+	// Every count sits in a second up to that of last. If those seconds
+	// had left the window at the last alignment, the ring, the window and
+	// open are all zero and nothing can change: the common case of an
+	// idle object costs no more than this.
+	if floorDiv(o.last, nsPerSec) < o.sec-e.window {
+		o.sec = e.nowSec
+		return
+	}
+	b := e.slot(o.sec) * numFlow
+	for c, n := range o.open {
+		o.ring[b+c] += n
+		o.total[c] += n
+	}
+	o.open = [numFlow]uint64{}
 	o.align(e)
 	for c := range numFlow {
 		o.peak[c] = max(o.peak[c], o.Cur(Counter(c)))
 	}
 }
+
+// totalOf returns the exact total of flow counter c.
+func (o *Object) totalOf(c Counter) uint64 { return o.total[c] + o.open[c] }
 
 // Rates holds one per-second value per counter. The unique counts are
 // zero except for hosts.
@@ -106,17 +114,17 @@ type Rates struct {
 	UniqRemoteCIDR    float64 `json:"uniq_remote_cidr"`
 }
 
-func ratesOf(o *Object, f func(*Object, Counter) float64) Rates {
+func ratesOf(v *[numCounters]float64) Rates {
 	return Rates{
-		PacketsIn:         f(o, PacketsIn),
-		PacketsOut:        f(o, PacketsOut),
-		BytesIn:           f(o, BytesIn),
-		BytesOut:          f(o, BytesOut),
-		NewConn:           f(o, NewConn),
-		NewConnOut:        f(o, NewConnOut),
-		Updates:           f(o, Updates),
-		UniqLocalEndpoint: f(o, UniqLocalEndpoint),
-		UniqRemoteCIDR:    f(o, UniqRemoteCIDR),
+		PacketsIn:         v[PacketsIn],
+		PacketsOut:        v[PacketsOut],
+		BytesIn:           v[BytesIn],
+		BytesOut:          v[BytesOut],
+		NewConn:           v[NewConn],
+		NewConnOut:        v[NewConnOut],
+		Updates:           v[Updates],
+		UniqLocalEndpoint: v[UniqLocalEndpoint],
+		UniqRemoteCIDR:    v[UniqRemoteCIDR],
 	}
 }
 
@@ -141,8 +149,8 @@ type Stats struct {
 	// CID is the traffic group's partition; always 0 for the interface
 	// kinds, which belong to no partition.
 	CID uint32 `json:"cid"`
-	// FirstSeen and LastSeen bound the traffic seen (after the late shift
-	// and future clamp).
+	// FirstSeen (to the second) and LastSeen bound the traffic seen, after
+	// the late shift and future clamp.
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	// Cur, Avg and Peak are per-second rates: current (last window),
@@ -157,21 +165,22 @@ type Stats struct {
 // Stats returns a copy of the object's state as of the last Tick (plus
 // records added since to the totals).
 func (o *Object) Stats() Stats {
+	cur, avg, peak := o.values()
 	s := Stats{
 		Key:       o.key,
-		FirstSeen: time.Unix(0, o.first).UTC(),
+		FirstSeen: time.Unix(o.firstSec, 0).UTC(),
 		LastSeen:  time.Unix(0, o.last).UTC(),
-		Cur:       ratesOf(o, (*Object).Cur),
-		Avg:       ratesOf(o, (*Object).avg),
-		Peak:      ratesOf(o, (*Object).peakOf),
+		Cur:       ratesOf(&cur),
+		Avg:       ratesOf(&avg),
+		Peak:      ratesOf(&peak),
 		Totals: Totals{
-			PacketsIn:  o.total[PacketsIn],
-			PacketsOut: o.total[PacketsOut],
-			BytesIn:    o.total[BytesIn],
-			BytesOut:   o.total[BytesOut],
-			NewConn:    o.total[NewConn],
-			NewConnOut: o.total[NewConnOut],
-			Updates:    o.total[Updates],
+			PacketsIn:  o.totalOf(PacketsIn),
+			PacketsOut: o.totalOf(PacketsOut),
+			BytesIn:    o.totalOf(BytesIn),
+			BytesOut:   o.totalOf(BytesOut),
+			NewConn:    o.totalOf(NewConn),
+			NewConnOut: o.totalOf(NewConnOut),
+			Updates:    o.totalOf(Updates),
 		},
 	}
 	if o.group != nil {
@@ -194,9 +203,8 @@ func (e *Engine) newObject(key Key) *Object {
 		e:        e,
 		key:      key,
 		idx:      len(e.live[k]),
-		first:    math.MaxInt64,
 		last:     math.MinInt64,
-		firstSec: math.MaxInt64,
+		firstSec: e.nowSec,
 		sec:      e.nowSec,
 		ring:     make([]uint64, int(e.ringLen)*numFlow),
 	}

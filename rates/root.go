@@ -107,8 +107,10 @@ type Engine struct {
 	groups map[uint32]*groupRef // by traffic group ID, kept across reloads
 
 	now, nowSec int64 // the last Tick, and its (open) second
-	seq         uint64
 	rec         placement
+	// updated are the objects the record being added has counted "in", so
+	// that counting one "out" as well adds no second update.
+	updated []*Object
 
 	live      [numKinds][]*Object
 	ports     map[uint64]*Object // group ID<<32 | proto<<16 | port
@@ -171,6 +173,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Engine, error) {
 		ports:     map[uint64]*Object{},
 		hosts:     map[hostKey]*Object{},
 		exporters: map[netip.Addr]*exporterState{},
+		updated:   make([]*Object, 0, 16),
 	}
 	e.max = [numKinds]int{
 		KindGroup:         math.MaxInt,
@@ -206,9 +209,8 @@ func (e *Engine) SetModel(m *model.Model) {
 // once the objects it touches exist.
 func (e *Engine) Add(r *flow.Record) {
 	e.pending.records++
-	e.seq++
 	e.place(r)
-	p := &e.rec
+	e.updated = e.updated[:0]
 
 	src, dst := r.Src.Unmap(), r.Dst.Unmap()
 	var srcG, dstG []uint16
@@ -231,16 +233,16 @@ func (e *Engine) Add(r *flow.Record) {
 
 	for _, gi := range dstG {
 		ref := e.refs[gi]
-		e.countGroup(ref, r.Proto, inPort, 0)
+		e.countGroup(ref, r.Proto, inPort, dirIn)
 		if h := e.host(ref, dst); h != nil {
-			e.touch(h, 0)
+			e.touch(h, dirIn)
 		}
 	}
 	for _, gi := range srcG {
 		ref := e.refs[gi]
-		e.countGroup(ref, r.Proto, outPort, 1)
+		e.countGroup(ref, r.Proto, outPort, dirOut)
 		if h := e.host(ref, src); h != nil {
-			e.touch(h, 1)
+			e.touch(h, dirOut)
 			if dst.IsValid() && dst != src {
 				e.observePeer(h, dst, slices.Contains(dstG, gi) || e.model.IsInternal(ref.cid, dst))
 			}
@@ -254,19 +256,25 @@ func (e *Engine) Add(r *flow.Record) {
 	if x == nil {
 		return
 	}
-	x.obj.update(e.seq, p)
+	x.obj.update(&e.rec)
 	if r.InIf != 0 {
-		e.countInterface(x, r.InIf, r.Proto, inPort, 0)
+		e.countInterface(x, r.InIf, r.Proto, inPort, dirIn)
 	}
 	if r.OutIf != 0 {
-		e.countInterface(x, r.OutIf, r.Proto, outPort, 1)
+		e.countInterface(x, r.OutIf, r.Proto, outPort, dirOut)
 	}
 }
 
-// touch counts the placed record on o in direction dir.
+// touch counts the placed record on o in direction dir, and once as an
+// update. Add touches every object "in" before any "out".
 func (e *Engine) touch(o *Object, dir Counter) {
 	o.count(&e.rec, dir)
-	o.update(e.seq, &e.rec)
+	if dir == dirIn {
+		e.updated = append(e.updated, o)
+	} else if slices.Contains(e.updated, o) {
+		return
+	}
+	o.update(&e.rec)
 }
 
 // countGroup counts the record on a traffic group and its port object.

@@ -110,15 +110,16 @@ func (e *Engine) publish() {
 		Exporters:      make([]Exporter, 0, len(e.live[kindExporter])),
 	}
 	for _, xo := range e.live[kindExporter] {
+		cur, avg, peak := xo.values()
 		x := Exporter{
 			Addr:      xo.key.Exporter,
-			FirstSeen: time.Unix(0, xo.first).UTC(),
+			FirstSeen: time.Unix(xo.firstSec, 0).UTC(),
 			LastSeen:  time.Unix(0, xo.last).UTC(),
 			Records: Rate{
-				Cur:   xo.Cur(Updates),
-				Avg:   xo.avg(Updates),
-				Peak:  xo.peakOf(Updates),
-				Total: xo.total[Updates],
+				Cur:   cur[Updates],
+				Avg:   avg[Updates],
+				Peak:  peak[Updates],
+				Total: xo.totalOf(Updates),
 			},
 			Interfaces: make([]Interface, 0, len(xo.exp.ifaces)),
 		}

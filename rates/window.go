@@ -32,12 +32,17 @@ type cell struct {
 // totals) and one cell per second of its span inside the ring.
 type placement struct {
 	packets, bytes, conns uint64
-	// startNs and endNs are the record's times after the late shift or
-	// future clamp; firstSec is the first second of its span.
-	startNs, endNs int64
-	firstSec       int64
-	cells          [maxWindow + 1]cell
-	n              int
+	// early are the counts of the seconds before the window, which only
+	// reach the totals.
+	early struct{ packets, bytes, conns uint64 }
+	// simple is the common case: one cell, the open second, nothing early.
+	simple bool
+	// endNs is the record's end after the late shift or future clamp;
+	// firstSec is the first second of its span.
+	endNs    int64
+	firstSec int64
+	cells    [maxWindow + 1]cell
+	n        int
 }
 
 // place spreads r over the seconds it covered, as described in the package
@@ -64,7 +69,6 @@ func (e *Engine) place(r *flow.Record) {
 		p.endNs = e.now
 		e.pending.late++
 	}
-	p.startNs = p.endNs - int64(dur)
 
 	secs := dur / uint64(nsPerSec)
 	if dur%uint64(nsPerSec) != 0 || secs == 0 {
@@ -79,8 +83,13 @@ func (e *Engine) place(r *flow.Record) {
 	qp, rp := p.packets/secs, p.packets%secs
 	qb, rb := p.bytes/secs, p.bytes%secs
 	qc, rc := p.conns/secs, p.conns%secs
+	lo := max(p.firstSec, horizon)
+	k := uint64(lo - p.firstSec) // seconds before the window
+	p.early.packets = qp*k + min(rp, k)
+	p.early.bytes = qb*k + min(rb, k)
+	p.early.conns = qc*k + min(rc, k)
 	p.n = 0
-	for s := max(p.firstSec, horizon); s <= endSec; s++ {
+	for s := lo; s <= endSec; s++ {
 		i := uint64(s - p.firstSec)
 		p.cells[p.n] = cell{
 			slot:    e.slot(s),
@@ -91,6 +100,7 @@ func (e *Engine) place(r *flow.Record) {
 		}
 		p.n++
 	}
+	p.simple = p.n == 1 && k == 0 && !p.cells[0].closed
 }
 
 func b2u(b bool) uint64 {
@@ -105,39 +115,52 @@ func (e *Engine) slot(s int64) int {
 	return int(s - floorDiv(s, e.ringLen)*e.ringLen)
 }
 
-// count adds the placed record to o, in direction dir (0 in, 1 out).
-func (o *Object) count(p *placement, dir Counter) {
-	ring := o.ring
-	for _, c := range p.cells[:p.n] {
-		b := c.slot * numFlow
-		ring[b+int(PacketsIn+dir)] += c.packets
-		ring[b+int(BytesIn+dir)] += c.bytes
-		ring[b+int(NewConn+dir)] += c.conns
-		if c.closed {
-			o.win[PacketsIn+dir] += c.packets
-			o.win[BytesIn+dir] += c.bytes
-			o.win[NewConn+dir] += c.conns
-		}
-	}
-	o.total[PacketsIn+dir] += p.packets
-	o.total[BytesIn+dir] += p.bytes
-	o.total[NewConn+dir] += p.conns
-}
+// Directions, as offsets from the "in" counters to their "out" twins.
+const (
+	dirIn  = Counter(0)
+	dirOut = PacketsOut - PacketsIn
+)
 
-// update counts the record being added once per object, in the second the
-// record ended, and widens the object's first and last seen times.
-func (o *Object) update(seq uint64, p *placement) {
-	if o.seq == seq {
+// count adds the placed record to o in direction dir.
+func (o *Object) count(p *placement, dir Counter) {
+	if p.simple {
+		o.open[PacketsIn+dir] += p.packets
+		o.open[BytesIn+dir] += p.bytes
+		o.open[NewConn+dir] += p.conns
 		return
 	}
-	o.seq = seq
-	c := &p.cells[p.n-1]
-	o.ring[c.slot*numFlow+int(Updates)]++
-	if c.closed {
-		o.win[Updates]++
+	// Only a record reaching before the open second can start before the
+	// object's first second.
+	o.firstSec = min(o.firstSec, p.firstSec)
+	o.total[PacketsIn+dir] += p.early.packets
+	o.total[BytesIn+dir] += p.early.bytes
+	o.total[NewConn+dir] += p.early.conns
+	for _, c := range p.cells[:p.n] {
+		o.add(c.slot, c.closed, PacketsIn+dir, c.packets)
+		o.add(c.slot, c.closed, BytesIn+dir, c.bytes)
+		o.add(c.slot, c.closed, NewConn+dir, c.conns)
 	}
-	o.total[Updates]++
-	o.seen(p.startNs, p.firstSec, p.endNs)
+}
+
+// add counts n of counter c in the second of slot: a closed second goes
+// straight to the ring, the window sum and the total; the open second to
+// open.
+func (o *Object) add(slot int, closed bool, c Counter, n uint64) {
+	if !closed {
+		o.open[c] += n
+		return
+	}
+	o.ring[slot*numFlow+int(c)] += n
+	o.win[c] += n
+	o.total[c] += n
+}
+
+// update counts the record being added as one update of o, in the second
+// the record ended, and moves o's last seen time.
+func (o *Object) update(p *placement) {
+	c := &p.cells[p.n-1]
+	o.add(c.slot, c.closed, Updates, 1)
+	o.last = max(o.last, p.endNs)
 }
 
 // align brings o's ring to the engine's open second: every second that

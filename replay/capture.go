@@ -32,9 +32,6 @@ type Packet struct {
 	// Data holds the captured bytes, starting with the link-layer header.
 	// It is owned by the Capture and valid until the next call to Next.
 	Data []byte
-	// Length is the packet's length on the wire, which is larger than
-	// len(Data) when the capture was cut at a snap length.
-	Length int
 	// LinkType is the link-layer header type of Data.
 	LinkType layers.LinkType
 }
@@ -136,7 +133,7 @@ func (c *Capture) Next() (Packet, error) {
 	if !ci.Timestamp.IsZero() {
 		c.last = ci.Timestamp.UnixNano()
 	}
-	return Packet{Time: c.last, Data: data, Length: ci.Length, LinkType: link}, nil
+	return Packet{Time: c.last, Data: data, LinkType: link}, nil
 }
 
 // flowLink maps a capture link type to the packet parser's.

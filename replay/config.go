@@ -31,7 +31,7 @@ type Config struct {
 	InactiveTimeout time.Duration `yaml:"inactive_timeout"`
 	// MaxFlows is the number of flows the meter holds at most; when full,
 	// the least recently seen flow is emitted early. Memory grows with the
-	// flows actually held, about 200 bytes each. Zero means the default,
+	// flows actually held, about 250 bytes each. Zero means the default,
 	// 1,048,576.
 	MaxFlows int `yaml:"max_flows"`
 	// Templates configures the NetFlow v9 and IPFIX template cache of the

@@ -221,3 +221,19 @@ func writePcapng(t testing.TB, links []layers.LinkType, pkts [][]stamped) []byte
 	}
 	return buf.Bytes()
 }
+
+// udpPacket is an IPv4 UDP datagram (no link-layer header).
+func udpPacket(t testing.TB, src, dst string, dport uint16, payload []byte) []byte {
+	t.Helper()
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
+	udp := &layers.UDP{SrcPort: 40000, DstPort: layers.UDPPort(dport)}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

@@ -45,8 +45,9 @@ type Stats struct {
 	// Evicted is the number of flows the meter emitted early because it
 	// held MaxFlows flows.
 	Evicted uint64
-	// Datagrams counts the export datagrams by protocol, as their version
-	// field announces it (SourceUnknown for an unknown version).
+	// Datagrams counts the export datagrams by protocol: sFlow by its
+	// port, NetFlow v5, v9 and IPFIX by their version field
+	// (SourceUnknown when it is missing or unknown).
 	Datagrams map[flow.Source]uint64
 	// DecodeErrors counts, by reason, the export datagrams the decoders
 	// rejected in whole or in part.
@@ -128,14 +129,18 @@ func New(cfg Config, sink Sink, log *slog.Logger) (*Replayer, error) {
 	return r, nil
 }
 
-// Run replays the capture at path. It stops at the end of the file, at the
-// first unreadable record, or when ctx is done; in every case the flows
-// gathered so far are flushed to the sink before it returns, followed by
-// a last Advance to the time of the last packet + the inactive timeout +
-// 1 s, so that every window holding the capture's flows closes (no
-// Advance at all when the capture holds no packet). When progress is not
-// nil and the replay takes more than 2 s, a progress line is drawn on it
-// and erased at the end.
+// Run replays the capture at path on the capture's clock: before the first
+// packet of each second that holds packets, the meter expires its flows at
+// the start of that second, the sink gets what is queued, then
+// Advance(start of that second); seconds without packets get no call of
+// their own. Run stops at the end of the file, at the first unreadable
+// record, or when ctx is done; in every case the flows gathered so far are
+// flushed to the sink before it returns, followed by a last Advance to the
+// time of the last packet + the inactive timeout + 1 s, the moment a probe
+// would have exported the last flows, so that every window holding them
+// closes (no Advance at all when the capture holds no packet). When
+// progress is not nil and the replay takes more than 2 s, a progress line
+// is drawn on it and erased at the end.
 func (r *Replayer) Run(ctx context.Context, path string, progress io.Writer) (Stats, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -170,7 +175,7 @@ func (r *Replayer) Run(ctx context.Context, path string, progress io.Writer) (St
 			break
 		}
 		if err != nil {
-			runErr = fmt.Errorf("%s: %s capture cut short or corrupt in the record at byte offset %d (after %d packets, which were replayed): %w", path, c.Format(), off, r.stats.Packets, err)
+			runErr = fmt.Errorf("%s: %s capture is cut short or corrupt from byte offset %d on; the %d packets before were replayed: %w", path, c.Format(), off, r.stats.Packets, err)
 			break
 		}
 		r.stats.Packets++

@@ -142,4 +142,3 @@ func orEmpty(m map[string]uint64) map[string]uint64 {
 	}
 	return m
 }
-

@@ -279,7 +279,9 @@ func fieldKind(ie uint16, ipfix, options, v4, v6 bool, bytesIE, packetsIE, inIE,
 		}
 		return kSkip
 	}
-	if options {
+	if options || ie == 0 {
+		// 0 is no element, and the value of the chosen sources that are
+		// absent.
 		return kSkip
 	}
 	switch ie {

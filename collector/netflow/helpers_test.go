@@ -1,6 +1,7 @@
 package netflow
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/netip"
@@ -42,17 +43,31 @@ type datagram struct {
 	payload  []byte
 }
 
-// readDatagrams returns the UDP payloads of a pcap file under
+// packetReader is what pcapgo's pcap and pcapng readers share.
+type packetReader interface {
+	gopacket.PacketDataSource
+	LinkType() layers.LinkType
+}
+
+// pcapngMagic starts a pcapng file (some captures are pcapng whatever
+// their extension).
+var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
+
+// readDatagrams returns the UDP payloads of a pcap or pcapng file under
 // flow-exports/, in capture order, with the IP source address as the
 // exporter.
 func readDatagrams(tb testing.TB, name string) []datagram {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(capturesDir(tb), "flow-exports", name))
+	data, err := os.ReadFile(filepath.Join(capturesDir(tb), "flow-exports", name))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
+	var r packetReader
+	if bytes.HasPrefix(data, pcapngMagic) {
+		r, err = pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.DefaultNgReaderOptions)
+	} else {
+		r, err = pcapgo.NewReader(bytes.NewReader(data))
+	}
 	if err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}

@@ -47,9 +47,9 @@ func u32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 // records to b.Records and interface counters to b.Counters. A datagram is
 // taken whole or not at all: on error (a preallocated *flow.DecodeError),
 // nothing is appended and Stats is zero.
-func (d *Decoder) Decode(now int64, payload []byte, b *flow.Batch) (Stats, error) {
+func (*Decoder) Decode(now int64, payload []byte, b *flow.Batch) (Stats, error) {
 	nRecords, nCounters := len(b.Records), len(b.Counters)
-	st, err := d.decode(now, payload, b)
+	st, err := decode(now, payload, b)
 	if err != nil {
 		b.Records, b.Counters = b.Records[:nRecords], b.Counters[:nCounters]
 		return Stats{}, err
@@ -57,7 +57,7 @@ func (d *Decoder) Decode(now int64, payload []byte, b *flow.Batch) (Stats, error
 	return st, nil
 }
 
-func (d *Decoder) decode(now int64, p []byte, b *flow.Batch) (st Stats, err error) {
+func decode(now int64, p []byte, b *flow.Batch) (st Stats, err error) {
 	if len(p) < 8 {
 		return st, errTruncated
 	}
@@ -99,14 +99,14 @@ func (d *Decoder) decode(now int64, p []byte, b *flow.Batch) (st Stats, err erro
 		switch format {
 		case sampleFlow, sampleExpandedFlow:
 			st.FlowSamples++
-			added, err = d.flowSample(now, agent, s, format == sampleExpandedFlow, b)
+			added, err = decodeFlowSample(now, agent, s, format == sampleExpandedFlow, b)
 			if added {
 				st.Records++
 			}
 		case sampleCounter, sampleExpandedCounter:
 			st.CounterSamples++
 			var c int
-			c, err = d.counterSample(now, agent, s, format == sampleExpandedCounter, b)
+			c, err = decodeCounterSample(now, agent, s, format == sampleExpandedCounter, b)
 			st.Counters += c
 			added = c > 0
 		}
@@ -153,9 +153,9 @@ func expandedIf(format, value uint32) uint32 {
 	return value
 }
 
-// flowSample appends the flow record of one flow sample and reports whether
+// decodeFlowSample appends the flow record of one flow sample and reports whether
 // it did: a sample whose packet is not IP adds nothing.
-func (d *Decoder) flowSample(now int64, agent netip.Addr, s []byte, expanded bool, b *flow.Batch) (bool, error) {
+func decodeFlowSample(now int64, agent netip.Addr, s []byte, expanded bool, b *flow.Batch) (bool, error) {
 	var rate, in, out, count uint32
 	if expanded {
 		if len(s) < expandedFlowSampleSize {
@@ -274,9 +274,9 @@ func fromSampledIP(s []byte, format uint32, r *flow.Record) uint64 {
 	return uint64(length)
 }
 
-// counterSample appends the generic interface counters of one counter
+// decodeCounterSample appends the generic interface counters of one counter
 // sample and returns how many sets it appended.
-func (d *Decoder) counterSample(now int64, agent netip.Addr, s []byte, expanded bool, b *flow.Batch) (int, error) {
+func decodeCounterSample(now int64, agent netip.Addr, s []byte, expanded bool, b *flow.Batch) (int, error) {
 	var count uint32
 	if expanded {
 		if len(s) < expandedCounterSize {

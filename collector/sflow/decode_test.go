@@ -47,9 +47,9 @@ func capturesDir(tb testing.TB) string {
 	}
 }
 
-// readPayloads returns the UDP payloads of a pcap or pcapng capture of
-// exports, named relative to the captures folder.
-func readPayloads(tb testing.TB, name string) [][]byte {
+// readFrames returns the frames of a pcap or pcapng capture, named
+// relative to the captures folder.
+func readFrames(tb testing.TB, name string) [][]byte {
 	tb.Helper()
 	f, err := os.Open(filepath.Join(capturesDir(tb), name))
 	if err != nil {
@@ -69,19 +69,29 @@ func readPayloads(tb testing.TB, name string) [][]byte {
 			tb.Fatalf("%s: neither pcap nor pcapng: %v", name, err)
 		}
 	}
-	var payloads [][]byte
+	var frames [][]byte
 	for {
 		frame, _, err := src.ReadPacketData()
 		if errors.Is(err, io.EOF) {
-			return payloads
+			return frames
 		}
 		if err != nil {
 			tb.Fatalf("%s: %v", name, err)
 		}
+		frames = append(frames, frame)
+	}
+}
+
+// readPayloads returns the UDP payloads of a capture of exports.
+func readPayloads(tb testing.TB, name string) [][]byte {
+	tb.Helper()
+	var payloads [][]byte
+	for _, frame := range readFrames(tb, name) {
 		if _, _, p, ok := flow.UDPPayload(frame, flow.LinkEthernet); ok {
 			payloads = append(payloads, p)
 		}
 	}
+	return payloads
 }
 
 // The reference: goflow2 v2.2.6 decodes the datagram; its packet parser
@@ -108,7 +118,7 @@ func reference(tb testing.TB, payload []byte) (recs []flow.Record, counters []fl
 		switch s := s.(type) {
 		case gfsflow.FlowSample:
 			// Compact interfaces: 2 format bits; only format 0 is an ifIndex.
-			r = flow.Record{InIf: ifIndex(s.Input>>30, s.Input), OutIf: ifIndex(s.Output>>30, s.Output), SamplingRate: s.SamplingRate}
+			r = flow.Record{InIf: ifIndex(s.Input>>30, s.Input&0x3fffffff), OutIf: ifIndex(s.Output>>30, s.Output&0x3fffffff), SamplingRate: s.SamplingRate}
 			records = s.Records
 		case gfsflow.ExpandedFlowSample:
 			r = flow.Record{InIf: ifIndex(s.InputIfFormat, s.InputIfValue), OutIf: ifIndex(s.OutputIfFormat, s.OutputIfValue), SamplingRate: s.SamplingRate}
@@ -149,15 +159,17 @@ func reference(tb testing.TB, payload []byte) (recs []flow.Record, counters []fl
 	return recs, counters, comparable, nil
 }
 
+// ifIndex is what Decode reports for an interface: only format 0 is an
+// ifIndex (1 is a discarded packet, 2 several output interfaces).
 func ifIndex(format, value uint32) uint32 {
 	if format != 0 {
 		return 0
 	}
-	return value & 0x3fffffff
+	return value
 }
 
 // referenceFlow fills r from the records of one goflow2 flow sample: the
-// first raw header that holds IP, else the first sampled IPv4/IPv6 record.
+// first raw header if it holds IP, else the first sampled IPv4/IPv6 record.
 func referenceFlow(records []gfsflow.FlowRecord, r *flow.Record) (l3Len uint64, ok, comparable bool) {
 	comparable = true
 	for _, rec := range records {
@@ -173,14 +185,15 @@ func referenceFlow(records []gfsflow.FlowRecord, r *flow.Record) (l3Len uint64, 
 		case headerIPv6:
 			frame = append([]byte{12: 0x86, 13: 0xdd}, frame...)
 		default:
-			continue
+			frame = nil
 		}
-		if !headerComparable(frame) {
-			comparable = false
+		if frame == nil {
+			break
 		}
+		comparable = headerComparable(frame)
 		var msg protoproducer.ProtoProducerMessage
 		if err := protoproducer.DefaultEnvironment.ParsePacket(&msg, frame); err != nil || len(msg.SrcAddr) == 0 {
-			continue
+			break
 		}
 		r.Src, _ = netip.AddrFromSlice(msg.SrcAddr)
 		r.Dst, _ = netip.AddrFromSlice(msg.DstAddr)
@@ -193,21 +206,28 @@ func referenceFlow(records []gfsflow.FlowRecord, r *flow.Record) (l3Len uint64, 
 		// padding): the IP length comes from gopacket. So do ICMP type and
 		// code: goflow2 v2.2.6 never sets them (its ParseICMP checks a call
 		// counter that is already 1 when it runs).
+		ipSeen := false
+	layers:
 		for _, l := range gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default).Layers() {
 			switch l := l.(type) {
 			case *layers.IPv4:
-				l3Len = uint64(l.Length)
+				if ipSeen {
+					break layers
+				}
+				ipSeen, l3Len = true, uint64(l.Length)
 			case *layers.IPv6:
-				l3Len = uint64(l.Length) + 40
+				if ipSeen {
+					break layers
+				}
+				ipSeen, l3Len = true, uint64(l.Length)+40
 			case *layers.ICMPv4:
 				r.ICMPType, r.ICMPCode = l.TypeCode.Type(), l.TypeCode.Code()
+				break layers
 			case *layers.ICMPv6:
 				r.ICMPType, r.ICMPCode = l.TypeCode.Type(), l.TypeCode.Code()
-			default:
-				continue
-			}
-			if l.LayerType() != layers.LayerTypeIPv4 && l.LayerType() != layers.LayerTypeIPv6 {
-				break
+				break layers
+			case *layers.TCP, *layers.UDP:
+				break layers // an ICMP layer beyond is tunnelled
 			}
 		}
 		return l3Len, true, comparable
@@ -233,12 +253,15 @@ func referenceFlow(records []gfsflow.FlowRecord, r *flow.Record) (l3Len uint64, 
 	return 0, false, comparable
 }
 
-// headerComparable tells whether goflow2's packet parser reads frame as
-// flow.ParseHeader does. They differ on purpose for QinQ and MPLS tags
-// (goflow2 knows 0x8100 only and stops MPLS at reserved labels), IPv4
-// options (goflow2 assumes 20 bytes), IPv4 lengths below the header,
-// IPv6 extension headers (goflow2 reports them as the protocol), and ICMP
-// headers of 2 or 3 bytes (goflow2 reads them, ParseHeader wants 4).
+// headerComparable tells whether goflow2's packet parser and gopacket read
+// frame as flow.ParseHeader does. They differ on purpose for QinQ and MPLS
+// tags (goflow2 knows 0x8100 only and stops MPLS at reserved labels), IPv4
+// options (goflow2 assumes 20 bytes), IPv4 lengths below the header, IPv6
+// extension headers (goflow2 reports them as the protocol), SCTP (goflow2
+// reads no SCTP ports), transport headers that end within the Ethernet
+// padding (goflow2 reads past the IP length), ICMP headers of 2 to 7 bytes
+// (goflow2 reads 2, gopacket wants 8, ParseHeader 4) and ICMP in IPv4
+// fragments (gopacket stops at any fragment).
 func headerComparable(frame []byte) bool {
 	if len(frame) < 14 {
 		return true
@@ -254,22 +277,42 @@ func headerComparable(frame []byte) bool {
 		if ip[0]>>4 != 4 || ihl != 20 || total < 20 {
 			return false
 		}
-		fragOffset := binary.BigEndian.Uint16(ip[6:]) & 0x1fff
-		return fragOffset != 0 || icmpComparable(ip[9], ip[20:min(len(ip), total)])
+		fragField := binary.BigEndian.Uint16(ip[6:])
+		if fragField&0x1fff != 0 {
+			return true // no transport is read
+		}
+		if fragField&0x2000 != 0 && ip[9] == flow.ProtoICMP {
+			return false
+		}
+		return transportComparable(ip[9], ip[20:], total-20)
 	case etherType == 0x86dd && len(ip) >= 40:
 		switch ip[6] {
 		case 0, 43, 44, 51, 60:
 			return false
 		}
-		return ip[0]>>4 == 6 && icmpComparable(ip[6], ip[40:min(len(ip), 40+int(binary.BigEndian.Uint16(ip[4:])))])
-	case etherType == 0x0800 || etherType == 0x86dd || etherType == 0x8847 || etherType == 0x88a8 || etherType == 0x9100:
+		return ip[0]>>4 == 6 && transportComparable(ip[6], ip[40:], int(binary.BigEndian.Uint16(ip[4:])))
+	case etherType == 0x0800 || etherType == 0x86dd || etherType == 0x8847 || etherType == 0x8848 ||
+		etherType == 0x88a8 || etherType == 0x9100:
 		return false // cut IP header, MPLS, QinQ
 	}
 	return true
 }
 
-func icmpComparable(proto uint8, l4 []byte) bool {
-	return proto != flow.ProtoICMP && proto != flow.ProtoICMPv6 || len(l4) < 2 || len(l4) >= 4
+// transportComparable: l4 runs to the end of the frame, ipLen is what the
+// IP header leaves for it.
+func transportComparable(proto uint8, l4 []byte, ipLen int) bool {
+	cut := min(len(l4), ipLen)
+	switch proto {
+	case flow.ProtoTCP:
+		return (cut >= 20) == (len(l4) >= 20)
+	case flow.ProtoUDP:
+		return (cut >= 8) == (len(l4) >= 8)
+	case flow.ProtoICMP, flow.ProtoICMPv6:
+		return (cut < 2 || cut >= 8) && (cut >= 2) == (len(l4) >= 2)
+	case 132:
+		return cut < 12
+	}
+	return true
 }
 
 // want is what a capture holds, counted over all its datagrams.
@@ -358,7 +401,7 @@ func TestDecodeCaptures(t *testing.T) {
 		{
 			name: "pmacct: SYN flood sampled 1/10",
 			file: "flow-exports/derived/pmacct-sflow-s10-synflood.pcap",
-			want: want{Datagrams: 424, FlowSamples: 3807, CounterSamples: 1, Records: 3807, Counters: 1},
+			want: want{Datagrams: 424, FlowSamples: 3807, Records: 3807},
 		},
 	}
 	d := NewDecoder()
@@ -413,4 +456,124 @@ func TestDecodeCaptures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sflowCaptures are the sFlow captures of the shared folder that Decode
+// accepts datagrams of.
+var sflowCaptures = []string{
+	"flow-exports/vendor/ndpi-sflow.pcap",
+	"flow-exports/vendor/sflow_multiple_counter_30_pdus.pcap",
+	"flow-exports/vendor/sflow-print-v6.pcap",
+	"flow-exports/akvorado/sflow-data-1140.pcap",
+	"flow-exports/akvorado/sflow-data-encap-vxlan.pcap",
+	"flow-exports/akvorado/sflow-data-icmpv4.pcap",
+	"flow-exports/akvorado/sflow-data-icmpv6.pcap",
+	"flow-exports/akvorado/sflow-data-qinq.pcap",
+	"flow-exports/akvorado/sflow-data-sflow-expanded-sample.pcap",
+	"flow-exports/akvorado/sflow-data-sflow-ipv4-data.pcap",
+	"flow-exports/akvorado/sflow-data-sflow-raw-ipv4.pcap",
+	"flow-exports/derived/pmacct-sflow-nmap-synscan.pcap",
+	"flow-exports/derived/pmacct-sflow-s10-synflood.pcap",
+}
+
+func TestDecodeAllocs(t *testing.T) {
+	payloads := readPayloads(t, "flow-exports/derived/pmacct-sflow-nmap-synscan.pcap")
+	payloads = append(payloads, readPayloads(t, "flow-exports/vendor/sflow-print-v6.pcap")...)
+	d := NewDecoder()
+	b := &flow.Batch{Records: make([]flow.Record, 0, 64), Counters: make([]flow.IfCounters, 0, 64)}
+	allocs := testing.AllocsPerRun(10, func() {
+		for _, p := range payloads {
+			b.Records, b.Counters = b.Records[:0], b.Counters[:0]
+			if _, err := d.Decode(now, p, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per run over %d datagrams, want 0", allocs, len(payloads))
+	}
+}
+
+// FuzzDecode checks invariants on any input and, where both decoders
+// accept it, compares Decode with goflow2. Each run calls goflow2 and
+// gopacket, so minimising a new input takes long: bound it.
+//
+//	go test ./collector/sflow -run '^$' -fuzz FuzzDecode -fuzztime 30s -fuzzminimizetime 5s
+func FuzzDecode(f *testing.F) {
+	for _, name := range append(sflowCaptures, "flow-exports/vendor/sflow_print-segv.pcap") {
+		payloads := readPayloads(f, name)
+		for i := 0; i < len(payloads); i += 1 + len(payloads)/6 {
+			f.Add(payloads[i])
+		}
+	}
+	f.Add(readFrames(f, "flow-exports/vendor/sflow_print-segv.pcap")[0][42:]) // past its UDP length
+	reasons := map[string]bool{"truncated": true, "version": true, "address_type": true,
+		"count": true, "sample_length": true, "record_length": true}
+	d := NewDecoder()
+	f.Fuzz(func(t *testing.T, p []byte) {
+		held := flow.Record{Packets: 42}
+		b := &flow.Batch{Records: []flow.Record{held}}
+		st, err := d.Decode(now, p, b)
+		if err != nil {
+			var de *flow.DecodeError
+			if !errors.As(err, &de) || !reasons[de.Reason] {
+				t.Fatalf("error %v is not a *flow.DecodeError with a known reason", err)
+			}
+			if st != (Stats{}) || len(b.Records) != 1 || len(b.Counters) != 0 {
+				t.Fatalf("rejected datagram left stats %+v, %d records, %d counters", st, len(b.Records), len(b.Counters))
+			}
+			return // goflow2 is asked only about accepted input: its counts are not bounded by the bytes
+		}
+		got := b.Records[1:]
+		if st.Records != len(got) || st.Counters != len(b.Counters) || st.Records > st.FlowSamples ||
+			st.FlowSamples+st.CounterSamples > st.Samples || st.Skipped > st.Samples || st.Samples > len(p)/8 {
+			t.Fatalf("stats %+v for %d records, %d counters, %d bytes", st, len(got), len(b.Counters), len(p))
+		}
+		for _, r := range got {
+			if r.Source != flow.SourceSFlow || !r.Exporter.IsValid() || !r.Src.IsValid() || r.Src.Is4() != r.Dst.Is4() ||
+				r.SamplingRate == 0 || r.Packets != uint64(r.SamplingRate) || r.Bytes%uint64(r.SamplingRate) != 0 || r.Start != now {
+				t.Fatalf("record %+v", r)
+			}
+		}
+		wantRecs, wantCounters, comparable, refErr := reference(t, p)
+		if refErr != nil {
+			return
+		}
+		if diff := cmp.Diff(b.Counters, wantCounters, cmpAddr, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("counters (-got +want):\n%s", diff)
+		}
+		if !comparable {
+			return
+		}
+		if diff := cmp.Diff(got, wantRecs, cmpAddr, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("records (-got +want):\n%s", diff)
+		}
+	})
+}
+
+// BenchmarkDecode decodes the datagrams of pmacct's sFlow export of an nmap
+// SYN scan (224 datagrams, 2,007 flow samples with Ethernet headers).
+//
+//	go test ./collector/sflow -run '^$' -bench Decode -benchmem -count=6 -cpu 1,2 | tee new.txt
+//	benchstat old.txt new.txt
+func BenchmarkDecode(b *testing.B) {
+	payloads := readPayloads(b, "flow-exports/derived/pmacct-sflow-nmap-synscan.pcap")
+	d := NewDecoder()
+	batch := &flow.Batch{Records: make([]flow.Record, 0, 64), Counters: make([]flow.IfCounters, 0, 4)}
+	samples, size := 0, 0
+	for _, p := range payloads {
+		size += len(p)
+	}
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		for _, p := range payloads {
+			batch.Records, batch.Counters = batch.Records[:0], batch.Counters[:0]
+			st, err := d.Decode(now, p, batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			samples += st.Samples
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(samples), "ns/sample")
 }

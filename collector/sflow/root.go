@@ -9,9 +9,11 @@ package sflow
 
 import "github.com/flowsentry/flowsentry/flow"
 
-// Decoder decodes sFlow v5 datagrams. Use one per worker: it is not safe for
-// concurrent use. It keeps no state across datagrams (sFlow needs no
-// templates), so datagrams may come from any number of agents.
+// Decoder decodes sFlow v5 datagrams. It keeps no state across datagrams
+// (sFlow needs no templates), so one decoder takes datagrams from any
+// number of agents. Give each worker its own: the contract leaves room for
+// per-worker scratch state, so a Decoder must not be shared between
+// goroutines.
 type Decoder struct{}
 
 // NewDecoder returns a decoder.

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# End-to-end ingestion benchmark on this machine: the records per second that
+# `flowsentry serve`, nfdump's nfcapd and goflow2 v2.2.6 take in over UDP on
+# 127.0.0.1 from the same NetFlow v9 load (flowgen, 30 records per datagram,
+# paced by a sleeping token bucket), with the same socket receive buffer, at
+# several offered loads. Kernel socket drops come from the drops column of
+# /proc/net/udp, read while the collector still runs; application drops from
+# each collector's own counters. Prints a table, then the ratios.
+#
+#   bench/peers.sh                      # 100k, 300k, 1M, 2M records/s, 5 s each
+#   DURATION=10 bench/peers.sh 500000   # one load for 10 s
+#
+# Environment: DURATION seconds per run (5); RCVBUF receive buffer in bytes
+# (33554432); PER_DATAGRAM records per datagram (30); PIN=0 not to pin the
+# collectors to CPU 0 and flowgen to CPU 1 (the default on 2+ CPUs, so that
+# the sender never starves the collector and every collector gets one core).
+#
+# Needs root (or sudo): it installs nfdump when missing, and raises
+# net.core.rmem_max (nfcapd -B is capped by it) and net.core.rmem_default
+# (goflow2 has no buffer option) only while that collector opens its socket,
+# restoring them at once. Everything it starts is killed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+DURATION=${DURATION:-5}
+RCVBUF=${RCVBUF:-33554432}
+PER_DATAGRAM=${PER_DATAGRAM:-30}
+PIN=${PIN:-1}
+if [ "$#" -gt 0 ]; then loads=("$@"); else loads=(100000 300000 1000000 2000000); fi
+collectors=(flowsentry nfcapd goflow2)
+
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+tmp=$(mktemp -d /tmp/peers.XXXXXX)
+pids=()            # every process started here
+restore=()         # sysctl file, old value, ...
+declare -A ingested # "collector load" -> records/s
+
+restore_sysctls() {
+	while [ "${#restore[@]}" -ge 2 ]; do
+		echo "${restore[1]}" | $sudo tee "${restore[0]}" >/dev/null
+		restore=("${restore[@]:2}")
+	done
+}
+
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	restore_sysctls
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "peers: $*" >&2; }
+
+# raise_sysctl KEY VALUE raises /proc/sys/KEY to VALUE until restore_sysctls.
+raise_sysctl() {
+	local f=/proc/sys/${1//.//} old
+	old=$(cat "$f")
+	if [ "$old" -lt "$2" ]; then
+		echo "$2" | $sudo tee "$f" >/dev/null
+		restore+=("$f" "$old")
+	fi
+}
+
+# free_port prints a TCP and UDP port nothing on 127.0.0.1 uses.
+free_port() {
+	local p hex
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		hex=$(printf ':%04X ' "$p")
+		if ! grep -qi -- "$hex" /proc/net/udp /proc/net/udp6 /proc/net/tcp /proc/net/tcp6; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# udp_drops PORT prints the kernel's drop count summed over the UDP sockets
+# bound to PORT (last column of /proc/net/udp and udp6).
+udp_drops() {
+	awk -v port="$(printf %04X "$1")" 'FNR > 1 {
+		split($2, local, ":")
+		if (toupper(local[2]) == port) s += $NF
+	} END { print s + 0 }' /proc/net/udp /proc/net/udp6
+}
+
+# queued PORT prints the bytes waiting in the sockets bound to PORT.
+queued() {
+	ss -uanH "sport = :$1" | awk '{ s += $2 } END { print s + 0 }'
+}
+
+# wait_bound PORT waits until a UDP socket is bound to PORT.
+wait_bound() {
+	local i
+	for i in $(seq 200); do
+		if grep -qi -- "$(printf ':%04X ' "$1")" /proc/net/udp /proc/net/udp6; then return; fi
+		sleep 0.05
+	done
+	log "nothing listens on UDP $1 after 10 s; see $tmp/*.log"
+	exit 1
+}
+
+# wait_http URL waits until URL answers.
+wait_http() {
+	local i
+	for i in $(seq 200); do
+		if curl -fsS -o /dev/null "$1" 2>/dev/null; then return; fi
+		sleep 0.05
+	done
+	log "$1 does not answer after 10 s; see $tmp/*.log"
+	exit 1
+}
+
+# settle COLLECTOR PORT MPORT DIR waits until the sockets on PORT are
+# drained, then, for collectors that count as they go, until their count
+# stays put for a second (30 s at most in all).
+settle() {
+	local i last="" now
+	for i in $(seq 100); do
+		[ "$(queued "$2")" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$1" != nfcapd ] || return 0
+	for i in $(seq 20); do
+		sleep 1
+		now=$("count_$1" "$3" "$4")
+		[ "$now" != "$last" ] || return 0
+		last=$now
+	done
+}
+
+# metric URL NAME [MATCH] sums the samples of a Prometheus metric whose
+# labels contain MATCH.
+metric() {
+	curl -fsS "$1" | awk -v name="$2" -v match_="${3:-}" '
+		$1 == name || index($1, name "{") == 1 { if (index($1, match_)) s += $NF }
+		END { printf "%.0f\n", s }'
+}
+
+# rcvbuf PORT prints the receive buffer of the first socket on PORT as ss
+# shows it (the kernel's figure: twice what SO_RCVBUF asked for).
+rcvbuf() {
+	ss -uamnH "sport = :$1" | grep -o 'rb[0-9]*' | head -1 | tr -d rb
+}
+
+pin() { # pin CPU: prefix that runs a command on one CPU
+	if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then echo "taskset -c $1"; fi
+}
+
+# --- tools -----------------------------------------------------------------
+if ! command -v nfcapd >/dev/null || ! command -v nfdump >/dev/null; then
+	log "installing nfdump (nfcapd)"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends nfdump >/dev/null
+fi
+log "building flowsentry and flowgen; installing goflow2 v2.2.6"
+go build -o "$tmp/flowsentry" ./cmd/flowsentry
+go build -o "$tmp/flowgen" ./cmd/flowgen
+GOBIN="$tmp" GOFLAGS= go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6
+
+# --- collectors --------------------------------------------------------------
+# start_COLLECTOR PORT MPORT DIR starts it, sets cpid; stop_ and count_ follow.
+start_flowsentry() {
+	cat >"$3/flowsentry.yaml" <<-EOF
+		http: {address: "127.0.0.1:$2"}
+		collector:
+		  listeners: [{address: "127.0.0.1:$1", protocol: netflow}]
+		  receive_buffer: $RCVBUF
+		data_dir: $3/data
+	EOF
+	$(pin 0) "$tmp/flowsentry" serve --config "$3/flowsentry.yaml" >"$3/flowsentry.log" 2>&1 &
+	cpid=$!
+	pids+=("$cpid")
+	wait_http "http://127.0.0.1:$2/metrics"
+}
+start_nfcapd() {
+	raise_sysctl net.core.rmem_max "$RCVBUF"
+	mkdir -p "$3/flows"
+	$(pin 0) nfcapd -b 127.0.0.1 -p "$1" -w "$3/flows" -t 3600 -B "$RCVBUF" >"$3/nfcapd.log" 2>&1 &
+	cpid=$!
+	pids+=("$cpid")
+	wait_bound "$1"
+	restore_sysctls
+}
+start_goflow2() {
+	# Without SO_RCVBUF, a socket's buffer is rmem_default, not doubled.
+	raise_sysctl net.core.rmem_default $((2 * RCVBUF))
+	raise_sysctl net.core.rmem_max $((2 * RCVBUF))
+	$(pin 0) "$tmp/goflow2" -listen "netflow://127.0.0.1:$1" -addr "127.0.0.1:$2" \
+		-transport.file /dev/null -loglevel warn >"$3/goflow2.log" 2>&1 &
+	cpid=$!
+	pids+=("$cpid")
+	wait_bound "$1"
+	restore_sysctls
+	wait_http "http://127.0.0.1:$2/metrics"
+}
+
+# count_COLLECTOR MPORT DIR prints "received app_drops" (records, datagrams).
+count_flowsentry() {
+	echo "$(metric "http://127.0.0.1:$1/metrics" flowsentry_collector_records_total)" \
+		"$(metric "http://127.0.0.1:$1/metrics" flowsentry_collector_drops_total queue_full)"
+}
+count_nfcapd() {
+	# nfcapd has written its file on exit; it has no queue to drop from.
+	echo "$(nfdump -R "$2/flows" -I | awk '/^Flows:/ { print $2 }')" 0
+}
+count_goflow2() {
+	echo "$(metric "http://127.0.0.1:$1/metrics" goflow2_flow_process_nf_flowset_records_total DataFlowSet)" \
+		"$(metric "http://127.0.0.1:$1/metrics" goflow2_flow_dropped_packets_total)"
+}
+
+stop() {
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# --- runs ------------------------------------------------------------------
+printf '%-10s %9s %9s %6s %9s %10s %7s %11s %9s %9s %5s\n' \
+	collector offered sent secs received ingested recv% kern_drops app_drops rcvbuf load1
+for load in "${loads[@]}"; do
+	for c in "${collectors[@]}"; do
+		dir="$tmp/$c.$load"
+		mkdir -p "$dir"
+		port=$(free_port)
+		mport=$port
+		while [ "$mport" = "$port" ]; do mport=$(free_port); done
+		"start_$c" "$port" "$mport" "$dir"
+		buf=$(rcvbuf "$port")
+		summary=$($(pin 1) "$tmp/flowgen" -proto v9 -to "127.0.0.1:$port" -rate "$load" \
+			-duration "${DURATION}s" -per-datagram "$PER_DATAGRAM")
+		sent=$(jq -r .records <<<"$summary")
+		secs=$(jq -r .seconds <<<"$summary")
+		settle "$c" "$port" "$mport" "$dir"
+		kdrops=$(udp_drops "$port")
+		[ "$c" != nfcapd ] || stop "$cpid" # it writes its file on exit
+		read -r received adrops <<<"$("count_$c" "$mport" "$dir")"
+		stop "$cpid"
+		rate=$(awk -v r="$received" -v s="$secs" 'BEGIN { printf "%.0f", r / s }')
+		ingested["$c $load"]=$rate
+		printf '%-10s %9s %9s %6.2f %9s %10s %6.1f%% %11s %9s %9s %5s\n' \
+			"$c" "$load" "$sent" "$secs" "$received" "$rate" \
+			"$(awk -v r="$received" -v s="$sent" 'BEGIN { printf "%.1f", 100 * r / s }')" \
+			"$kdrops" "$adrops" "$buf" "$(cut -d' ' -f1 /proc/loadavg)"
+	done
+done
+
+echo
+echo "ratios of ingested records/s (flowsentry / peer):"
+for load in "${loads[@]}"; do
+	fs=${ingested["flowsentry $load"]}
+	printf '  %9s rec/s offered: vs nfcapd %s, vs goflow2 %s\n' "$load" \
+		"$(awk -v a="$fs" -v b="${ingested["nfcapd $load"]}" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / (b > 0 ? b : 1) }')" \
+		"$(awk -v a="$fs" -v b="${ingested["goflow2 $load"]}" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / (b > 0 ? b : 1) }')"
+done
+echo "drops are datagrams of $PER_DATAGRAM records; rcvbuf is the kernel's figure (2 x $RCVBUF asked)"

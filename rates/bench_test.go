@@ -1,0 +1,94 @@
+package rates
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/flowsentry/flowsentry/flow"
+)
+
+// benchRecords returns n records shaped like a border router's export of
+// traffic group 1 (10.1.0.0/16): 1,000 local hosts, random remotes, half
+// inbound to a few service ports, half outbound from ephemeral ports (so
+// some ten thousand port objects), 90% TCP, 5% of flows lasting up to a
+// minute, all ending in the current second of at(100), from one exporter
+// with 8 interfaces.
+func benchRecords(n int) []flow.Record {
+	rng := rand.New(rand.NewPCG(1, 2))
+	services := []uint16{22, 25, 53, 80, 123, 443, 993, 3306, 5432, 8080}
+	recs := make([]flow.Record, n)
+	for i := range recs {
+		local := netip.AddrFrom4([4]byte{10, 1, byte(rng.IntN(4)), byte(rng.IntN(250))})
+		remote := netip.AddrFrom4([4]byte{byte(11 + rng.IntN(200)), byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+		r := flow.Record{
+			Exporter: exporterA, InIf: uint32(1 + rng.IntN(8)), OutIf: uint32(1 + rng.IntN(8)),
+			SamplingRate: 1, Proto: flow.ProtoTCP, TCPFlags: flow.TCPAck | flow.TCPPsh,
+		}
+		r.Packets = uint64(1 + rng.IntN(50))
+		r.Bytes = r.Packets * uint64(40+rng.IntN(1400))
+		if rng.IntN(10) == 0 {
+			r.Proto, r.TCPFlags = flow.ProtoUDP, 0
+		} else if rng.IntN(3) == 0 {
+			r.TCPFlags |= flow.TCPSyn
+		}
+		service, ephemeral := services[rng.IntN(len(services))], uint16(32768+rng.IntN(8192))
+		if i%2 == 0 {
+			r.Src, r.Dst, r.SrcPort, r.DstPort = remote, local, ephemeral, service
+		} else {
+			r.Src, r.Dst, r.SrcPort, r.DstPort = local, remote, ephemeral, service
+		}
+		r.End = at(100.01 + 0.98*rng.Float64())
+		r.Start = r.End
+		if rng.IntN(20) == 0 {
+			r.Start -= int64(rng.IntN(60)) * nsPerSec
+		}
+		recs[i] = r
+	}
+	return recs
+}
+
+// BenchmarkAdd measures the hot path once every object exists: ns per
+// record and allocations (0).
+//
+//	go test -run '^$' -bench . -benchmem -count=6 -cpu 1,2 ./rates | benchstat -
+func BenchmarkAdd(b *testing.B) {
+	e, _ := newTestEngine(b, DefaultConfig())
+	e.Tick(at(100))
+	recs := benchRecords(1 << 16)
+	for i := range recs {
+		e.Add(&recs[i])
+	}
+	i := 0
+	for b.Loop() {
+		e.Add(&recs[i&(len(recs)-1)])
+		i++
+	}
+}
+
+// BenchmarkTick measures a tick (aligning, peaks, window roll, snapshot)
+// over the objects of BenchmarkAdd's traffic.
+//
+//	go test -run '^$' -bench . -benchmem -count=6 -cpu 1,2 ./rates | benchstat -
+func BenchmarkTick(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.IdleTimeout = 100_000 * time.Hour // nothing expires while the clock runs
+	cfg.ExporterTimeout = cfg.IdleTimeout
+	e, _ := newTestEngine(b, cfg)
+	e.Tick(at(100))
+	recs := benchRecords(1 << 16)
+	for i := range recs {
+		e.Add(&recs[i])
+	}
+	now := at(100)
+	for b.Loop() {
+		now += nsPerSec
+		e.Tick(now)
+	}
+	n := 0
+	for _, l := range e.live {
+		n += len(l)
+	}
+	b.ReportMetric(float64(n), "objects")
+}

@@ -1,0 +1,177 @@
+package rates
+
+import (
+	"testing"
+
+	"github.com/flowsentry/flowsentry/flow"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// step is a tick (when r is nil) or a record to add.
+type step struct {
+	tick float64
+	r    *flow.Record
+}
+
+func tick(sec float64) step   { return step{tick: sec} }
+func add(r *flow.Record) step { return step{r: r} }
+func in(n uint64, start, end float64) *flow.Record {
+	return rec("203.0.113.5", "10.1.0.10", counts(n, 100*n), proto(flow.ProtoUDP, 0), span(start, end))
+}
+
+// observed is what a case checks on TGRP 1 after its steps.
+type observed struct {
+	Cur, Avg, Peak float64 // packets in
+	Total          uint64
+	Late, Future   float64
+}
+
+// TestWindow checks spreading, the late shift, the future clamp and the
+// exact current, average and peak values over a sequence of ticks.
+func TestWindow(t *testing.T) {
+	cases := []struct {
+		name  string
+		steps []step
+		want  observed
+	}{
+		{
+			// 100,000 packets over exactly 100 s: 1,000 per second; the 90
+			// seconds before the window reach only the total.
+			name:  "100-second flow spreads over its seconds",
+			steps: []step{tick(200), add(in(100_000, 100, 200)), tick(201)},
+			want:  observed{Cur: 1000, Avg: 1000, Peak: 1000, Total: 100_000},
+		},
+		{
+			name:  "the same flow without spreading would be a one-second burst",
+			steps: []step{tick(200), add(in(100_000, 200, 200)), tick(201)},
+			want:  observed{Cur: 10_000, Avg: 100_000, Peak: 10_000, Total: 100_000},
+		},
+		{
+			// 10 packets over 3.5 s cover seconds 97..100 as 3,3,2,2. The
+			// window at open second s holds seconds s-10..s-1.
+			name: "remainder goes to the earliest seconds",
+			steps: []step{
+				tick(100), add(in(10, 96.9, 100.4)),
+				tick(107), // 97..100 in: 10
+				tick(108), // 98..100: 7
+				tick(109), // 99..100: 4
+				tick(110), // 100: 2
+			},
+			want: observed{Cur: 0.2, Avg: 10.0 / 13, Peak: 1, Total: 10},
+		},
+		{
+			name: "peak, average and current over ticks",
+			steps: []step{
+				tick(1), add(in(100, 1.5, 1.5)),
+				tick(2), add(in(100, 2.5, 2.5)), // cur 10
+				tick(3), add(in(100, 3.5, 3.5)), // cur 20
+				tick(4),  // cur 30
+				tick(12), // window 2..11: 20
+				tick(13), // 3..12: 10
+				tick(15), // 5..14: 0
+			},
+			want: observed{Cur: 0, Avg: 300.0 / 14, Peak: 30, Total: 300},
+		},
+		{
+			name: "late data fills a closed second of the window",
+			steps: []step{
+				tick(50), add(in(40, 45.5, 45.5)), // second 45 is closed: counts now
+				tick(50.5), tick(51), tick(55), // no double count when closing seconds
+			},
+			want: observed{Cur: 4, Avg: 40.0 / 10, Peak: 4, Total: 40},
+		},
+		{
+			// Ended at 500 s, 2 s long, seen at 1000 s: moved to 999..1000.
+			name:  "record that ended before the window is shifted to now",
+			steps: []step{tick(1000), add(in(20, 498.5, 500.5)), tick(1001)},
+			want:  observed{Cur: 2, Avg: 10, Peak: 2, Total: 20, Late: 1},
+		},
+		{
+			name:  "record ending in the oldest second of the window is not shifted",
+			steps: []step{tick(1000), add(in(20, 990.5, 990.5)), tick(1000.5)},
+			want:  observed{Cur: 2, Avg: 2, Peak: 2, Total: 20},
+		},
+		{
+			name:  "record from the future is clamped to the open second",
+			steps: []step{tick(100), add(in(30, 148, 150)), tick(101)},
+			want:  observed{Cur: 3, Avg: 15, Peak: 3, Total: 30, Future: 1},
+		},
+		{
+			name:  "record ending later in the open second is not future",
+			steps: []step{tick(100.1), add(in(30, 100.9, 100.9)), tick(101)},
+			want:  observed{Cur: 3, Avg: 30, Peak: 3, Total: 30},
+		},
+		{
+			name:  "end before start counts as one second",
+			steps: []step{tick(100), add(in(7, 100.5, 99)), tick(101)},
+			want:  observed{Cur: 0.7, Avg: 3.5, Peak: 0.7, Total: 7},
+		},
+		{
+			name:  "time going back is ignored",
+			steps: []step{tick(100), add(in(10, 99.5, 99.5)), tick(50), tick(100.9)},
+			want:  observed{Cur: 1, Avg: 10, Peak: 1, Total: 10},
+		},
+		{
+			// No tick saw second 99 in the window, so no peak either.
+			name:  "jump beyond the window clears it",
+			steps: []step{tick(100), add(in(10, 99.5, 99.5)), tick(111), tick(112)},
+			want:  observed{Cur: 0, Avg: 10.0 / 13, Peak: 0, Total: 10},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := newTestEngine(t, DefaultConfig())
+			for _, s := range tc.steps {
+				if s.r != nil {
+					e.Add(s.r)
+				} else {
+					e.Tick(at(s.tick))
+				}
+			}
+			st := allStats(e.Snapshot())[kGroup(1)]
+			got := observed{
+				Cur: st.Cur.PacketsIn, Avg: st.Avg.PacketsIn, Peak: st.Peak.PacketsIn,
+				Total:  st.Totals.PacketsIn,
+				Late:   testutil.ToFloat64(e.metrics.shifted.WithLabelValues("late")),
+				Future: testutil.ToFloat64(e.metrics.shifted.WithLabelValues("future")),
+			}
+			if diff := cmp.Diff(got, tc.want); diff != "" {
+				t.Errorf("TGRP 1 packets in (-got +want):\n%s", diff)
+			}
+			// Bytes follow packets (100 each) exactly.
+			if st.Totals.BytesIn != 100*st.Totals.PacketsIn {
+				t.Errorf("bytes in = %d, want %d", st.Totals.BytesIn, 100*st.Totals.PacketsIn)
+			}
+		})
+	}
+}
+
+// TestCurEach checks that Each sees the same values as the snapshot, for
+// every counter, including updates and new connections placed at the
+// flow's first second.
+func TestCurEach(t *testing.T) {
+	e, _ := newTestEngine(t, DefaultConfig())
+	e.Tick(at(100))
+	// One new connection spread over 20 s lands in second 81, before the
+	// window; the update lands in second 100.
+	e.Add(rec("10.1.0.10", "203.0.113.5", counts(200, 20_000), span(80.5, 100.5)))
+	e.Tick(at(101))
+	want := map[Counter]float64{
+		PacketsOut: 10, BytesOut: 1000, NewConnOut: 0, Updates: 0.1,
+		PacketsIn: 0, BytesIn: 0, NewConn: 0, UniqLocalEndpoint: 0, UniqRemoteCIDR: 0,
+	}
+	var got map[Counter]float64
+	e.Each(KindGroup, func(o *Object) {
+		got = map[Counter]float64{}
+		for c := range numCounters {
+			got[c] = o.Cur(c)
+		}
+		if diff := cmp.Diff(o.Stats(), allStats(e.Snapshot())[o.Key()], cmpAddr); diff != "" {
+			t.Errorf("Stats differs from the snapshot (-each +snapshot):\n%s", diff)
+		}
+	})
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("Cur (-got +want):\n%s", diff)
+	}
+}
