@@ -158,7 +158,15 @@ func (c *Collector) openListener(l ListenerConfig, n int) ([]*worker, error) {
 		if l.Protocol == protocolNetFlow {
 			dec = netflowDecoder{netflow.NewDecoder(c.templates)}
 		}
-		ws = append(ws, newWorker(name, conn, dec, c))
+		w, err := newWorker(name, conn, dec, c)
+		if err != nil {
+			conn.Close()
+			for _, w := range ws {
+				w.conn.Close()
+			}
+			return nil, fmt.Errorf("collector: listen on %s for %s: %w", l.Address, l.Protocol, err)
+		}
+		ws = append(ws, w)
 	}
 	return ws, nil
 }

@@ -34,8 +34,7 @@ type worker struct {
 	errs   *errorLog
 	flush  time.Duration
 
-	// buf holds the datagram being decoded, oob its control message.
-	buf, oob []byte
+	reader *batchReader
 	// batch is being filled; batchStart is when its first datagram came,
 	// batchDatagrams how many datagrams added to it.
 	batch          *flow.Batch
@@ -58,18 +57,21 @@ type worker struct {
 	stopAt time.Time
 }
 
-func newWorker(name string, conn *net.UDPConn, dec decoder, c *Collector) *worker {
+func newWorker(name string, conn *net.UDPConn, dec decoder, c *Collector) (*worker, error) {
+	reader, err := newBatchReader(conn)
+	if err != nil {
+		return nil, err
+	}
 	return &worker{
 		name:        name,
 		conn:        conn,
+		reader:      reader,
 		dec:         dec,
 		sink:        c.sink,
 		m:           c.m,
 		labels:      c.labels,
 		errs:        c.errs,
 		flush:       c.cfg.FlushInterval,
-		buf:         make([]byte, 65536),
-		oob:         make([]byte, oobSize),
 		batch:       flow.NewBatch(),
 		exporters:   make(map[netip.Addr]*exporterMetrics),
 		others:      make(map[netip.Addr]struct{}),
@@ -77,26 +79,25 @@ func newWorker(name string, conn *net.UDPConn, dec decoder, c *Collector) *worke
 		dropRecords: c.m.droppedRecords.WithLabelValues(dropQueueFull),
 		dropSocket:  c.m.drops.WithLabelValues(dropSocket),
 		readErrors:  c.m.readErrors.WithLabelValues(name),
-	}
+	}, nil
 }
 
 // run reads datagrams until Stop, then hands over the partial batch.
 func (w *worker) run() {
 	defer w.flushBatch()
 	for {
-		n, oobn, _, src, err := w.conn.ReadMsgUDPAddrPort(w.buf, w.oob)
+		d, err := w.reader.Next()
 		if err != nil {
 			if w.readFailed(err) {
 				return
 			}
 			continue
 		}
-		now := time.Now()
-		if drops, ok := socketDrops(w.oob[:oobn]); ok {
+		if drops, ok := socketDrops(d.oob); ok {
 			w.dropSocket.Add(float64(drops - w.drops)) // wraps like the kernel's counter
 			w.drops = drops
 		}
-		w.handle(src.Addr().Unmap(), now, w.buf[:n])
+		w.handle(d.src.Addr().Unmap(), d.received, d.payload)
 	}
 }
 

@@ -26,18 +26,20 @@ type Config struct {
 	// inventory without flow records or counter samples. At least
 	// IdleTimeout; zero is invalid.
 	ExporterTimeout time.Duration `yaml:"exporter_timeout"`
-	// MaxHosts caps the TGRP+IP objects (about 1.1 KiB each, plus 2×2^
-	// HLLPrecision bytes once the host has sent a flow). Hosts beyond it are
-	// refused and counted; zero keeps no host objects.
+	// MaxHosts caps the TGRP+IP objects: about 1.1 KiB each, 1.8 KiB once
+	// the host has sent a flow (its two estimators: 2×2^HLLPrecision bytes
+	// of registers plus about 200 bytes). Hosts beyond it are refused and
+	// counted; zero keeps no host objects.
 	MaxHosts int `yaml:"max_hosts"`
-	// MaxGroupPorts caps the TGRP+PROTO+PORT objects (about 1 KiB each).
-	// Zero keeps none.
+	// MaxGroupPorts caps the TGRP+PROTO+PORT objects (about 1.1 KiB each;
+	// the "out" side of client traffic makes one per ephemeral port). Zero
+	// keeps none.
 	MaxGroupPorts int `yaml:"max_group_ports"`
 	// MaxInterfaces caps the EXPORTER_ADDR+IFINDEX objects, which are also
 	// the interface inventory. Zero keeps none.
 	MaxInterfaces int `yaml:"max_interfaces"`
 	// MaxInterfacePorts caps the EXPORTER_ADDR+IFINDEX+PROTO+PORT objects
-	// (about 1 KiB each). Zero keeps none.
+	// (about 1.1 KiB each). Zero keeps none.
 	MaxInterfacePorts int `yaml:"max_interface_ports"`
 	// MaxExporters caps the exporter inventory; records from exporters
 	// beyond it update no interface object. Zero keeps none.
@@ -45,20 +47,22 @@ type Config struct {
 	// HLLPrecision is log2 of the number of one-byte registers of each
 	// unique-count estimator, from 4 to 16; a host with outbound traffic
 	// holds two. The relative standard error is 1.04/sqrt(2^HLLPrecision):
-	// 6.5% at 8 (512 bytes per host), 3.3% at 10 (2 KiB per host). Zero is
-	// invalid.
+	// 6.5% at 8 (512 bytes of registers per host), 3.3% at 10 (2 KiB), 1.6%
+	// at 12 (8 KiB). Zero is invalid.
 	HLLPrecision uint8 `yaml:"hll_precision"`
 }
 
 // DefaultConfig returns the default rate engine configuration: a 10-second
 // window, 5-minute idle timeout, 1-hour exporter timeout, caps that hold
-// the engine under about 700 MiB in the worst case, and HLL precision 8.
+// the objects under about 512 MiB with every cap reached (each snapshot
+// then adds about 160 MiB of short-lived garbage per tick), and HLL
+// precision 8.
 func DefaultConfig() Config {
 	return Config{
 		Window:            10 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ExporterTimeout:   time.Hour,
-		MaxHosts:          1 << 18,
+		MaxHosts:          1 << 17,
 		MaxGroupPorts:     1 << 17,
 		MaxInterfaces:     1 << 14,
 		MaxInterfacePorts: 1 << 17,

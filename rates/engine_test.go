@@ -215,18 +215,24 @@ func TestNames(t *testing.T) {
 	}
 }
 
-// TestNoGroupMetric checks the records and records-without-group counters.
+// TestNoGroupMetric checks the records and records-without-group counters,
+// also without a model.
 func TestNoGroupMetric(t *testing.T) {
 	e, _ := newTestEngine(t, DefaultConfig())
 	e.Add(rec("203.0.113.5", "198.51.100.7"))
 	e.Add(rec("203.0.113.5", "10.1.0.10"))
 	e.Add(rec("203.0.113.5", "198.51.100.8"))
+	e.SetModel(nil) // no model: nothing is in a group, interfaces still count
+	e.Add(rec("203.0.113.5", "10.1.0.10", via(1, 0)))
 	e.Tick(at(1))
-	if got := testutil.ToFloat64(e.metrics.records); got != 3 {
-		t.Errorf("records_total = %v, want 3", got)
+	if got := testutil.ToFloat64(e.metrics.records); got != 4 {
+		t.Errorf("records_total = %v, want 4", got)
 	}
-	if got := testutil.ToFloat64(e.metrics.noGroup); got != 2 {
-		t.Errorf("records_without_group_total = %v, want 2", got)
+	if got := testutil.ToFloat64(e.metrics.noGroup); got != 3 {
+		t.Errorf("records_without_group_total = %v, want 3", got)
+	}
+	if got := allStats(e.Snapshot())[kIf(1)].Totals; got != tin(1, 60, 1) {
+		t.Errorf("interface totals without a model = %+v, want one record in", got)
 	}
 }
 

@@ -63,14 +63,16 @@
 // of the windows' estimates divided by the active seconds, Peak the highest
 // Cur.
 //
-// # Memory
+// # Memory and cost
 //
-// An object holds (Window+1)×7 eight-byte buckets plus about 300 bytes of
-// state (about 1 KiB at the default window); a host that sent a flow adds
-// 2×2^HLLPrecision bytes of sketches. Per-kind caps (Config.Max*) bound the
-// total; refused objects are counted in flowsentry_rates_objects_refused_total.
-// Objects without traffic for IdleTimeout, and exporters and their
-// interfaces silent for ExporterTimeout, are dropped at a Tick.
+// An object holds (Window+1)×7 eight-byte buckets plus 384 bytes of state:
+// about 1.1 KiB with its map entry at the default window. A host that sent
+// a flow adds its two estimators, about 0.7 KiB at HLLPrecision 8.
+// Per-kind caps (Config.Max*) bound the total; refused objects are counted
+// in flowsentry_rates_objects_refused_total. Objects without traffic for
+// IdleTimeout, and exporters and their interfaces silent for
+// ExporterTimeout, are dropped at a Tick. A Tick costs little per idle
+// object, but its snapshot copies every object (about 450 bytes each).
 //
 // # Concurrency
 //
@@ -187,12 +189,15 @@ func New(cfg Config, reg prometheus.Registerer) (*Engine, error) {
 	return e, nil
 }
 
-// SetModel switches to a new network model. Objects are keyed by traffic
-// group ID, so groups that survive the reload keep their state and take
-// their new name and partition; objects of removed groups stop counting
-// and expire when idle.
+// SetModel switches to a new network model (nil: none, so no traffic
+// group counts). Objects are keyed by traffic group ID, so groups that
+// survive the reload keep their state and take their new name and
+// partition; objects of removed groups stop counting and expire when idle.
 func (e *Engine) SetModel(m *model.Model) {
-	e.model = m
+	e.model, e.refs = m, nil
+	if m == nil {
+		return
+	}
 	e.refs = make([]*groupRef, len(m.Groups))
 	for i, g := range m.Groups {
 		ref := e.groups[g.ID]

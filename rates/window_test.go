@@ -113,6 +113,20 @@ func TestWindow(t *testing.T) {
 			want:  observed{Cur: 1, Avg: 10, Peak: 1, Total: 10},
 		},
 		{
+			// Ticks 20..40 skip the idle object; late data for second 33
+			// after it wakes up still lands in the window.
+			name: "idle object wakes up",
+			steps: []step{
+				tick(10), add(in(50, 10.5, 10.5)),
+				tick(11), tick(20), tick(21), tick(30), tick(40), // 5, 5, 0, 0, 0
+				add(in(30, 40.5, 40.5)), tick(41), // 3
+				add(in(20, 33.5, 33.5)), tick(42), // 5
+				tick(43), // 33..42: 5
+				tick(44), // 34..43: 3
+			},
+			want: observed{Cur: 3, Avg: 100.0 / 34, Peak: 5, Total: 100},
+		},
+		{
 			// No tick saw second 99 in the window, so no peak either.
 			name:  "jump beyond the window clears it",
 			steps: []step{tick(100), add(in(10, 99.5, 99.5)), tick(111), tick(112)},
