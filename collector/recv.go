@@ -75,7 +75,10 @@ func (r *batchReader) recvmmsg(fd uintptr) bool {
 		r.hdrs[i].Hdr.SetControllen(oobSize)
 	}
 	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), batchLen, unix.MSG_DONTWAIT, 0, 0)
-	if errno == unix.EAGAIN || errno == unix.EINTR {
+	for errno == unix.EINTR {
+		n, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), batchLen, unix.MSG_DONTWAIT, 0, 0)
+	}
+	if errno == unix.EAGAIN {
 		return false
 	}
 	r.got, r.errno = int(n), errno

@@ -131,18 +131,25 @@ func (c *Collector) Start() error {
 	return nil
 }
 
-// openListener opens the n sockets of a listener and their workers.
-func (c *Collector) openListener(l ListenerConfig, n int) ([]*worker, error) {
-	var ws []*worker
+// openListener opens the n sockets of a listener and their workers. On
+// error, it closes what it opened.
+func (c *Collector) openListener(l ListenerConfig, n int) (ws []*worker, err error) {
+	var conns []*net.UDPConn
+	defer func() {
+		if err != nil {
+			for _, conn := range conns {
+				conn.Close()
+			}
+			err = fmt.Errorf("collector: listen on %s for %s: %w", l.Address, l.Protocol, err)
+		}
+	}()
 	address := l.Address
 	for i := range n {
 		conn, size, err := listen(address, c.cfg.ReceiveBuffer)
 		if err != nil {
-			for _, w := range ws {
-				w.conn.Close()
-			}
-			return nil, fmt.Errorf("collector: listen on %s for %s: %w", l.Address, l.Protocol, err)
+			return nil, err
 		}
+		conns = append(conns, conn)
 		if i == 0 {
 			// Port 0 picked a port: the other workers take the same.
 			address = conn.LocalAddr().String()
@@ -160,11 +167,7 @@ func (c *Collector) openListener(l ListenerConfig, n int) ([]*worker, error) {
 		}
 		w, err := newWorker(name, conn, dec, c)
 		if err != nil {
-			conn.Close()
-			for _, w := range ws {
-				w.conn.Close()
-			}
-			return nil, fmt.Errorf("collector: listen on %s for %s: %w", l.Address, l.Protocol, err)
+			return nil, err
 		}
 		ws = append(ws, w)
 	}

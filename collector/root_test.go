@@ -363,8 +363,8 @@ func TestSocketDrops(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		return n == sum(t, c.m.datagrams)
 	})
-	send(t, conn, g.Append(buf[:0], time.Now().UnixNano()))
 	received := sum(t, c.m.datagrams)
+	send(t, conn, g.Append(buf[:0], time.Now().UnixNano()))
 	waitFor(t, "the last datagram", func() bool { return sum(t, c.m.datagrams) > received })
 	drops := value(c.m.drops, dropSocket)
 	if drops == 0 {

@@ -76,6 +76,13 @@ func (e *Engine) place(r *flow.Record) {
 	}
 	endSec := floorDiv(p.endNs, nsPerSec)
 	p.firstSec = endSec - int64(secs) + 1
+	p.early.packets, p.early.bytes, p.early.conns = 0, 0, 0
+	if p.simple = secs == 1 && endSec == e.nowSec; p.simple {
+		// Most records: no division needed.
+		p.cells[0] = cell{slot: e.slot(endSec), packets: p.packets, bytes: p.bytes, conns: p.conns}
+		p.n = 1
+		return
+	}
 
 	// Second firstSec+i gets count/secs, plus one while i < count%secs:
 	// the remainder goes to the earliest seconds, so a single new
@@ -100,7 +107,6 @@ func (e *Engine) place(r *flow.Record) {
 		}
 		p.n++
 	}
-	p.simple = p.n == 1 && k == 0 && !p.cells[0].closed
 }
 
 func b2u(b bool) uint64 {
