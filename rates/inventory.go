@@ -23,12 +23,10 @@ func (e *Engine) exporter(addr netip.Addr) *exporterState {
 	}
 	x := e.exporters[addr]
 	if x == nil {
-		o := e.newObject(Key{Kind: kindExporter, Exporter: addr})
-		if o == nil {
+		x = &exporterState{ifaces: map[uint32]*Object{}, ports: map[uint64]*Object{}}
+		if x.obj = e.newObject(Key{Kind: kindExporter, Exporter: addr}, nil, x); x.obj == nil {
 			return nil
 		}
-		x = &exporterState{obj: o, ifaces: map[uint32]*Object{}, ports: map[uint64]*Object{}}
-		o.exp = x
 		e.exporters[addr] = x
 	}
 	e.lastExp = x
@@ -37,15 +35,7 @@ func (e *Engine) exporter(addr netip.Addr) *exporterState {
 
 // iface returns the interface object of x, creating it; nil when refused.
 func (e *Engine) iface(x *exporterState, ifIndex uint32) *Object {
-	if o := x.ifaces[ifIndex]; o != nil {
-		return o
-	}
-	o := e.newObject(Key{Kind: KindInterface, Exporter: x.obj.key.Exporter, IfIndex: ifIndex})
-	if o != nil {
-		o.exp = x
-		x.ifaces[ifIndex] = o
-	}
-	return o
+	return lookup(e, x.ifaces, ifIndex, Key{Kind: KindInterface, Exporter: x.obj.key.Exporter, IfIndex: ifIndex}, nil, x)
 }
 
 func ifPortKey(ifIndex uint32, proto uint8, port uint16) uint64 {
@@ -55,16 +45,8 @@ func ifPortKey(ifIndex uint32, proto uint8, port uint16) uint64 {
 // ifPort returns the interface-port object of x, creating it; nil when
 // refused.
 func (e *Engine) ifPort(x *exporterState, ifIndex uint32, proto uint8, port uint16) *Object {
-	k := ifPortKey(ifIndex, proto, port)
-	if o := x.ports[k]; o != nil {
-		return o
-	}
-	o := e.newObject(Key{Kind: KindInterfacePort, Exporter: x.obj.key.Exporter, IfIndex: ifIndex, Proto: proto, Port: port})
-	if o != nil {
-		o.exp = x
-		x.ports[k] = o
-	}
-	return o
+	key := Key{Kind: KindInterfacePort, Exporter: x.obj.key.Exporter, IfIndex: ifIndex, Proto: proto, Port: port}
+	return lookup(e, x.ports, ifPortKey(ifIndex, proto, port), key, nil, x)
 }
 
 // ifCounters is the sFlow counter state of an interface: the last sample

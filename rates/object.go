@@ -25,7 +25,7 @@ type Object struct {
 	// aligned to.
 	firstSec, sec int64
 	win           [numFlow]uint64 // sums of the closed seconds in the window
-	total         [numFlow]uint64 // exact, but for open
+	total         [numFlow]uint64 // exact once open is added
 	peak          [numFlow]float64
 	ring          []uint64 // ringLen seconds × numFlow counters, second-major
 
@@ -191,9 +191,9 @@ func (o *Object) Stats() Stats {
 	return s
 }
 
-// newObject returns a new object of key's kind, or nil when the kind's cap
-// is reached (counted as refused).
-func (e *Engine) newObject(key Key) *Object {
+// newObject returns a new object of key's kind, of traffic group group or
+// exporter exp, or nil when the kind's cap is reached (counted as refused).
+func (e *Engine) newObject(key Key, group *groupRef, exp *exporterState) *Object {
 	k := key.Kind
 	if len(e.live[k]) >= e.max[k] {
 		e.pending.refused[k]++
@@ -207,6 +207,8 @@ func (e *Engine) newObject(key Key) *Object {
 		firstSec: e.nowSec,
 		sec:      e.nowSec,
 		ring:     make([]uint64, int(e.ringLen)*numFlow),
+		group:    group,
+		exp:      exp,
 	}
 	e.live[k] = append(e.live[k], o)
 	return o

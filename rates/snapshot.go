@@ -1,7 +1,9 @@
 package rates
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -36,7 +38,7 @@ type Exporter struct {
 	// Records are its flow records per second.
 	Records Rate `json:"records"`
 	// Interfaces are the interfaces seen in its records (InIf, OutIf) and
-	// counter samples.
+	// counter samples, by IfIndex.
 	Interfaces []Interface `json:"interfaces"`
 }
 
@@ -126,6 +128,7 @@ func (e *Engine) publish() {
 		for _, o := range xo.exp.ifaces {
 			x.Interfaces = append(x.Interfaces, Interface{Stats: o.Stats(), Counters: o.ifc.stats()})
 		}
+		slices.SortFunc(x.Interfaces, func(a, b Interface) int { return cmp.Compare(a.Key.IfIndex, b.Key.IfIndex) })
 		s.Exporters = append(s.Exporters, x)
 	}
 	e.snap.Store(s)
