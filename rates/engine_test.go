@@ -27,16 +27,16 @@ func TestDirections(t *testing.T) {
 		want map[Key]Totals
 	}{
 		{
-			name: "remote to host: in for the group, port, host and InIf; out for OutIf",
+			name: "remote to host: in for the group, port, host and InIf; out for OutIf, all under the service port",
 			recs: []*flow.Record{rec("203.0.113.5", "10.1.0.10", counts(10, 5000), proto(flow.ProtoTCP, flow.TCPSyn|flow.TCPAck), via(1, 2))},
 			want: map[Key]Totals{
-				kGroup(1):                        tin(10, 5000, 1),
-				kPort(1, flow.ProtoTCP, 443):     tin(10, 5000, 1),
-				kHost(1, "10.1.0.10"):            tin(10, 5000, 1),
-				kIf(1):                           tin(10, 5000, 1),
-				kIfPort(1, flow.ProtoTCP, 443):   tin(10, 5000, 1),
-				kIf(2):                           tout(10, 5000, 1),
-				kIfPort(2, flow.ProtoTCP, 40000): tout(10, 5000, 1),
+				kGroup(1):                      tin(10, 5000, 1),
+				kPort(1, flow.ProtoTCP, 443):   tin(10, 5000, 1),
+				kHost(1, "10.1.0.10"):          tin(10, 5000, 1),
+				kIf(1):                         tin(10, 5000, 1),
+				kIfPort(1, flow.ProtoTCP, 443): tin(10, 5000, 1),
+				kIf(2):                         tout(10, 5000, 1),
+				kIfPort(2, flow.ProtoTCP, 443): tout(10, 5000, 1),
 			},
 		},
 		{
@@ -64,11 +64,10 @@ func TestDirections(t *testing.T) {
 			name: "inside one group counts in and out, one update",
 			recs: []*flow.Record{rec("10.1.0.1", "10.1.0.2", ports(5353, 53), proto(flow.ProtoUDP, 0))},
 			want: map[Key]Totals{
-				kGroup(1):                     tboth(1, 60, 1),
-				kPort(1, flow.ProtoUDP, 53):   tin(1, 60, 1),
-				kPort(1, flow.ProtoUDP, 5353): tout(1, 60, 1),
-				kHost(1, "10.1.0.2"):          tin(1, 60, 1),
-				kHost(1, "10.1.0.1"):          tout(1, 60, 1),
+				kGroup(1):                   tboth(1, 60, 1),
+				kPort(1, flow.ProtoUDP, 53): tboth(1, 60, 1),
+				kHost(1, "10.1.0.2"):        tin(1, 60, 1),
+				kHost(1, "10.1.0.1"):        tout(1, 60, 1),
 			},
 		},
 		{

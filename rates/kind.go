@@ -13,7 +13,7 @@ type Kind uint8
 const (
 	// KindGroup is a traffic group (OBJECT_TYPE=TGRP).
 	KindGroup Kind = iota
-	// KindGroupPort is a protocol and traffic-group-side port of a traffic
+	// KindGroupPort is a protocol and service port of a traffic
 	// group (OBJECT_TYPE=TGRP+PROTO+PORT).
 	KindGroupPort
 	// KindHost is one address inside a traffic group (OBJECT_TYPE=TGRP+IP).
@@ -133,7 +133,7 @@ type Key struct {
 	Group uint32
 	// IfIndex is the interface index (IFINDEX).
 	IfIndex uint32
-	// Port is the traffic-group-side or interface port (PORT); for ICMP and
+	// Port is the service port (PORT, see the package documentation); for ICMP and
 	// ICMPv6 it is type<<8|code.
 	Port uint16
 	// Proto is the IP protocol number (PROTO).

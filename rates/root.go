@@ -8,14 +8,20 @@
 // # Directions
 //
 // A flow Src→Dst counts "in" for every traffic group holding Dst, for the
-// host Dst in it and for the port (group, proto, DstPort); and "out" for
-// every traffic group holding Src, the host Src and the port (group, proto,
-// SrcPort): a port object's port is the one on the traffic group's side. A
-// flow inside one traffic group counts in and out. On the exporter, InIf
-// (when not 0) counts "in" with port DstPort and OutIf (when not 0) "out"
-// with port SrcPort. For ICMP and ICMPv6 the port is type<<8|code in both
-// directions. Records without a valid exporter address (the packet meter's)
-// update no interface.
+// host Dst in it and for its port object; and "out" for every traffic group
+// holding Src, the host Src and its port object. A flow inside one traffic
+// group counts in and out. On the exporter, InIf (when not 0) counts "in"
+// and OutIf (when not 0) "out", each with its port object.
+//
+// A port object's port is the flow's service port: a well-known port
+// (below 1024) on either side, the destination's first; otherwise the port
+// on the object's side (the destination port for "in" and for interfaces,
+// the source port for "out"). So a client's connections to 443 all count
+// under 443 in both directions, an amplification from source port 53
+// counts under 53, and a flood to a high port counts under that port,
+// without one object per ephemeral port. For ICMP and ICMPv6 the port is
+// type<<8|code. Records without a valid exporter address (the packet
+// meter's) update no interface.
 //
 // # Counters
 //
@@ -237,11 +243,7 @@ func (e *Engine) Add(r *flow.Record) {
 	if len(srcG) == 0 && len(dstG) == 0 {
 		e.pending.noGroup++
 	}
-	inPort, outPort := r.DstPort, r.SrcPort
-	if r.Proto == flow.ProtoICMP || r.Proto == flow.ProtoICMPv6 {
-		inPort = uint16(r.ICMPType)<<8 | uint16(r.ICMPCode)
-		outPort = inPort
-	}
+	inPort, outPort := servicePort(r, r.DstPort), servicePort(r, r.SrcPort)
 
 	for _, gi := range dstG {
 		ref := e.refs[gi]
@@ -273,8 +275,25 @@ func (e *Engine) Add(r *flow.Record) {
 		e.countInterface(x, r.InIf, r.Proto, inPort, dirIn)
 	}
 	if r.OutIf != 0 {
-		e.countInterface(x, r.OutIf, r.Proto, outPort, dirOut)
+		e.countInterface(x, r.OutIf, r.Proto, inPort, dirOut)
 	}
+}
+
+// servicePort is the port a record counts under on a port object: a
+// well-known port (below 1024) on either side, the destination's first, so
+// that clients' ephemeral ports and the responses of services do not make
+// one object per connection; else sidePort, the port on the object's side
+// (the destination port for interfaces). ICMP counts under type<<8|code.
+func servicePort(r *flow.Record, sidePort uint16) uint16 {
+	switch {
+	case r.Proto == flow.ProtoICMP || r.Proto == flow.ProtoICMPv6:
+		return uint16(r.ICMPType)<<8 | uint16(r.ICMPCode)
+	case r.DstPort != 0 && r.DstPort < 1024:
+		return r.DstPort
+	case r.SrcPort != 0 && r.SrcPort < 1024:
+		return r.SrcPort
+	}
+	return sidePort
 }
 
 // touch counts the placed record on o in direction dir, and once as an

@@ -33,8 +33,9 @@ type cell struct {
 type placement struct {
 	packets, bytes, conns uint64
 	// early are the counts of the seconds before the window, which only
-	// reach the totals.
-	early struct{ packets, bytes, conns uint64 }
+	// reach the totals; closed are those of the closed seconds inside the
+	// window, which reach the window sums and the totals.
+	early, closed struct{ packets, bytes, conns uint64 }
 	// simple is the common case: one cell, the open second, nothing early.
 	simple bool
 	// endNs is the record's end after the late shift or future clamp;
@@ -96,15 +97,22 @@ func (e *Engine) place(r *flow.Record) {
 	p.early.bytes = qb*k + min(rb, k)
 	p.early.conns = qc*k + min(rc, k)
 	p.n = 0
+	p.closed.packets, p.closed.bytes, p.closed.conns = 0, 0, 0
 	for s := lo; s <= endSec; s++ {
 		i := uint64(s - p.firstSec)
-		p.cells[p.n] = cell{
+		c := cell{
 			slot:    e.slot(s),
 			closed:  s < e.nowSec,
 			packets: qp + b2u(i < rp),
 			bytes:   qb + b2u(i < rb),
 			conns:   qc + b2u(i < rc),
 		}
+		if c.closed {
+			p.closed.packets += c.packets
+			p.closed.bytes += c.bytes
+			p.closed.conns += c.conns
+		}
+		p.cells[p.n] = c
 		p.n++
 	}
 }
@@ -138,13 +146,24 @@ func (o *Object) count(p *placement, dir Counter) {
 	// Only a record reaching before the open second can start before the
 	// object's first second.
 	o.firstSec = min(o.firstSec, p.firstSec)
-	o.total[PacketsIn+dir] += p.early.packets
-	o.total[BytesIn+dir] += p.early.bytes
-	o.total[NewConn+dir] += p.early.conns
+	o.total[PacketsIn+dir] += p.early.packets + p.closed.packets
+	o.total[BytesIn+dir] += p.early.bytes + p.closed.bytes
+	o.total[NewConn+dir] += p.early.conns + p.closed.conns
+	o.win[PacketsIn+dir] += p.closed.packets
+	o.win[BytesIn+dir] += p.closed.bytes
+	o.win[NewConn+dir] += p.closed.conns
+	// The sums are done; each second only needs its ring slot.
 	for _, c := range p.cells[:p.n] {
-		o.add(c.slot, c.closed, PacketsIn+dir, c.packets)
-		o.add(c.slot, c.closed, BytesIn+dir, c.bytes)
-		o.add(c.slot, c.closed, NewConn+dir, c.conns)
+		if !c.closed {
+			o.open[PacketsIn+dir] += c.packets
+			o.open[BytesIn+dir] += c.bytes
+			o.open[NewConn+dir] += c.conns
+			continue
+		}
+		ring := o.ring[c.slot*numFlow:][:numFlow]
+		ring[PacketsIn+dir] += c.packets
+		ring[BytesIn+dir] += c.bytes
+		ring[NewConn+dir] += c.conns
 	}
 }
 
