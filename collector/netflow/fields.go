@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 
 	"github.com/flowsentry/flowsentry/flow"
@@ -68,51 +69,62 @@ const varLength = 0xffff
 // from the most significant bit).
 const fragmentMF = 0x20
 
-// kind says what a plan step does with a field's bytes.
-type kind uint8
+// slotID names a value a record can give; a template's layout says where
+// each one sits.
+type slotID uint8
 
 const (
-	kSkip    kind = iota // fixed-length bytes nobody reads
-	kSkipVar             // one variable-length field nobody reads
-	kSrc4
-	kDst4
-	kSrc6
-	kDst6
-	kSrc6Alt // IPv6 source of a template that also has IPv4 addresses
-	kDst6Alt
-	kSrcPort
-	kDstPort
-	kProto
-	kTCPFlags
-	kInIf
-	kOutIf
-	kBytes
-	kPackets
-	kICMPTypeCode
-	kICMPType
-	kICMPCode
-	kFragFlags
-	kFragOffset
-	kStartSeconds
-	kEndSeconds
-	kStartMillis
-	kEndMillis
-	kStartNTP
-	kEndNTP
-	kStartDelta
-	kEndDelta
-	kStartUptime // NetFlow v9: sysUptime ms, relative to the header
-	kEndUptime
-	kStartSysUp // IPFIX: sysUpTime ms, relative to systemInitTimeMilliseconds
-	kEndSysUp
-	kSysInit
-	kSamplerID
-	kSamplingInterval
-	kRandomInterval
-	kPacketInterval
-	kPacketSpace
-	kSampleSize
-	kSamplePopulation
+	sSrc4 slotID = iota
+	sDst4
+	sSrc6
+	sDst6
+	sSrcPort
+	sDstPort
+	sProto
+	sTCPFlags
+	sInIf
+	sOutIf
+	sBytes
+	sPackets
+	sICMPTypeCode
+	sICMPType
+	sICMPCode
+	sFragFlags
+	sFragOffset
+	sStart
+	sEnd
+	sSysInit
+	sSamplerID
+	sInterval
+	sRandom
+	sPacketInterval
+	sPacketSpace
+	sSampleSize
+	sPopulation
+	numSlots
+	noSlot = numSlots
+)
+
+// slot is where a value sits in a record; len is 0 when the template
+// does not give it.
+type slot struct {
+	off, len uint16
+}
+
+// layout holds every slot of a template.
+type layout [numSlots]slot
+
+// timeEncoding says how a template gives a start or end time.
+type timeEncoding uint8
+
+const (
+	timeNone    timeEncoding = iota
+	timeSeconds              // flowStart/EndSeconds
+	timeMillis               // flowStart/EndMilliseconds
+	timeNTP                  // flowStart/EndMicro/Nanoseconds: NTP format
+	timeDelta                // flowStart/EndDeltaMicroseconds before export
+	timeUptime               // NetFlow v9 sysUptime ms, from the header
+	timeSysUp                // IPFIX sysUpTime ms, from systemInitTimeMilliseconds
 )
 
 // field is one field of a template record as received.
@@ -124,21 +136,27 @@ type field struct {
 	unmapped bool
 }
 
-// op is one step of a template's plan.
-type op struct {
-	kind kind
-	// length is the byte length of the step: one field, several merged
-	// skipped fields, or varLength for kSkipVar.
+// step is one field of a template with variable-length fields, for
+// locating the slots of each record: the slot it fills or noSlot, and its
+// length or varLength. Consecutive fixed-length fields that fill no slot
+// are merged.
+type step struct {
+	slot   slotID
 	length uint32
 }
 
 // template is a compiled template. It is immutable once published, except
 // for refreshed, which is written under the Templates write lock.
 type template struct {
-	ops []op
+	layout layout
+	// steps is set only for templates with variable-length fields, whose
+	// slot offsets change from record to record.
+	steps []step
 	// minLen is the length of the shortest record: fixed lengths plus one
-	// byte per variable-length field. It is at least 1.
-	minLen int
+	// byte per variable-length field. It is at least 1; it is the length
+	// of every record when steps is nil.
+	minLen     int
+	start, end timeEncoding
 	// options marks an options template, whose records feed the sampling
 	// state instead of becoming flow records.
 	options bool
@@ -147,11 +165,9 @@ type template struct {
 	addressed bool
 	// dual is set when records carry both IPv4 and IPv6 address pairs; the
 	// IPv6 pair wins when it is not all zeros.
-	dual       bool
-	hasSampler bool
-	hasRate    bool
-	hasSysInit bool
-	sysUp      bool
+	dual bool
+	// hasRate is set when records carry sampling parameters of their own.
+	hasRate bool
 	// raw is the template record as received, to recognise a template sent
 	// again unchanged without compiling it.
 	raw       []byte
@@ -159,7 +175,7 @@ type template struct {
 }
 
 // ieSet is a set of information element numbers below 512 (every element
-// the plan reads is below 512).
+// the layout reads is below 512).
 type ieSet [8]uint64
 
 func (s *ieSet) add(ie uint16) {
@@ -182,13 +198,20 @@ func (s *ieSet) first(ies ...uint16) uint16 {
 	return 0
 }
 
-// compile turns the fields of a template record into a plan. Where a
-// template offers several sources for one value, one is chosen once here:
+// sources are the elements compile chose where a template offers several
+// for one value.
+type sources struct {
+	v4, v6                              bool
+	bytes, packets, in, out, start, end uint16
+}
+
+// compile turns the fields of a template record into a layout. Where a
+// template offers several sources for one value, one is chosen here:
 // octet/packet counts from the delta counts, else the total counts, else
 // the NetFlow v9 OUT_ counts; start and end times from the most precise
 // absolute time, else the delta to the export time, else the sysUpTime
 // offsets; interfaces from ingress/egressInterface, else the physical
-// interfaces.
+// interfaces. When an element comes twice, the last one counts.
 func compile(fields []field, ipfix, options bool) (*template, error) {
 	var present ieSet
 	for _, f := range fields {
@@ -196,211 +219,186 @@ func compile(fields []field, ipfix, options bool) (*template, error) {
 			present.add(f.ie)
 		}
 	}
-	v4 := present.has(ieSourceIPv4Address) && present.has(ieDestinationIPv4Address)
-	v6 := present.has(ieSourceIPv6Address) && present.has(ieDestinationIPv6Address)
-	bytesIE := present.first(ieOctetDeltaCount, ieOctetTotalCount, iePostOctetDeltaCount)
-	packetsIE := present.first(iePacketDeltaCount, iePacketTotalCount, iePostPacketDeltaCount)
-	inIE := present.first(ieIngressInterface, ieIngressPhysicalInterface)
-	outIE := present.first(ieEgressInterface, ieEgressPhysicalInterface)
-	startIE := present.first(ieFlowStartNanoseconds, ieFlowStartMicroseconds, ieFlowStartMilliseconds,
-		ieFlowStartSeconds, ieFlowStartDeltaMicros, ieFlowStartSysUpTime)
-	endIE := present.first(ieFlowEndNanoseconds, ieFlowEndMicroseconds, ieFlowEndMilliseconds,
-		ieFlowEndSeconds, ieFlowEndDeltaMicros, ieFlowEndSysUpTime)
-
+	src := sources{
+		v4:      present.has(ieSourceIPv4Address) && present.has(ieDestinationIPv4Address),
+		v6:      present.has(ieSourceIPv6Address) && present.has(ieDestinationIPv6Address),
+		bytes:   present.first(ieOctetDeltaCount, ieOctetTotalCount, iePostOctetDeltaCount),
+		packets: present.first(iePacketDeltaCount, iePacketTotalCount, iePostPacketDeltaCount),
+		in:      present.first(ieIngressInterface, ieIngressPhysicalInterface),
+		out:     present.first(ieEgressInterface, ieEgressPhysicalInterface),
+		start: present.first(ieFlowStartNanoseconds, ieFlowStartMicroseconds, ieFlowStartMilliseconds,
+			ieFlowStartSeconds, ieFlowStartDeltaMicros, ieFlowStartSysUpTime),
+		end: present.first(ieFlowEndNanoseconds, ieFlowEndMicroseconds, ieFlowEndMilliseconds,
+			ieFlowEndSeconds, ieFlowEndDeltaMicros, ieFlowEndSysUpTime),
+	}
 	t := &template{
 		options:   options,
-		addressed: !options && (v4 || v6),
-		dual:      !options && v4 && v6,
-		ops:       make([]op, 0, len(fields)),
+		addressed: !options && (src.v4 || src.v6),
+		dual:      !options && src.v4 && src.v6,
 	}
-	total := 0
+	if !options {
+		t.start, t.end = timeEncodingOf(src.start, ipfix), timeEncodingOf(src.end, ipfix)
+	}
+	var steps []step
+	variable := false
+	pos := 0
 	for _, f := range fields {
-		k := kSkip
+		s := noSlot
 		if !f.unmapped {
-			k = fieldKind(f.ie, ipfix, options, v4, v6, bytesIE, packetsIE, inIE, outIE, startIE, endIE)
+			s = slotOf(f.ie, ipfix, options, &src)
 		}
 		if f.length == varLength {
-			if k != kSkip {
+			if s != noSlot {
 				return nil, errFieldLength
 			}
-			t.ops = append(t.ops, op{kind: kSkipVar, length: varLength})
-			total++
+			variable = true
+			steps = append(steps, step{slot: noSlot, length: varLength})
+			pos++
 			continue
 		}
-		if k != kSkip && !lengthOK(k, f.length) {
-			return nil, errFieldLength
+		if s != noSlot {
+			if !lengthOK(s, f.length, t.start == timeNTP, t.end == timeNTP) {
+				return nil, errFieldLength
+			}
+			t.layout[s] = slot{off: uint16(min(pos, math.MaxUint16)), len: f.length}
+			t.hasRate = t.hasRate || s == sInterval || s == sRandom || s == sPacketInterval ||
+				s == sSampleSize || s == sPopulation
 		}
-		total += int(f.length)
-		switch k {
-		case kSamplerID:
-			t.hasSampler = true
-		case kSamplingInterval, kRandomInterval, kPacketInterval, kSampleSize, kSamplePopulation:
-			t.hasRate = true
-		case kSysInit:
-			t.hasSysInit = true
-		case kStartSysUp, kEndSysUp:
-			t.sysUp = true
-		}
-		if k == kSkip && len(t.ops) > 0 && t.ops[len(t.ops)-1].kind == kSkip {
-			t.ops[len(t.ops)-1].length += uint32(f.length)
+		pos += int(f.length)
+		if k := len(steps) - 1; s == noSlot && k >= 0 && steps[k].slot == noSlot && steps[k].length != varLength {
+			steps[k].length += uint32(f.length)
 			continue
 		}
-		t.ops = append(t.ops, op{kind: k, length: uint32(f.length)})
+		steps = append(steps, step{slot: s, length: uint32(f.length)})
 	}
-	if total == 0 {
+	if pos == 0 {
 		return nil, errZeroLength
 	}
-	t.minLen = total
+	t.minLen = pos
+	if variable {
+		t.steps = steps
+	}
 	return t, nil
 }
 
-// fieldKind maps one information element to its plan step, given the
-// sources compile chose.
-func fieldKind(ie uint16, ipfix, options, v4, v6 bool, bytesIE, packetsIE, inIE, outIE, startIE, endIE uint16) kind {
+// slotOf maps one information element to the slot it fills, given the
+// sources compile chose, or noSlot.
+func slotOf(ie uint16, ipfix, options bool, src *sources) slotID {
 	// Options records only feed the sampling state.
 	switch ie {
 	case ieSamplerID, ieSelectorID:
-		return kSamplerID
+		return sSamplerID
 	case ieSamplingInterval:
-		return kSamplingInterval
+		return sInterval
 	case ieSamplerRandomInterval:
-		return kRandomInterval
+		return sRandom
 	case ieSamplingPacketInterval:
-		return kPacketInterval
+		return sPacketInterval
 	case ieSamplingPacketSpace:
-		return kPacketSpace
+		return sPacketSpace
 	case ieSamplingSize:
-		return kSampleSize
+		return sSampleSize
 	case ieSamplingPopulation:
-		return kSamplePopulation
+		return sPopulation
 	case ieSystemInitTimeMillis:
 		if ipfix {
-			return kSysInit
+			return sSysInit
 		}
-		return kSkip
+		return noSlot
 	}
 	if options || ie == 0 {
 		// 0 is no element, and the value of the chosen sources that are
 		// absent.
-		return kSkip
+		return noSlot
 	}
 	switch ie {
 	case ieSourceIPv4Address:
-		if v4 {
-			return kSrc4
+		if src.v4 {
+			return sSrc4
 		}
 	case ieDestinationIPv4Address:
-		if v4 {
-			return kDst4
+		if src.v4 {
+			return sDst4
 		}
 	case ieSourceIPv6Address:
-		switch {
-		case v4 && v6:
-			return kSrc6Alt
-		case v6:
-			return kSrc6
+		if src.v6 {
+			return sSrc6
 		}
 	case ieDestinationIPv6Address:
-		switch {
-		case v4 && v6:
-			return kDst6Alt
-		case v6:
-			return kDst6
+		if src.v6 {
+			return sDst6
 		}
 	case ieSourceTransportPort:
-		return kSrcPort
+		return sSrcPort
 	case ieDestinationTransportPort:
-		return kDstPort
+		return sDstPort
 	case ieProtocolIdentifier:
-		return kProto
+		return sProto
 	case ieTCPControlBits:
-		return kTCPFlags
+		return sTCPFlags
 	case ieICMPTypeCodeIPv4, ieICMPTypeCodeIPv6:
-		return kICMPTypeCode
+		return sICMPTypeCode
 	case ieICMPTypeIPv4, ieICMPTypeIPv6:
-		return kICMPType
+		return sICMPType
 	case ieICMPCodeIPv4, ieICMPCodeIPv6:
-		return kICMPCode
+		return sICMPCode
 	case ieFragmentFlags:
-		return kFragFlags
+		return sFragFlags
 	case ieFragmentOffset:
-		return kFragOffset
+		return sFragOffset
 	}
 	switch ie {
-	case bytesIE:
-		return kBytes
-	case packetsIE:
-		return kPackets
-	case inIE:
-		return kInIf
-	case outIE:
-		return kOutIf
-	case startIE:
-		return startKind(ie, ipfix)
-	case endIE:
-		return endKind(ie, ipfix)
+	case src.bytes:
+		return sBytes
+	case src.packets:
+		return sPackets
+	case src.in:
+		return sInIf
+	case src.out:
+		return sOutIf
+	case src.start:
+		return sStart
+	case src.end:
+		return sEnd
 	}
-	return kSkip
+	return noSlot
 }
 
-func startKind(ie uint16, ipfix bool) kind {
+// timeEncodingOf says how element ie gives a time.
+func timeEncodingOf(ie uint16, ipfix bool) timeEncoding {
 	switch ie {
-	case ieFlowStartSeconds:
-		return kStartSeconds
-	case ieFlowStartMilliseconds:
-		return kStartMillis
-	case ieFlowStartMicroseconds, ieFlowStartNanoseconds:
-		return kStartNTP
-	case ieFlowStartDeltaMicros:
-		return kStartDelta
+	case 0:
+		return timeNone
+	case ieFlowStartSeconds, ieFlowEndSeconds:
+		return timeSeconds
+	case ieFlowStartMilliseconds, ieFlowEndMilliseconds:
+		return timeMillis
+	case ieFlowStartMicroseconds, ieFlowEndMicroseconds, ieFlowStartNanoseconds, ieFlowEndNanoseconds:
+		return timeNTP
+	case ieFlowStartDeltaMicros, ieFlowEndDeltaMicros:
+		return timeDelta
 	}
 	if ipfix {
-		return kStartSysUp
+		return timeSysUp
 	}
-	return kStartUptime
+	return timeUptime
 }
 
-func endKind(ie uint16, ipfix bool) kind {
-	switch ie {
-	case ieFlowEndSeconds:
-		return kEndSeconds
-	case ieFlowEndMilliseconds:
-		return kEndMillis
-	case ieFlowEndMicroseconds, ieFlowEndNanoseconds:
-		return kEndNTP
-	case ieFlowEndDeltaMicros:
-		return kEndDelta
-	}
-	if ipfix {
-		return kEndSysUp
-	}
-	return kEndUptime
-}
-
-// lengthOK says whether a field of length n can hold the value k reads.
-// Numbers may use reduced-size encoding (RFC 7011 section 6.2).
-func lengthOK(k kind, n uint16) bool {
-	switch k {
-	case kSrc4, kDst4:
+// lengthOK says whether a field of length n can hold the value of slot s.
+// Numbers may use reduced-size encoding (RFC 7011 section 6.2); NTP
+// timestamps may not.
+func lengthOK(s slotID, n uint16, startNTP, endNTP bool) bool {
+	switch {
+	case s == sSrc4 || s == sDst4:
 		return n == 4
-	case kSrc6, kDst6, kSrc6Alt, kDst6Alt:
+	case s == sSrc6 || s == sDst6:
 		return n == 16
-	case kStartNTP, kEndNTP:
+	case s == sStart && startNTP, s == sEnd && endNTP:
 		return n == 8
-	case kFragFlags:
+	case s == sFragFlags:
 		return n == 1
 	}
 	return n >= 1 && n <= 8
-}
-
-// extras holds what a record's fields say beyond the flow.Record itself.
-type extras struct {
-	src6, dst6       netip.Addr
-	sampler          uint64
-	sampling         samplingFields
-	startUp, endUp   uint64
-	sysInit          uint64
-	startSet, endSet bool
 }
 
 // msgContext is what the message header says about its records.
@@ -412,17 +410,19 @@ type msgContext struct {
 	source flow.Source
 }
 
-// decodeRecord walks t's plan over one record at the start of b, filling r
-// and x. It returns the record's length, or -1 when the record runs past
-// the end of b.
-func (t *template) decodeRecord(b []byte, c *msgContext, r *flow.Record, x *extras) int {
+// locate fills l with the slots of the record at the start of b, for a
+// template with variable-length fields, and returns the record's length,
+// or -1 when the record runs past the end of b.
+func (t *template) locate(b []byte, l *layout) int {
+	*l = t.layout
 	pos := 0
-	for _, o := range t.ops {
-		if o.kind == kSkipVar {
+	for _, s := range t.steps {
+		n := int(s.length)
+		if s.length == varLength {
 			if pos >= len(b) {
 				return -1
 			}
-			n := int(b[pos])
+			n = int(b[pos])
 			pos++
 			if n == 255 {
 				if pos+2 > len(b) {
@@ -431,105 +431,109 @@ func (t *template) decodeRecord(b []byte, c *msgContext, r *flow.Record, x *extr
 				n = int(binary.BigEndian.Uint16(b[pos:]))
 				pos += 2
 			}
-			if n > len(b)-pos {
-				return -1
-			}
-			pos += n
-			continue
 		}
-		n := int(o.length)
 		if n > len(b)-pos {
 			return -1
 		}
-		v := b[pos : pos+n]
-		pos += n
-		switch o.kind {
-		case kSkip:
-		case kSrc4:
-			r.Src = netip.AddrFrom4([4]byte(v))
-		case kDst4:
-			r.Dst = netip.AddrFrom4([4]byte(v))
-		case kSrc6:
-			r.Src = netip.AddrFrom16([16]byte(v))
-		case kDst6:
-			r.Dst = netip.AddrFrom16([16]byte(v))
-		case kSrc6Alt:
-			x.src6 = netip.AddrFrom16([16]byte(v))
-		case kDst6Alt:
-			x.dst6 = netip.AddrFrom16([16]byte(v))
-		case kSrcPort:
-			r.SrcPort = uint16(uintBE(v))
-		case kDstPort:
-			r.DstPort = uint16(uintBE(v))
-		case kProto:
-			r.Proto = uint8(uintBE(v))
-		case kTCPFlags:
-			r.TCPFlags |= uint8(uintBE(v))
-		case kInIf:
-			r.InIf = uint32(uintBE(v))
-		case kOutIf:
-			r.OutIf = uint32(uintBE(v))
-		case kBytes:
-			r.Bytes = uintBE(v)
-		case kPackets:
-			r.Packets = uintBE(v)
-		case kICMPTypeCode:
-			tc := uintBE(v)
-			r.ICMPType, r.ICMPCode = uint8(tc>>8), uint8(tc)
-		case kICMPType:
-			r.ICMPType = uint8(uintBE(v))
-		case kICMPCode:
-			r.ICMPCode = uint8(uintBE(v))
-		case kFragFlags:
-			r.Fragment = r.Fragment || v[0]&fragmentMF != 0
-		case kFragOffset:
-			r.Fragment = r.Fragment || uintBE(v) != 0
-		case kStartSeconds:
-			r.Start = int64(uintBE(v)) * 1e9
-		case kEndSeconds:
-			r.End = int64(uintBE(v)) * 1e9
-		case kStartMillis:
-			r.Start = int64(uintBE(v)) * 1e6
-		case kEndMillis:
-			r.End = int64(uintBE(v)) * 1e6
-		case kStartNTP:
-			r.Start = ntpToUnixNano(binary.BigEndian.Uint64(v))
-		case kEndNTP:
-			r.End = ntpToUnixNano(binary.BigEndian.Uint64(v))
-		case kStartDelta:
-			r.Start = c.exportNs - int64(uintBE(v))*1e3
-		case kEndDelta:
-			r.End = c.exportNs - int64(uintBE(v))*1e3
-		case kStartUptime:
-			r.Start = uptimeToUnixNano(c.exportNs, c.uptime, uint32(uintBE(v)))
-		case kEndUptime:
-			r.End = uptimeToUnixNano(c.exportNs, c.uptime, uint32(uintBE(v)))
-		case kStartSysUp:
-			x.startUp, x.startSet = uintBE(v), true
-		case kEndSysUp:
-			x.endUp, x.endSet = uintBE(v), true
-		case kSysInit:
-			x.sysInit = uintBE(v)
-		case kSamplerID:
-			x.sampler = uintBE(v)
-		case kSamplingInterval:
-			x.sampling.interval = uintBE(v)
-		case kRandomInterval:
-			x.sampling.random = uintBE(v)
-		case kPacketInterval:
-			x.sampling.packetInterval = uintBE(v)
-		case kPacketSpace:
-			x.sampling.packetSpace, x.sampling.spaceSet = uintBE(v), true
-		case kSampleSize:
-			x.sampling.size = uintBE(v)
-		case kSamplePopulation:
-			x.sampling.population = uintBE(v)
+		if s.slot != noSlot {
+			l[s.slot].off = uint16(pos)
 		}
+		pos += n
 	}
 	return pos
 }
 
-// uintBE reads a big-endian unsigned number of 1 to 8 bytes.
+// num reads the number in slot s of rec, 0 when the template lacks it.
+func (l *layout) num(rec []byte, s slotID) uint64 {
+	sl := l[s]
+	return uintBE(rec[sl.off : sl.off+sl.len])
+}
+
+// has says whether the template gives slot s.
+func (l *layout) has(s slotID) bool { return l[s].len != 0 }
+
+// record fills r from rec, one record laid out as l says. dm gives the
+// system init time when the record is timed in IPFIX sysUpTime and does
+// not carry one.
+func (t *template) record(rec []byte, l *layout, c *msgContext, dm *domain, r *flow.Record) {
+	if l.has(sSrc4) {
+		r.Src = netip.AddrFrom4([4]byte(rec[l[sSrc4].off:]))
+		r.Dst = netip.AddrFrom4([4]byte(rec[l[sDst4].off:]))
+	}
+	if l.has(sSrc6) {
+		src := netip.AddrFrom16([16]byte(rec[l[sSrc6].off:]))
+		dst := netip.AddrFrom16([16]byte(rec[l[sDst6].off:]))
+		if !t.dual || !src.IsUnspecified() || !dst.IsUnspecified() {
+			r.Src, r.Dst = src, dst
+		}
+	}
+	r.SrcPort = uint16(l.num(rec, sSrcPort))
+	r.DstPort = uint16(l.num(rec, sDstPort))
+	r.Proto = uint8(l.num(rec, sProto))
+	r.TCPFlags = uint8(l.num(rec, sTCPFlags))
+	r.InIf = uint32(l.num(rec, sInIf))
+	r.OutIf = uint32(l.num(rec, sOutIf))
+	r.Bytes = l.num(rec, sBytes)
+	r.Packets = l.num(rec, sPackets)
+	if l.has(sICMPTypeCode) {
+		tc := l.num(rec, sICMPTypeCode)
+		r.ICMPType, r.ICMPCode = uint8(tc>>8), uint8(tc)
+	}
+	if l.has(sICMPType) {
+		r.ICMPType = uint8(l.num(rec, sICMPType))
+	}
+	if l.has(sICMPCode) {
+		r.ICMPCode = uint8(l.num(rec, sICMPCode))
+	}
+	if l.has(sFragFlags) || l.has(sFragOffset) {
+		r.Fragment = l.num(rec, sFragFlags)&fragmentMF != 0 || l.num(rec, sFragOffset) != 0
+	}
+	if t.start != timeNone {
+		r.Start = timeAt(t.start, l.num(rec, sStart), rec, l, c, dm, r.Start)
+	}
+	if t.end != timeNone {
+		r.End = timeAt(t.end, l.num(rec, sEnd), rec, l, c, dm, r.End)
+	}
+}
+
+// timeAt converts a time value v given in encoding e. A sysUpTime offset
+// with no system init time to count from keeps the time it had.
+func timeAt(e timeEncoding, v uint64, rec []byte, l *layout, c *msgContext, dm *domain, had int64) int64 {
+	switch e {
+	case timeSeconds:
+		return int64(v) * 1e9
+	case timeMillis:
+		return int64(v) * 1e6
+	case timeNTP:
+		return ntpToUnixNano(v)
+	case timeDelta:
+		return c.exportNs - int64(v)*1e3
+	case timeUptime:
+		return uptimeToUnixNano(c.exportNs, c.uptime, uint32(v))
+	}
+	switch {
+	case l.has(sSysInit):
+		return int64(l.num(rec, sSysInit)+v) * 1e6
+	case dm.sysInitSet:
+		return int64(dm.sysInit+v) * 1e6
+	}
+	return had
+}
+
+// sampling reads the sampling parameters of rec.
+func (l *layout) sampling(rec []byte) samplingFields {
+	return samplingFields{
+		interval:       l.num(rec, sInterval),
+		random:         l.num(rec, sRandom),
+		packetInterval: l.num(rec, sPacketInterval),
+		packetSpace:    l.num(rec, sPacketSpace),
+		spaceSet:       l.has(sPacketSpace),
+		size:           l.num(rec, sSampleSize),
+		population:     l.num(rec, sPopulation),
+	}
+}
+
+// uintBE reads a big-endian unsigned number of 0 to 8 bytes.
 func uintBE(b []byte) uint64 {
 	switch len(b) {
 	case 1:

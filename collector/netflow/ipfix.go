@@ -34,7 +34,7 @@ func (d *Decoder) decodeIPFIX(exporter netip.Addr, now int64, p []byte, out []fl
 		exportNs: int64(binary.BigEndian.Uint32(p[4:])) * 1e9,
 		source:   flow.SourceIPFIX,
 	}
-	return d.decodeSets(&c, ipfixSets, (*Decoder).ipfixTemplates, now, p[ipfixHeaderLen:n], out, st)
+	return d.decodeSets(&c, now, p[ipfixHeaderLen:n], out, st)
 }
 
 // ipfixTemplates learns the records of an IPFIX template set (template ID,
@@ -89,7 +89,7 @@ func (d *Decoder) ipfixTemplates(dm *domain, options bool, body []byte, now int6
 		if id < 256 {
 			return errTemplateID
 		}
-		learned, err := d.t.learn(dm, id, body[:pos], d.fields, true, options, now)
+		learned, err := dm.learn(id, body[:pos], d.fields, true, options, now)
 		if err != nil {
 			return err
 		}

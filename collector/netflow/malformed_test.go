@@ -3,6 +3,7 @@ package netflow
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -18,6 +19,19 @@ func garbage(n int, prefix ...byte) []byte {
 		b = append(b, byte(r.Uint32()))
 	}
 	return b
+}
+
+// reasonOf returns the Reason of a *flow.DecodeError, "" for nil, and a
+// marker for any other error.
+func reasonOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	var de *flow.DecodeError
+	if !errors.As(err, &de) {
+		return fmt.Sprintf("not a *flow.DecodeError: %T", err)
+	}
+	return de.Reason
 }
 
 // TestMalformed feeds broken datagrams: each must give its reason (or no
@@ -173,15 +187,7 @@ func TestMalformed(t *testing.T) {
 				}
 			}
 			out, st, err := dec.Decode(exporter, 0, tc.payload, nil)
-			reason := ""
-			if err != nil {
-				var de *flow.DecodeError
-				if !errors.As(err, &de) {
-					t.Fatalf("error %v is a %T, want a *flow.DecodeError", err, err)
-				}
-				reason = de.Reason
-			}
-			if reason != tc.reason {
+			if reason := reasonOf(err); reason != tc.reason {
 				t.Errorf("reason %q (%v), want %q", reason, err, tc.reason)
 			}
 			got := Stats{Version: st.Version, Records: st.Records, TemplateMisses: st.TemplateMisses}

@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ func TestTemplateLifecycle(t *testing.T) {
 		exporter netip.Addr // exporterA when not set
 		payload  []byte
 		want     Stats
+		reason   string // of the error, "" for none
 	}
 	cases := []struct {
 		name  string
@@ -145,6 +147,19 @@ func TestTemplateLifecycle(t *testing.T) {
 			},
 		},
 		{
+			// The second held record claims a 200-byte interface name
+			// that the set does not hold.
+			name: "an error in held data is reported by the call that replays it",
+			cfg:  DefaultConfig(),
+			steps: []step{
+				{payload: ipfixMsg(1).data(256, rec(flowRec, "eth0"), append(rec(flowRec), 200, 'e')).bytes(),
+					want: Stats{Version: 10, TemplateMisses: 1, Held: 1}},
+				{payload: ipfixMsg(1).template(256, append(basic, spec{82, varLength, 0})...).bytes(),
+					want: Stats{Version: 10, TemplatesLearned: 1, Records: 1, Replayed: 1}, reason: "truncated"},
+				{payload: v5, want: Stats{Version: 5, Records: 1}},
+			},
+		},
+		{
 			name: "ipfix template withdrawal",
 			cfg:  DefaultConfig(),
 			steps: []step{
@@ -181,8 +196,8 @@ func TestTemplateLifecycle(t *testing.T) {
 				var st Stats
 				var err error
 				out, st, err = dec.Decode(exporter, base+int64(s.at), s.payload, out[:0])
-				if err != nil {
-					t.Fatalf("step %d: %v", i+1, err)
+				if reason := reasonOf(err); reason != s.reason {
+					t.Fatalf("step %d: error %v, want reason %q", i+1, err, s.reason)
 				}
 				if diff := cmp.Diff(st, s.want); diff != "" {
 					t.Errorf("step %d (-got +want):\n%s", i+1, diff)
@@ -217,5 +232,39 @@ func TestNoTemplatesCapture(t *testing.T) {
 	want := Stats{TemplateMisses: 23, Held: 10, HeldDropped: 10}
 	if diff := cmp.Diff(total, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
+// TestConcurrentDecoders runs decoders on several goroutines over one
+// Templates, as the collector's workers do, each replaying captures whose
+// templates the others may learn first; run with -race.
+func TestConcurrentDecoders(t *testing.T) {
+	files := []string{"derived/softflowd-v9-nmap-synscan.pcap", "derived/softflowd-ipfix-nmap-synscan.pcap",
+		"vendor/pmacct-ta-104-ipfix-cisco-ipv6-sampling.pcap", "vendor/pmacct-ta-102-nfv9-cisco-sampling.pcap"}
+	dgs := readAll(t, files...)
+	const workers = 4
+	templates := NewTemplates(DefaultConfig())
+	counts := make([]int, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			dec := NewDecoder(templates)
+			var out []flow.Record
+			for _, dg := range dgs {
+				var err error
+				if out, _, err = dec.Decode(dg.exporter, dg.time, dg.payload, out[:0]); err != nil {
+					errs[w] = err
+					return
+				}
+				counts[w] += len(out)
+			}
+		})
+	}
+	wg.Wait()
+	for w := range workers {
+		if errs[w] != nil || counts[w] != 2002+2002+3+35 {
+			t.Errorf("worker %d: %d records, %v; want %d", w, counts[w], errs[w], 2002+2002+3+35)
+		}
 	}
 }

@@ -240,8 +240,27 @@ type refMsg struct {
 }
 
 // fieldMap is a record's fields by element number, the last one winning,
-// enterprise fields left out.
+// enterprise fields left out. Elements that give the same value share the
+// number of the first: 139 (ICMPv6 type and code) is kept as 32, 178 and
+// 179 (ICMPv6 type, code) as 176 and 177, 302 (selectorId) as 48.
 type fieldMap map[uint16][]byte
+
+var sameValue = map[uint16]uint16{139: 32, 178: 176, 179: 177, 302: 48}
+
+func newFieldMap(values []netflow.DataField) fieldMap {
+	f := fieldMap{}
+	for _, df := range values {
+		if df.PenProvided {
+			continue
+		}
+		ie := df.Type
+		if same, ok := sameValue[ie]; ok {
+			ie = same
+		}
+		f[ie], _ = df.Value.([]byte)
+	}
+	return f
+}
 
 func (f fieldMap) has(ie uint16) bool {
 	_, ok := f[ie]
@@ -277,32 +296,7 @@ func (m refMsg) dataRecord(dm *refDomain, values []netflow.DataField) (r flow.Re
 	if m.version == 10 {
 		r.Source = flow.SourceIPFIX
 	}
-	f := fieldMap{}
-	var sampler uint64
-	var hasSampler bool
-	for _, df := range values {
-		if df.PenProvided {
-			continue
-		}
-		v, _ := df.Value.([]byte)
-		f[df.Type] = v
-		switch df.Type {
-		case 6:
-			r.TCPFlags |= uint8(num(v))
-		case 32, 139:
-			r.ICMPType, r.ICMPCode = uint8(num(v)>>8), uint8(num(v))
-		case 176, 178:
-			r.ICMPType = uint8(num(v))
-		case 177, 179:
-			r.ICMPCode = uint8(num(v))
-		case 197:
-			r.Fragment = r.Fragment || v[0]&0x20 != 0
-		case 88:
-			r.Fragment = r.Fragment || num(v) != 0
-		case 48, 302:
-			sampler, hasSampler = num(v), true
-		}
-	}
+	f := newFieldMap(values)
 	v4 := f.has(8) && f.has(12)
 	v6 := f.has(27) && f.has(28)
 	switch {
@@ -316,6 +310,17 @@ func (m refMsg) dataRecord(dm *refDomain, values []netflow.DataField) (r flow.Re
 	r.SrcPort = uint16(num(f[7]))
 	r.DstPort = uint16(num(f[11]))
 	r.Proto = uint8(num(f[4]))
+	r.TCPFlags = uint8(num(f[6]))
+	if f.has(32) {
+		r.ICMPType, r.ICMPCode = uint8(num(f[32])>>8), uint8(num(f[32]))
+	}
+	if f.has(176) {
+		r.ICMPType = uint8(num(f[176]))
+	}
+	if f.has(177) {
+		r.ICMPCode = uint8(num(f[177]))
+	}
+	r.Fragment = (f.has(197) && f[197][0]&0x20 != 0) || num(f[88]) != 0
 	if _, v, ok := f.first(1, 85, 23); ok {
 		r.Bytes = num(v)
 	}
@@ -335,8 +340,8 @@ func (m refMsg) dataRecord(dm *refDomain, values []netflow.DataField) (r flow.Re
 		r.End = m.time(dm, f, ie, num(v), r.End)
 	}
 	rate := refRate(f)
-	if rate == 0 && hasSampler {
-		rate = dm.samplers[sampler]
+	if rate == 0 && f.has(48) {
+		rate = dm.samplers[num(f[48])]
 	}
 	if rate == 0 {
 		rate = dm.rate
@@ -374,28 +379,17 @@ func (m refMsg) time(dm *refDomain, f fieldMap, ie uint16, v uint64, otherwise i
 	return otherwise
 }
 
-// optionsRecord applies an options data record to the domain.
+// optionsRecord applies an options data record to the domain. NetFlow v9
+// scope fields are not read: their types are not elements.
 func (m refMsg) optionsRecord(dm *refDomain, scopes, options []netflow.DataField) {
 	values := options
 	if m.version == 10 {
 		values = append(append([]netflow.DataField(nil), scopes...), options...)
 	}
-	f := fieldMap{}
-	var sampler uint64
-	var hasSampler bool
-	for _, df := range values {
-		if df.PenProvided {
-			continue
-		}
-		v, _ := df.Value.([]byte)
-		f[df.Type] = v
-		if df.Type == 48 || df.Type == 302 {
-			sampler, hasSampler = num(v), true
-		}
-	}
+	f := newFieldMap(values)
 	if rate := refRate(f); rate > 0 {
-		if hasSampler {
-			dm.samplers[sampler] = rate
+		if f.has(48) {
+			dm.samplers[num(f[48])] = rate
 		} else {
 			dm.rate = rate
 		}

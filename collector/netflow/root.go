@@ -2,12 +2,17 @@
 // (RFC 7011) export datagrams into flow records.
 //
 // The decoders are built for the collector's hot path: every template is
-// compiled once, when it is learned, into a plan that says, field by field,
-// what to do with the bytes; data records are then decoded by walking that
-// plan with direct byte indexing, appending to a caller-owned slice, with no
-// allocation per record. Templates, sampling rates and data waiting for its
-// template live in a Templates value shared by all workers; each worker owns
-// a Decoder.
+// compiled once, when it is learned, into a layout that says where each
+// value a flow record needs sits in a data record (for templates with
+// variable-length fields, a short walk per record moves the offsets). Data
+// records are then read with straight-line code and direct byte indexing,
+// appended to a caller-owned slice, with no allocation per record.
+// Templates, sampling rates and data waiting for its template live in a
+// Templates value shared by all workers; each worker owns a Decoder.
+//
+// Field semantics are documented where they are decided: compile (which
+// element gives which value), samplingFields.rate and Decoder.recordRate
+// (sampling), finish (ICMP, scaling).
 //
 // The package neither logs nor touches Prometheus: Decode returns Stats and
 // *flow.DecodeError values (one preallocated value per reason) that the
@@ -65,6 +70,9 @@ type Decoder struct {
 	missed []byte
 	// fields is scratch space for the template record being learned.
 	fields []field
+	// layout is scratch space for the slots of a record of a template
+	// with variable-length fields.
+	layout layout
 	// sampler caches the last sampler lookup of the current data set.
 	sampler    uint64
 	samplerOK  bool

@@ -47,19 +47,20 @@ func (s *samplingFields) rate() uint32 {
 // for its sampler when it names one, else for the whole exporter /
 // observation domain; and the exporter's boot time. The caller holds the
 // Templates write lock.
-func (dm *domain) applyOptions(t *template, x *extras) {
-	if rate := x.sampling.rate(); rate > 0 {
-		if t.hasSampler {
+func (dm *domain) applyOptions(l *layout, rec []byte) {
+	sf := l.sampling(rec)
+	if rate := sf.rate(); rate > 0 {
+		if l.has(sSamplerID) {
 			if dm.samplers == nil {
 				dm.samplers = make(map[uint64]uint32)
 			}
-			dm.samplers[x.sampler] = rate
+			dm.samplers[l.num(rec, sSamplerID)] = rate
 		} else {
 			dm.rate = rate
 		}
 	}
-	if t.hasSysInit {
-		dm.sysInit, dm.sysInitSet = x.sysInit, true
+	if l.has(sSysInit) {
+		dm.sysInit, dm.sysInitSet = l.num(rec, sSysInit), true
 	}
 }
 
@@ -68,15 +69,16 @@ func (dm *domain) applyOptions(t *template, x *extras) {
 // exporter / observation domain rate, else 1. The caller holds the
 // Templates read lock; lookups of one sampler are cached for the current
 // data set.
-func (d *Decoder) recordRate(t *template, dm *domain, x *extras) uint32 {
+func (d *Decoder) recordRate(t *template, l *layout, rec []byte, dm *domain) uint32 {
 	if t.hasRate {
-		if r := x.sampling.rate(); r > 0 {
+		sf := l.sampling(rec)
+		if r := sf.rate(); r > 0 {
 			return r
 		}
 	}
-	if t.hasSampler {
-		if !d.samplerOK || d.sampler != x.sampler {
-			d.sampler, d.samplerOK, d.samplerHit = x.sampler, true, dm.samplers[x.sampler]
+	if l.has(sSamplerID) {
+		if id := l.num(rec, sSamplerID); !d.samplerOK || d.sampler != id {
+			d.sampler, d.samplerOK, d.samplerHit = id, true, dm.samplers[id]
 		}
 		if d.samplerHit > 0 {
 			return d.samplerHit

@@ -94,10 +94,10 @@ func (t *Templates) domainFor(key domainKey) *domain {
 }
 
 // learn stores the template record raw, with fields already parsed from
-// it, as template id of dm. A record identical to the stored one only
-// refreshes it. It reports whether a template was added or changed. The
-// caller holds the write lock.
-func (t *Templates) learn(dm *domain, id uint16, raw []byte, fields []field, ipfix, options bool, now int64) (bool, error) {
+// it, as template id. A record identical to the stored one only refreshes
+// it. It reports whether a template was added or changed. The caller
+// holds the Templates write lock.
+func (dm *domain) learn(id uint16, raw []byte, fields []field, ipfix, options bool, now int64) (bool, error) {
 	if old := dm.templates[id]; old != nil && bytes.Equal(old.raw, raw) {
 		old.refreshed = now
 		return false, nil

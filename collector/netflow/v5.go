@@ -33,7 +33,7 @@ func decodeV5(exporter netip.Addr, p []byte, out []flow.Record) ([]flow.Record, 
 	}
 	for i := range count {
 		b := p[v5HeaderLen+i*v5RecordLen:][:v5RecordLen]
-		r := flow.Record{
+		out = append(out, flow.Record{
 			Start:    uptimeToUnixNano(exportNs, uptime, binary.BigEndian.Uint32(b[24:])),
 			End:      uptimeToUnixNano(exportNs, uptime, binary.BigEndian.Uint32(b[28:])),
 			Exporter: exporter,
@@ -48,9 +48,8 @@ func decodeV5(exporter netip.Addr, p []byte, out []flow.Record) ([]flow.Record, 
 			TCPFlags: b[37],
 			Proto:    b[38],
 			Source:   flow.SourceNetFlowV5,
-		}
-		finish(&r, rate)
-		out = append(out, r)
+		})
+		finish(&out[len(out)-1], rate)
 	}
 	return out, nil
 }

@@ -28,7 +28,7 @@ func (d *Decoder) decodeV9(exporter netip.Addr, now int64, p []byte, out []flow.
 		uptime:   binary.BigEndian.Uint32(p[4:]),
 		source:   flow.SourceNetFlowV9,
 	}
-	return d.decodeSets(&c, v9Sets, (*Decoder).v9Templates, now, p[v9HeaderLen:], out, st)
+	return d.decodeSets(&c, now, p[v9HeaderLen:], out, st)
 }
 
 // v9Templates learns the records of a NetFlow v9 template set (template
@@ -68,7 +68,7 @@ func (d *Decoder) v9Templates(dm *domain, options bool, body []byte, now int64, 
 		if id < 256 {
 			return errTemplateID
 		}
-		learned, err := d.t.learn(dm, id, body[:n], d.fields, false, options, now)
+		learned, err := dm.learn(id, body[:n], d.fields, false, options, now)
 		if err != nil {
 			return err
 		}
