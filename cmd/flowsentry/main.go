@@ -14,6 +14,7 @@ const usage = `usage: flowsentry COMMAND [flags]
 commands:
   serve    run the collector, rates and HTTP server (default config if no --config)
   replay   read pcap/pcapng files, decode exports and meter packets, print JSON lines
+  plugin   plugin tools: "plugin test DIR --set KEY=VALUE ..." runs a plugin in TEST mode
   version  print the version
 
 run "flowsentry COMMAND -h" for the flags of a command
@@ -33,6 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "replay":
 		return replayCmd(args[1:], stdout, stderr)
+	case "plugin":
+		return pluginCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

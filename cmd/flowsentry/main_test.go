@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -103,7 +104,26 @@ type server struct {
 	netflow    string // 127.0.0.1:PORT
 	sflow      string
 	configPath string
-	logs       *bytes.Buffer
+	logs       *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer that the child process's output goroutine
+// and the test can use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // startServer runs flowsentry serve on free loopback ports with extra
@@ -115,7 +135,7 @@ func startServer(t *testing.T, extra string) *server {
 		base:    fmt.Sprintf("http://127.0.0.1:%d", freePort(t, "tcp")),
 		netflow: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
 		sflow:   fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
-		logs:    new(bytes.Buffer),
+		logs:    new(syncBuffer),
 	}
 	cfg := fmt.Sprintf(`data_dir: %s
 http:
