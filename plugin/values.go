@@ -14,11 +14,11 @@ import (
 // Instance is a configured plugin: the values of its configuration fields,
 // bound to one partition. Policies attach instances as actions.
 type Instance struct {
-	ID     uint64            `json:"id"`
-	CID    uint32            `json:"cid"`
-	Plugin string            `json:"plugin"` // folder name under plugin_dir
-	Name   string            `json:"name"`
-	Values map[string]string `json:"values"` // configuration key -> value, validated against the fieldspec
+	ID     uint64            `json:"id" yaml:"id"`
+	CID    uint32            `json:"cid" yaml:"cid"`
+	Plugin string            `json:"plugin" yaml:"plugin"` // folder name under plugin_dir
+	Name   string            `json:"name" yaml:"name"`
+	Values map[string]string `json:"values" yaml:"values"` // configuration key -> value, validated against the fieldspec
 }
 
 // InstanceStore persists plugin instances.

@@ -1,0 +1,89 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+type memInstances struct {
+	next uint64
+	m    map[uint64]Instance
+}
+
+func (s *memInstances) SaveInstance(_ context.Context, in *Instance) error {
+	if s.m == nil {
+		s.m = map[uint64]Instance{}
+	}
+	if in.ID == 0 {
+		s.next++
+		in.ID = s.next + 100
+	}
+	s.m[in.ID] = *in
+	return nil
+}
+
+func (s *memInstances) DeleteInstance(_ context.Context, id uint64) error {
+	delete(s.m, id)
+	return nil
+}
+
+func (s *memInstances) Instances(context.Context) ([]Instance, error) {
+	var out []Instance
+	for _, in := range s.m {
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func TestInstances(t *testing.T) {
+	ctx := context.Background()
+	reg, errs := Load("../examples")
+	if len(errs) != 0 {
+		t.Fatalf("examples: %v", errs)
+	}
+	st := &memInstances{}
+	s := NewInstances(reg, st)
+	cfg := []Instance{{ID: 1, Name: "mail ops", Plugin: "email", Values: map[string]string{"EMAIL_USERNAME": "ops"}}}
+	if _, err := s.Load(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	in, ok := s.Get(1)
+	if !ok || in.Values["EMAIL_USERNAME"] != "ops" {
+		t.Fatalf("config instance: %+v", in)
+	}
+	created, err := s.Put(ctx, Instance{Name: "mail noc", Plugin: "email", CID: 0, Values: map[string]string{"EMAIL_MAILPORT": "25"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.ID == 0 || created.Values["EMAIL_MAILPORT"] != "25" {
+		t.Fatalf("created: %+v", created)
+	}
+	if _, err := s.Put(ctx, Instance{Name: "bad", Plugin: "email", Values: map[string]string{"EMAIL_MAILPORT": "70000"}}); err == nil || !strings.Contains(err.Error(), "EMAIL_MAILPORT") {
+		t.Errorf("out of range value: %v", err)
+	}
+	if _, err := s.Put(ctx, Instance{Name: "nope", Plugin: "nope"}); err == nil || !strings.Contains(err.Error(), `plugin "nope" is not in the plugin folder`) {
+		t.Errorf("unknown plugin: %v", err)
+	}
+	if err := s.CheckOverrides(1, map[string]string{"EMAIL_BODY": "hi"}); err != nil {
+		t.Errorf("EMAIL_BODY allows overrides: %v", err)
+	}
+	if err := s.CheckOverrides(1, map[string]string{"EMAIL_PASSWORD": "x"}); err == nil {
+		t.Error("EMAIL_PASSWORD does not allow overrides")
+	}
+	if err := s.Delete(ctx, created.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, created.ID); !errors.Is(err, ErrNoInstance) {
+		t.Errorf("second delete: %v", err)
+	}
+	// A restart over the same store finds the config instance.
+	s2 := NewInstances(reg, st)
+	if _, err := s2.Load(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s2.List()); got != 1 {
+		t.Errorf("after restart %d instances, want 1", got)
+	}
+}
