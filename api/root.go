@@ -33,6 +33,9 @@ type Deps struct {
 	Rates func() *rates.Snapshot
 	// Log receives server errors.
 	Log *slog.Logger
+	// Alerting exposes policies, plugins, alerts and actions; nil leaves
+	// those endpoints out.
+	Alerting *Alerting
 }
 
 // Server is the HTTP server.
@@ -66,6 +69,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/trafficgroups/{id}/ports", s.groupPorts)
 	mux.HandleFunc("GET /api/v1/trafficgroups/{id}/hosts", s.groupHosts)
 	mux.HandleFunc("GET /api/v1/exporters", s.exporters)
+	if deps.Alerting != nil {
+		s.mountAlerting(mux, deps.Alerting)
+	}
 	mux.HandleFunc("/", s.notFound)
 	s.srv = &http.Server{
 		Handler:           s.instrument(mux),

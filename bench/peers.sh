@@ -44,10 +44,22 @@ restore_sysctls() {
 	done
 }
 
+# stop PID asks a process to end, then kills it after 5 s (goflow2 drains
+# its queue, however long, before it honours SIGTERM).
+stop() {
+	local i
+	kill -TERM "$1" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
 cleanup() {
 	local pid
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do stop "$pid"; done
 	restore_sysctls
 	rm -rf "$tmp"
 }
@@ -116,16 +128,17 @@ wait_http() {
 }
 
 # settle COLLECTOR PORT MPORT DIR waits until the sockets on PORT are
-# drained, then, for collectors that count as they go, until their count
-# stays put for a second (30 s at most in all).
+# drained (5 s at most), then, for collectors that count as they go, until
+# their count stays put for a second (10 s at most): what a collector has
+# not counted by then was not ingested.
 settle() {
 	local i last="" now
-	for i in $(seq 100); do
+	for i in $(seq 50); do
 		[ "$(queued "$2")" = 0 ] && break
 		sleep 0.1
 	done
 	[ "$1" != nfcapd ] || return 0
-	for i in $(seq 20); do
+	for i in $(seq 10); do
 		sleep 1
 		now=$("count_$1" "$3" "$4")
 		[ "$now" != "$last" ] || return 0
@@ -214,11 +227,6 @@ count_goflow2() {
 		"$(metric "http://127.0.0.1:$1/metrics" goflow2_flow_dropped_packets_total)"
 }
 
-stop() {
-	kill -TERM "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-
 # --- runs ------------------------------------------------------------------
 printf '%-10s %9s %9s %6s %9s %10s %7s %11s %9s %9s %5s\n' \
 	collector offered sent secs received ingested recv% kern_drops app_drops rcvbuf load1
@@ -229,6 +237,7 @@ for load in "${loads[@]}"; do
 		port=$(free_port)
 		mport=$port
 		while [ "$mport" = "$port" ]; do mport=$(free_port); done
+		log "$c at $load records/s"
 		"start_$c" "$port" "$mport" "$dir"
 		buf=$(rcvbuf "$port")
 		summary=$($(pin 1) "$tmp/flowgen" -proto v9 -to "127.0.0.1:$port" -rate "$load" \
@@ -239,7 +248,8 @@ for load in "${loads[@]}"; do
 		kdrops=$(udp_drops "$port")
 		[ "$c" != nfcapd ] || stop "$cpid" # it writes its file on exit
 		read -r received adrops <<<"$("count_$c" "$mport" "$dir")"
-		stop "$cpid"
+		[ "$c" = nfcapd ] || stop "$cpid"
+		pids=() # stopped: never signal a reused PID
 		rate=$(awk -v r="$received" -v s="$secs" 'BEGIN { printf "%.0f", r / s }')
 		ingested["$c $load"]=$rate
 		printf '%-10s %9s %9s %6.2f %9s %10s %6.1f%% %11s %9s %9s %5s\n' \

@@ -19,10 +19,10 @@ const batchLen = 16
 const maxPayload = 65536
 
 // batchReader reads datagrams from a UDP socket with recvmmsg, up to
-// batchLen per system call, without allocating: on this machine that
-// halves the socket's cost per datagram against one recvmsg each (see
-// BenchmarkReceive). It belongs to one goroutine; the payload and control
-// message it returns are valid until the next call.
+// batchLen per system call, without allocating: on the test machine that
+// cuts the socket's cost per datagram by 20-40% against one recvmsg each
+// (see BenchmarkReceive). It belongs to one goroutine; the payload and
+// control message it returns are valid until the next call.
 type batchReader struct {
 	rc    syscall.RawConn
 	hdrs  []unix.Mmsghdr

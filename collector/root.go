@@ -3,7 +3,8 @@
 //
 // Each listener has several workers. A worker owns a socket bound with
 // SO_REUSEPORT to the listener's address (the kernel spreads exporters over
-// the sockets), its decoders, its buffers and the batch it fills; it hands
+// the sockets), reads it with recvmmsg, up to 16 datagrams per system call,
+// and owns its decoders, its buffers and the batch it fills; it hands
 // batches to a Sink when they are full or after the flush interval. NetFlow
 // v9 / IPFIX templates are shared by all workers. Nothing is allocated per
 // datagram in steady state.

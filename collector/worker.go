@@ -147,9 +147,10 @@ func (w *worker) handle(exporter netip.Addr, now time.Time, payload []byte) {
 	}
 }
 
-// flushBatch hands the batch, if not empty, to the sink; when the sink is
-// full, the batch is dropped and counted.
+// flushBatch clears the flush deadline and hands the batch, if not empty,
+// to the sink; when the sink is full, the batch is dropped and counted.
 func (w *worker) flushBatch() {
+	w.setDeadline(time.Time{})
 	b := w.batch
 	if len(b.Records) == 0 && len(b.Counters) == 0 {
 		return
@@ -163,7 +164,6 @@ func (w *worker) flushBatch() {
 		b.Release()
 	}
 	w.batchDatagrams = 0
-	w.setDeadline(time.Time{})
 }
 
 // exporter returns the metrics of exporter a.

@@ -2,13 +2,19 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/collector"
 	"github.com/flowsentry/flowsentry/config/check"
+	"github.com/flowsentry/flowsentry/detect/threshold"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
+	"github.com/flowsentry/flowsentry/plugin"
+	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/replay"
 )
@@ -36,20 +42,51 @@ type Config struct {
 	Rates rates.Config `yaml:"rates"`
 	// Replay configures the replay command.
 	Replay replay.Config `yaml:"replay"`
+	// Admin is the administrator account created on first start.
+	Admin AdminConfig `yaml:"admin"`
+	// Alerts sets the alert lifecycle timings.
+	Alerts alert.Config `yaml:"alerts"`
+	// Baselines configures baseline learning of the threshold detectors.
+	Baselines threshold.Config `yaml:"baselines"`
+	// Plugins configures plugin calls.
+	Plugins plugin.RunnerConfig `yaml:"plugins"`
+	// Annotations configures `ftnbi -val` requests.
+	Annotations annotate.Config `yaml:"annotations"`
+	// Instances are plugin instances kept with their IDs; the API can add
+	// more.
+	Instances []plugin.Instance `yaml:"instances"`
+	// Policies are alerting policies kept with their IDs; the API can add
+	// more. The three default templates are created on first start.
+	Policies []policy.Policy `yaml:"policies"`
+}
+
+// AdminConfig names the first administrator.
+type AdminConfig struct {
+	// User is the administrator's name (default "admin").
+	User string `yaml:"user"`
+	// Password is used when the account is created on first start; empty
+	// takes $FLOWSENTRY_ADMIN_PASSWORD, or generates one and prints it
+	// once. Later starts ignore it.
+	Password string `yaml:"password"`
 }
 
 // Default returns the embedded default configuration used when no file is
 // given.
 func Default() Config {
 	return Config{
-		DataDir:   "./data",
-		PluginDir: "./plugins",
-		HTTP:      api.DefaultConfig(),
-		Collector: collector.DefaultConfig(),
-		Model:     model.DefaultConfig(),
-		Pipeline:  pipeline.DefaultConfig(),
-		Rates:     rates.DefaultConfig(),
-		Replay:    replay.DefaultConfig(),
+		DataDir:     "./data",
+		PluginDir:   "./plugins",
+		HTTP:        api.DefaultConfig(),
+		Collector:   collector.DefaultConfig(),
+		Model:       model.DefaultConfig(),
+		Pipeline:    pipeline.DefaultConfig(),
+		Rates:       rates.DefaultConfig(),
+		Replay:      replay.DefaultConfig(),
+		Admin:       AdminConfig{User: "admin"},
+		Alerts:      alert.DefaultConfig(),
+		Baselines:   threshold.DefaultConfig(),
+		Plugins:     plugin.DefaultRunnerConfig(),
+		Annotations: annotate.DefaultConfig(),
 	}
 }
 
@@ -59,6 +96,13 @@ func (c Config) Validate() error {
 	var errs []error
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, check.Errorf("data_dir", "is empty; give the folder for the database and state, e.g. ./data"))
+	}
+	if strings.TrimSpace(c.Admin.User) == "" {
+		errs = append(errs, check.Errorf("admin.user", "is empty; name the first administrator, e.g. admin"))
+	}
+	for i, p := range c.Policies {
+		p.Normalize()
+		errs = append(errs, check.Prefix(fmt.Sprintf("policies[%d]", i), p.Validate()))
 	}
 	if strings.TrimSpace(c.PluginDir) == "" {
 		errs = append(errs, check.Errorf("plugin_dir", "is empty; give the folder holding one subfolder per plugin, e.g. ./plugins"))
@@ -70,6 +114,10 @@ func (c Config) Validate() error {
 		check.Prefix("rates", c.Rates.Validate()),
 		check.Prefix("replay", c.Replay.Validate()),
 		check.Prefix("pipeline", c.Pipeline.Validate()),
+		check.Prefix("alerts", c.Alerts.Validate()),
+		check.Prefix("baselines", c.Baselines.Validate()),
+		check.Prefix("plugins", c.Plugins.Validate()),
+		check.Prefix("annotations", c.Annotations.Validate()),
 	)
 	return errors.Join(errs...)
 }

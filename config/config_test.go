@@ -3,6 +3,10 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/annotate"
+	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/plugin"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/collector"
@@ -48,11 +53,16 @@ func TestDefault(t *testing.T) {
 			Partitions:    []model.PartitionConfig{{CID: 0, Name: "default", Internal: private}},
 			TrafficGroups: []model.TrafficGroupConfig{{ID: 1, Name: "internal", Partition: 0, CIDRs: private}},
 		},
-		Pipeline: pipeline.DefaultConfig(),
-		Rates:    rates.DefaultConfig(),
-		Replay:   replay.DefaultConfig(),
+		Pipeline:    pipeline.DefaultConfig(),
+		Rates:       rates.DefaultConfig(),
+		Replay:      replay.DefaultConfig(),
+		Admin:       AdminConfig{User: "admin"},
+		Alerts:      alert.DefaultConfig(),
+		Baselines:   threshold.DefaultConfig(),
+		Plugins:     plugin.DefaultRunnerConfig(),
+		Annotations: annotate.DefaultConfig(),
 	}
-	if diff := cmp.Diff(Default(), want); diff != "" {
+	if diff := cmp.Diff(Default(), want, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 		t.Errorf("Default() (-got +want):\n%s", diff)
 	}
 	if err := Default().Validate(); err != nil {
@@ -70,7 +80,7 @@ func TestDefault(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	const topKeys = "data_dir, plugin_dir, http, collector, partitions, traffic_groups, interfaces, blacklists, pipeline, rates, replay"
+	const topKeys = "data_dir, plugin_dir, http, collector, partitions, traffic_groups, interfaces, blacklists, pipeline, rates, replay, admin, alerts, baselines, plugins, annotations, instances, policies"
 	for _, tc := range []struct {
 		name string
 		yaml string
@@ -189,7 +199,7 @@ flowsentry.yaml:3: unknown key "zone" in partitions[1]; valid keys: cid, name, i
 					t.Errorf("%q is a %T, want a *config.Error", e, e)
 				}
 			}
-			if diff := cmp.Diff(cfg, Config{}); diff != "" {
+			if diff := cmp.Diff(cfg, Config{}, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 				t.Errorf("Load returned a config with its error (-got +want):\n%s", diff)
 			}
 		})
@@ -283,7 +293,7 @@ traffic_groups:
 			}
 			want := Default()
 			tc.want(dir, &want)
-			if diff := cmp.Diff(got, want); diff != "" {
+			if diff := cmp.Diff(got, want, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 				t.Errorf("Load (-got +want):\n%s", diff)
 			}
 		})
@@ -427,7 +437,7 @@ func TestDumpRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load of the dump: %v\n%s", err, buf.String())
 			}
-			if diff := cmp.Diff(got, tc.cfg); diff != "" {
+			if diff := cmp.Diff(got, tc.cfg, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 				t.Errorf("Load(Dump(cfg)) (-got +want):\n%s", diff)
 			}
 		})
@@ -626,7 +636,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Load of the dump: %v\n%s", err, buf.String())
 		}
-		if diff := cmp.Diff(again, cfg); diff != "" {
+		if diff := cmp.Diff(again, cfg, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 			t.Fatalf("Load(Dump(cfg)) (-got +want):\n%s", diff)
 		}
 	})

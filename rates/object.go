@@ -16,8 +16,8 @@ import (
 type Object struct {
 	// last is the last seen time (Unix ns).
 	last int64
-	// open holds the counts of the open second; Tick folds them into the
-	// ring and the totals.
+	// open holds the counts of the open second; the Tick that closes it
+	// moves them to the ring, the window sums and the totals.
 	open [numFlow]uint64
 
 	// firstSec is the first second of the earliest record's span, from
@@ -27,7 +27,13 @@ type Object struct {
 	win           [numFlow]uint64 // sums of the closed seconds in the window
 	total         [numFlow]uint64 // exact once open is added
 	peak          [numFlow]float64
-	ring          []uint64 // ringLen seconds × numFlow counters, second-major
+	// ring holds the seconds sec-Window..sec as differences, ringLen
+	// slots of numFlow counters (slotLen apart): the slot of sec-Window
+	// holds that second's counts, every later slot the change from the
+	// second before (wrapping around), leaving out open, so that the
+	// open second's slots sum to zero. A record spread over many seconds
+	// then costs a few writes per object, not one per second.
+	ring []uint64
 
 	e     *Engine
 	key   Key
@@ -61,7 +67,7 @@ func (o *Object) values() (cur, avg, peak [numCounters]float64) {
 	active := float64(max(1, o.e.nowSec-o.firstSec)) // closed seconds since active
 	for c := range numFlow {
 		cur[c] = float64(o.win[c]) / w
-		avg[c] = float64(o.total[c]) / active
+		avg[c] = float64(o.totalOf(Counter(c))) / active
 		peak[c] = o.peak[c]
 	}
 	if u := o.uniq; u != nil {
@@ -74,8 +80,8 @@ func (o *Object) values() (cur, avg, peak [numCounters]float64) {
 	return cur, avg, peak
 }
 
-// tick folds the open second into o's ring and totals, aligns o to the
-// engine's new open second and raises its peaks.
+// tick closes o's seconds up to the engine's open second and raises its
+// peaks.
 func (o *Object) tick(e *Engine) {
 	// Every count sits in a second up to that of last. If those seconds
 	// had left the window at the last alignment, the ring, the window and
@@ -85,12 +91,6 @@ func (o *Object) tick(e *Engine) {
 		o.sec = e.nowSec
 		return
 	}
-	b := e.slot(o.sec) * numFlow
-	for c, n := range o.open {
-		o.ring[b+c] += n
-		o.total[c] += n
-	}
-	o.open = [numFlow]uint64{}
 	o.align(e)
 	for c := range numFlow {
 		o.peak[c] = max(o.peak[c], o.Cur(Counter(c)))
@@ -206,7 +206,7 @@ func (e *Engine) newObject(key Key, group *groupRef, exp *exporterState) *Object
 		last:     math.MinInt64,
 		firstSec: e.nowSec,
 		sec:      e.nowSec,
-		ring:     make([]uint64, int(e.ringLen)*numFlow),
+		ring:     make([]uint64, int(e.ringLen)*slotLen),
 		group:    group,
 		exp:      exp,
 	}

@@ -115,6 +115,7 @@ type Engine struct {
 	groups map[uint32]*groupRef // by traffic group ID, kept across reloads
 
 	now, nowSec int64 // the last Tick, and its (open) second
+	nowSlot     int   // the ring slot of nowSec
 	rec         placement
 	// updated are the objects the record being added has counted "in", so
 	// that counting one "out" as well adds no second update.
@@ -361,6 +362,7 @@ func (e *Engine) Tick(now int64) {
 	now = max(now, e.now)
 	oldWin := floorDiv(e.nowSec, e.window)
 	e.now, e.nowSec = now, floorDiv(now, nsPerSec)
+	e.nowSlot = e.slot(e.nowSec)
 	newWin := floorDiv(e.nowSec, e.window)
 
 	for k := range numKinds {

@@ -20,40 +20,49 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// cell is one second of a placed record: the ring slot it lands in and the
-// counts for that second.
-type cell struct {
-	slot                  int
-	closed                bool // the second is before the open one
-	packets, bytes, conns uint64
+// diff is a record's change to one ring slot of every object it touches:
+// the packets, bytes and new connections added to the slot's difference
+// (a subtraction wraps around).
+type diff struct {
+	off int // slot × slotLen
+	n   [3]uint64
 }
 
-// placement is where the record being added goes: its exact counts (for
-// totals) and one cell per second of its span inside the ring.
+// placement is where the record being added goes, computed once for the
+// several objects it touches.
 type placement struct {
-	packets, bytes, conns uint64
-	// early are the counts of the seconds before the window, which only
-	// reach the totals; closed are those of the closed seconds inside the
-	// window, which reach the window sums and the totals.
-	early, closed struct{ packets, bytes, conns uint64 }
-	// simple is the common case: one cell, the open second, nothing early.
+	// n are the record's exact packets, bytes and new connections.
+	n [3]uint64
+	// simple is the common case: one second, the open one.
 	simple bool
 	// endNs is the record's end after the late shift or future clamp;
 	// firstSec is the first second of its span.
 	endNs    int64
 	firstSec int64
-	cells    [maxWindow + 1]cell
-	n        int
+
+	// The rest is set only when simple is false. total are the counts of
+	// the seconds before the open one, which reach the totals now (those
+	// of the open second reach them when it closes); closed the part of
+	// them inside the window; open those of the open second.
+	total, closed, open [3]uint64
+	// diffs are the changes to the ring's differences: where the
+	// record's closed seconds inside the window start, where they stop,
+	// and where each count's remainder stops.
+	diffs [5]diff
+	nd    int
+	// endOpen says whether the record ends in the open second; if not, its
+	// update adds one to slot endOff and takes it back at nextOff.
+	endOpen         bool
+	endOff, nextOff int
 }
 
 // place spreads r over the seconds it covered, as described in the package
 // documentation, and leaves the result in e.rec.
 func (e *Engine) place(r *flow.Record) {
 	p := &e.rec
-	p.packets, p.bytes = r.Packets, r.Bytes
-	p.conns = 0
+	p.n = [3]uint64{r.Packets, r.Bytes, 0}
 	if r.Proto != flow.ProtoTCP || r.TCPFlags&flow.TCPSyn != 0 {
-		p.conns = uint64(max(1, r.SamplingRate))
+		p.n[2] = uint64(max(1, r.SamplingRate))
 	}
 
 	var dur uint64
@@ -77,44 +86,53 @@ func (e *Engine) place(r *flow.Record) {
 	}
 	endSec := floorDiv(p.endNs, nsPerSec)
 	p.firstSec = endSec - int64(secs) + 1
-	p.early.packets, p.early.bytes, p.early.conns = 0, 0, 0
-	if p.simple = secs == 1 && endSec == e.nowSec; p.simple {
+	p.endOpen = endSec == e.nowSec
+	if p.simple = secs == 1 && p.endOpen; p.simple {
 		// Most records: no division needed.
-		p.cells[0] = cell{slot: e.slot(endSec), packets: p.packets, bytes: p.bytes, conns: p.conns}
-		p.n = 1
 		return
+	}
+	if !p.endOpen {
+		p.endOff, p.nextOff = e.slotOff(endSec), e.slotOff(endSec+1)
 	}
 
 	// Second firstSec+i gets count/secs, plus one while i < count%secs:
 	// the remainder goes to the earliest seconds, so a single new
-	// connection lands where the flow started.
-	qp, rp := p.packets/secs, p.packets%secs
-	qb, rb := p.bytes/secs, p.bytes%secs
-	qc, rc := p.conns/secs, p.conns%secs
+	// connection lands where the flow started. It is never the last
+	// second, as count%secs < secs.
 	lo := max(p.firstSec, horizon)
-	k := uint64(lo - p.firstSec) // seconds before the window
-	p.early.packets = qp*k + min(rp, k)
-	p.early.bytes = qb*k + min(rb, k)
-	p.early.conns = qc*k + min(rc, k)
-	p.n = 0
-	p.closed.packets, p.closed.bytes, p.closed.conns = 0, 0, 0
-	for s := lo; s <= endSec; s++ {
-		i := uint64(s - p.firstSec)
-		c := cell{
-			slot:    e.slot(s),
-			closed:  s < e.nowSec,
-			packets: qp + b2u(i < rp),
-			bytes:   qb + b2u(i < rb),
-			conns:   qc + b2u(i < rc),
+	last := min(endSec, e.nowSec-1) // the last closed second, at least lo
+	k := uint64(lo - p.firstSec)    // seconds before the window
+	m := uint64(last - lo + 1)      // closed seconds in the window
+	loOff, cutOff := e.slotOff(lo), e.slotOff(last+1)
+	p.nd = 0
+	for c, n := range p.n {
+		q, rem := n/secs, n%secs
+		early := q*k + min(rem, k)
+		closed := q*m + min(rem, k+m) - min(rem, k)
+		p.total[c], p.closed[c], p.open[c] = early+closed, closed, n-early-closed
+		p.addDiff(loOff, c, q+b2u(rem > k))
+		p.addDiff(cutOff, c, -q)
+		if rem > k {
+			p.addDiff(e.slotOff(p.firstSec+int64(rem)), c, ^uint64(0))
 		}
-		if c.closed {
-			p.closed.packets += c.packets
-			p.closed.bytes += c.bytes
-			p.closed.conns += c.conns
-		}
-		p.cells[p.n] = c
-		p.n++
 	}
+}
+
+// addDiff adds v to count c of the difference at ring offset off.
+func (p *placement) addDiff(off, c int, v uint64) {
+	if v == 0 {
+		return
+	}
+	for i := range p.diffs[:p.nd] {
+		if d := &p.diffs[i]; d.off == off {
+			d.n[c] += v
+			return
+		}
+	}
+	d := &p.diffs[p.nd]
+	d.off, d.n = off, [3]uint64{}
+	d.n[c] = v
+	p.nd++
 }
 
 func b2u(b bool) uint64 {
@@ -129,6 +147,22 @@ func (e *Engine) slot(s int64) int {
 	return int(s - floorDiv(s, e.ringLen)*e.ringLen)
 }
 
+// slotOff returns the ring offset of second s, one of the window's or the
+// open one.
+func (e *Engine) slotOff(s int64) int {
+	i := e.nowSlot - int(e.nowSec-s)
+	if i < 0 {
+		i += int(e.ringLen)
+	}
+	return i * slotLen
+}
+
+// slotLen is the length of a ring slot: the numFlow counters of one
+// second, padded to 64 bytes so that a slot is one cache line (the ring
+// is 64-byte aligned when its size is a multiple of 64, as the
+// allocator's size classes then are).
+const slotLen = 8
+
 // Directions, as offsets from the "in" counters to their "out" twins.
 const (
 	dirIn  = Counter(0)
@@ -138,77 +172,94 @@ const (
 // count adds the placed record to o in direction dir.
 func (o *Object) count(p *placement, dir Counter) {
 	if p.simple {
-		o.open[PacketsIn+dir] += p.packets
-		o.open[BytesIn+dir] += p.bytes
-		o.open[NewConn+dir] += p.conns
+		o.open[PacketsIn+dir] += p.n[0]
+		o.open[BytesIn+dir] += p.n[1]
+		o.open[NewConn+dir] += p.n[2]
 		return
 	}
 	// Only a record reaching before the open second can start before the
 	// object's first second.
 	o.firstSec = min(o.firstSec, p.firstSec)
-	o.total[PacketsIn+dir] += p.early.packets + p.closed.packets
-	o.total[BytesIn+dir] += p.early.bytes + p.closed.bytes
-	o.total[NewConn+dir] += p.early.conns + p.closed.conns
-	o.win[PacketsIn+dir] += p.closed.packets
-	o.win[BytesIn+dir] += p.closed.bytes
-	o.win[NewConn+dir] += p.closed.conns
-	// The sums are done; each second only needs its ring slot.
-	for _, c := range p.cells[:p.n] {
-		if !c.closed {
-			o.open[PacketsIn+dir] += c.packets
-			o.open[BytesIn+dir] += c.bytes
-			o.open[NewConn+dir] += c.conns
-			continue
-		}
-		ring := o.ring[c.slot*numFlow:][:numFlow]
-		ring[PacketsIn+dir] += c.packets
-		ring[BytesIn+dir] += c.bytes
-		ring[NewConn+dir] += c.conns
+	o.total[PacketsIn+dir] += p.total[0]
+	o.total[BytesIn+dir] += p.total[1]
+	o.total[NewConn+dir] += p.total[2]
+	o.win[PacketsIn+dir] += p.closed[0]
+	o.win[BytesIn+dir] += p.closed[1]
+	o.win[NewConn+dir] += p.closed[2]
+	o.open[PacketsIn+dir] += p.open[0]
+	o.open[BytesIn+dir] += p.open[1]
+	o.open[NewConn+dir] += p.open[2]
+	for i := range p.diffs[:p.nd] {
+		d := &p.diffs[i]
+		ring := o.ring[d.off:][:numFlow]
+		ring[PacketsIn+dir] += d.n[0]
+		ring[BytesIn+dir] += d.n[1]
+		ring[NewConn+dir] += d.n[2]
 	}
-}
-
-// add counts n of counter c in the second of slot: a closed second goes
-// straight to the ring, the window sum and the total; the open second to
-// open.
-func (o *Object) add(slot int, closed bool, c Counter, n uint64) {
-	if !closed {
-		o.open[c] += n
-		return
-	}
-	o.ring[slot*numFlow+int(c)] += n
-	o.win[c] += n
-	o.total[c] += n
 }
 
 // update counts the record being added as one update of o, in the second
 // the record ended, and moves o's last seen time.
 func (o *Object) update(p *placement) {
-	c := &p.cells[p.n-1]
-	o.add(c.slot, c.closed, Updates, 1)
+	if p.endOpen {
+		o.open[Updates]++
+	} else {
+		o.ring[p.endOff+int(Updates)]++
+		o.ring[p.nextOff+int(Updates)]--
+		o.win[Updates]++
+		o.total[Updates]++
+	}
 	o.last = max(o.last, p.endNs)
 }
 
-// align brings o's ring to the engine's open second: every second that
-// closed since joins the window sums, every second that left the window
-// leaves them, and its slot is cleared for reuse.
+// align brings o's ring to the engine's open second: the open second
+// closes into the window sums and the totals, every second that left the
+// window leaves the sums, and its slot is cleared for reuse.
 func (o *Object) align(e *Engine) {
 	adv := e.nowSec - o.sec
 	if adv <= 0 {
 		return
 	}
-	if adv >= e.ringLen {
+	if adv > e.window {
+		for c, n := range o.open {
+			o.total[c] += n
+		}
+		o.open = [numFlow]uint64{}
 		clear(o.ring)
 		o.win = [numFlow]uint64{}
 		o.sec = e.nowSec
 		return
 	}
-	for s := o.sec + 1; s <= e.nowSec; s++ {
-		closing := o.ring[e.slot(s-1)*numFlow:][:numFlow]
-		reused := o.ring[e.slot(s)*numFlow:][:numFlow]
-		for c := range numFlow {
-			o.win[c] += closing[c] - reused[c]
-			reused[c] = 0
-		}
+	// The second after the open one shares the slot of the oldest, so the
+	// oldest leaves first; then the open second's counts go to its slot
+	// and come off at the next.
+	s := o.sec
+	o.slide(e, s)
+	cur := o.ring[e.slot(s)*slotLen:][:numFlow]
+	next := o.ring[e.slot(s+1)*slotLen:][:numFlow]
+	for c, n := range o.open {
+		o.win[c] += n
+		o.total[c] += n
+		cur[c] += n
+		next[c] -= n
+	}
+	o.open = [numFlow]uint64{}
+	for s++; s < e.nowSec; s++ {
+		o.slide(e, s)
 	}
 	o.sec = e.nowSec
+}
+
+// slide takes the window's oldest second, s-Window, out of the window sums
+// as second s closes: the next slot takes over its count, which makes it
+// the oldest slot, holding its second's full count, and its own slot is
+// cleared for second s+1.
+func (o *Object) slide(e *Engine, s int64) {
+	old := o.ring[e.slot(s-e.window)*slotLen:][:numFlow]
+	next := o.ring[e.slot(s-e.window+1)*slotLen:][:numFlow]
+	for c, n := range old {
+		o.win[c] -= n
+		next[c] += n
+	}
+	clear(old)
 }

@@ -1,7 +1,10 @@
 package rates
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/google/go-cmp/cmp"
@@ -187,5 +190,156 @@ func TestCurEach(t *testing.T) {
 	})
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("Cur (-got +want):\n%s", diff)
+	}
+}
+
+// naiveWindow is the package documentation's window semantics for one
+// object counting records "in", kept the obvious way: every second's
+// counts in a map.
+type naiveWindow struct {
+	window       int64
+	now, nowSec  int64
+	seen         bool
+	firstSec     int64
+	secs         map[int64][numFlow]uint64
+	total        [numFlow]uint64
+	peak         [numFlow]float64
+	late, future int
+}
+
+func (w *naiveWindow) tick(now int64) {
+	w.now = max(w.now, now)
+	w.nowSec = floorDiv(w.now, nsPerSec)
+	if !w.seen {
+		return
+	}
+	cur := w.cur()
+	for c := range numFlow {
+		w.peak[c] = max(w.peak[c], cur[c])
+	}
+}
+
+func (w *naiveWindow) cur() [numFlow]float64 {
+	var sum [numFlow]uint64
+	for s := w.nowSec - w.window; s < w.nowSec; s++ {
+		for c, n := range w.secs[s] {
+			sum[c] += n
+		}
+	}
+	var cur [numFlow]float64
+	for c, n := range sum {
+		cur[c] = float64(n) / float64(w.window)
+	}
+	return cur
+}
+
+func (w *naiveWindow) add(r *flow.Record) {
+	n := map[Counter]uint64{PacketsIn: r.Packets, BytesIn: r.Bytes}
+	if r.Proto != flow.ProtoTCP || r.TCPFlags&flow.TCPSyn != 0 {
+		n[NewConn] = uint64(max(1, r.SamplingRate))
+	}
+	end := r.End
+	switch endSec := floorDiv(end, nsPerSec); {
+	case endSec > w.nowSec:
+		end = w.now
+		w.future++
+	case endSec < w.nowSec-w.window:
+		end = w.now
+		w.late++
+	}
+	secs := int64(1)
+	if r.End > r.Start {
+		secs = (r.End - r.Start + nsPerSec - 1) / nsPerSec
+	}
+	endSec := floorDiv(end, nsPerSec)
+	first := endSec - secs + 1
+	if !w.seen {
+		w.seen, w.firstSec = true, w.nowSec
+	}
+	w.firstSec = min(w.firstSec, first)
+	for c, cnt := range n {
+		w.total[c] += cnt
+		q, rem := cnt/uint64(secs), cnt%uint64(secs)
+		for i := range secs {
+			if s := first + i; s >= w.nowSec-w.window {
+				v := w.secs[s]
+				v[c] += q + b2u(uint64(i) < rem)
+				w.secs[s] = v
+			}
+		}
+	}
+	w.total[Updates]++
+	v := w.secs[endSec]
+	v[Updates]++
+	w.secs[endSec] = v
+}
+
+// TestWindowReference compares the engine with naiveWindow over random
+// records (spread, late, from the future, sampled) and ticks (within a
+// second, by a few seconds, beyond the window), after every tick.
+func TestWindowReference(t *testing.T) {
+	for _, window := range []int64{1, 2, 10, 60} {
+		t.Run(fmt.Sprintf("window=%ds", window), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Window = time.Duration(window) * time.Second
+			cfg.IdleTimeout, cfg.ExporterTimeout = 24*time.Hour, 24*time.Hour
+			e, _ := newTestEngine(t, cfg)
+			ref := &naiveWindow{window: window, secs: map[int64][numFlow]uint64{}}
+			ref.tick(at(0))
+			rng := rand.New(rand.NewPCG(uint64(window), 7))
+			steps := []float64{0, 0.25, 0.5, 1, 1, 1, 2, 3, float64(window), float64(window + 1), float64(2 * window)}
+			now := 0.0
+			for i := range 3000 {
+				if rng.IntN(4) == 0 {
+					now += steps[rng.IntN(len(steps))]
+					e.Tick(at(now))
+					ref.tick(at(now))
+					st := allStats(e.Snapshot())[kGroup(1)]
+					cur := ref.cur()
+					active := float64(max(1, ref.nowSec-ref.firstSec))
+					want := [][3]float64{
+						{cur[PacketsIn], float64(ref.total[PacketsIn]) / active, ref.peak[PacketsIn]},
+						{cur[BytesIn], float64(ref.total[BytesIn]) / active, ref.peak[BytesIn]},
+						{cur[NewConn], float64(ref.total[NewConn]) / active, ref.peak[NewConn]},
+						{cur[Updates], float64(ref.total[Updates]) / active, ref.peak[Updates]},
+					}
+					got := [][3]float64{
+						{st.Cur.PacketsIn, st.Avg.PacketsIn, st.Peak.PacketsIn},
+						{st.Cur.BytesIn, st.Avg.BytesIn, st.Peak.BytesIn},
+						{st.Cur.NewConn, st.Avg.NewConn, st.Peak.NewConn},
+						{st.Cur.Updates, st.Avg.Updates, st.Peak.Updates},
+					}
+					if diff := cmp.Diff(got, want); diff != "" {
+						t.Fatalf("step %d at %gs: packets, bytes, conns, updates in as [cur avg peak] (-got +want):\n%s", i, now, diff)
+					}
+					wantTotals := Totals{PacketsIn: ref.total[PacketsIn], BytesIn: ref.total[BytesIn], NewConn: ref.total[NewConn], Updates: ref.total[Updates]}
+					if diff := cmp.Diff(st.Totals, wantTotals); diff != "" {
+						t.Fatalf("step %d at %gs: totals (-got +want):\n%s", i, now, diff)
+					}
+					continue
+				}
+				end := now + float64(rng.IntN(int(window)+20)) - float64(window) - 15 + rng.Float64()
+				if rng.IntN(3) == 0 {
+					end = now + rng.Float64() // in the open second, or just after
+				}
+				dur := 0.0
+				if rng.IntN(2) == 0 {
+					dur = float64(rng.IntN(3*int(window)+5)) + rng.Float64()
+				}
+				r := in(uint64(rng.IntN(2000)), end-dur, end)
+				r.Bytes = uint64(rng.IntN(1_000_000))
+				r.Proto, r.TCPFlags, r.SamplingRate = flow.ProtoTCP, flow.TCPAck, uint32(rng.IntN(4))
+				if rng.IntN(3) == 0 {
+					r.TCPFlags |= flow.TCPSyn
+				}
+				e.Add(r)
+				ref.add(r)
+			}
+			e.Tick(at(now)) // hands the last records' metrics over
+			shifted := func(reason string) int { return int(testutil.ToFloat64(e.metrics.shifted.WithLabelValues(reason))) }
+			if got, want := [2]int{shifted("late"), shifted("future")}, [2]int{ref.late, ref.future}; got != want {
+				t.Errorf("shifted late, future = %v, want %v", got, want)
+			}
+		})
 	}
 }

@@ -1,0 +1,469 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/flowsentry/flowsentry/action"
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/annotate"
+	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/plugin"
+	"github.com/flowsentry/flowsentry/policy"
+)
+
+// Principal is an authenticated API user.
+type Principal struct {
+	// Name is the user name.
+	Name string
+	// Admin users see and change everything.
+	Admin bool
+	// Manager users (partition managers) change policies and plugin
+	// instances of their partitions; the others only read them.
+	Manager bool
+	// CIDs are the partitions a non-admin user may see.
+	CIDs []uint32
+}
+
+// may reports whether the principal sees partition cid.
+func (p Principal) may(cid uint32) bool { return p.Admin || slices.Contains(p.CIDs, cid) }
+
+// mayChange reports whether the principal may change objects of cid.
+func (p Principal) mayChange(cid uint32) bool { return p.Admin || (p.Manager && p.may(cid)) }
+
+// Authenticator checks API credentials.
+type Authenticator interface {
+	// Authenticate returns the user, or an error for a bad name or
+	// password.
+	Authenticate(ctx context.Context, name, password string) (Principal, error)
+}
+
+// Alerting are the alerting components the API exposes; nil in Deps
+// leaves those endpoints out.
+type Alerting struct {
+	// Users authenticates every alerting request (HTTP basic auth).
+	Users Authenticator
+	// Policies holds the policies.
+	Policies *policy.Manager
+	// Plugins is the plugin folder.
+	Plugins *plugin.Registry
+	// Instances are the plugin instances.
+	Instances *plugin.Instances
+	// Actions drives the actions of alerts.
+	Actions *action.Dispatcher
+	// Alerts reads one alert.
+	Alerts interface {
+		Get(ctx context.Context, id uint64) (alert.Alert, error)
+	}
+	// Annotator takes `ftnbi -val` annotations (authenticated by token).
+	Annotator http.Handler
+	// Reader serves alert lists and annotations in the FlowTraq format.
+	Reader *annotate.Reader
+	// Baselines returns the learned baselines.
+	Baselines func() []threshold.Baseline
+}
+
+// maxBody caps the size of a JSON request body.
+const maxBody = 1 << 20
+
+func (s *Server) mountAlerting(mux *http.ServeMux, a *Alerting) {
+	mux.Handle("POST /api/v1/annotations", a.Annotator)
+	mux.HandleFunc("GET /api/v1/alerts", a.Reader.Alerts)
+	mux.HandleFunc("GET /api/v1/alerts/{id}/annotations", a.Reader.Annotations)
+	mux.HandleFunc("GET /api/v1/alerts/{id}", s.auth(a, s.getAlert))
+	mux.HandleFunc("GET /api/v1/policies", s.auth(a, s.listPolicies))
+	mux.HandleFunc("POST /api/v1/policies", s.auth(a, s.putPolicy))
+	mux.HandleFunc("GET /api/v1/policies/{id}", s.auth(a, s.getPolicy))
+	mux.HandleFunc("PUT /api/v1/policies/{id}", s.auth(a, s.putPolicy))
+	mux.HandleFunc("DELETE /api/v1/policies/{id}", s.auth(a, s.deletePolicy))
+	mux.HandleFunc("GET /api/v1/plugins", s.auth(a, s.listPlugins))
+	mux.HandleFunc("GET /api/v1/instances", s.auth(a, s.listInstances))
+	mux.HandleFunc("POST /api/v1/instances", s.auth(a, s.putInstance))
+	mux.HandleFunc("GET /api/v1/instances/{id}", s.auth(a, s.getInstance))
+	mux.HandleFunc("PUT /api/v1/instances/{id}", s.auth(a, s.putInstance))
+	mux.HandleFunc("DELETE /api/v1/instances/{id}", s.auth(a, s.deleteInstance))
+	mux.HandleFunc("GET /api/v1/actions/{id}", s.auth(a, s.getAction))
+	mux.HandleFunc("POST /api/v1/actions/{id}/{op}", s.auth(a, s.actionOp))
+	mux.HandleFunc("GET /api/v1/baselines", s.auth(a, s.listBaselines))
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal)
+
+// auth checks HTTP basic auth before calling h.
+func (s *Server) auth(a *Alerting, h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, pass, ok := r.BasicAuth()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
+			writeError(w, http.StatusUnauthorized, "this endpoint needs a user: send HTTP basic auth (curl -u USER:PASSWORD)")
+			return
+		}
+		p, err := a.Users.Authenticate(r.Context(), name, pass)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
+			writeError(w, http.StatusUnauthorized, "bad user name or password")
+			return
+		}
+		h(w, r, a, p)
+	}
+}
+
+// pathID parses the {id} path value, writing the error response when it
+// is not a number.
+func pathID(w http.ResponseWriter, r *http.Request, what string) (uint64, bool) {
+	raw := r.PathValue("id")
+	id, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%s ID %q is not a number", what, raw)
+		return 0, false
+	}
+	return id, true
+}
+
+// readJSON decodes a request body strictly into v.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "request body is not valid JSON for this endpoint: %v", err)
+		return false
+	}
+	return true
+}
+
+// AlertDetail is one alert with its actions and annotations.
+type AlertDetail struct {
+	// Alert is the alert in the FlowTraq JSON format.
+	Alert annotate.Alert `json:"alert"`
+	// Actions are the alert's actions with their calls.
+	Actions []ActionDetail `json:"actions"`
+	// Annotations are the values plugins stored with `ftnbi -val`.
+	Annotations annotate.Annotations `json:"annotations"`
+}
+
+// ActionDetail is an action with its calls.
+type ActionDetail struct {
+	action.Action
+	// Calls are the plugin calls, oldest first.
+	Calls []action.Call `json:"calls"`
+}
+
+func (s *Server) getAlert(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	id, ok := pathID(w, r, "alert")
+	if !ok {
+		return
+	}
+	al, err := a.Alerts.Get(r.Context(), id)
+	if errors.Is(err, alert.ErrNotFound) || (err == nil && !p.may(al.CID)) {
+		writeError(w, http.StatusNotFound, "no alert %d that user %s may see", id, p.Name)
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading alert %d: %v", id, err)
+		return
+	}
+	acts, err := a.Actions.Actions(r.Context(), id)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the actions of alert %d: %v", id, err)
+		return
+	}
+	detail := AlertDetail{Alert: annotate.Alert(al), Actions: []ActionDetail{}}
+	for _, ac := range acts {
+		calls, err := a.Actions.Calls(r.Context(), ac.ID)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "reading the calls of action %d: %v", ac.ID, err)
+			return
+		}
+		detail.Actions = append(detail.Actions, ActionDetail{Action: ac, Calls: calls})
+	}
+	if detail.Annotations, err = a.Reader.AlertAnnotations(r.Context(), &al); err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the annotations of alert %d: %v", id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, detail)
+}
+
+func (s *Server) listPolicies(w http.ResponseWriter, _ *http.Request, a *Alerting, p Principal) {
+	out := []policy.Policy{}
+	for _, pol := range a.Policies.List() {
+		if p.may(pol.CID) {
+			out = append(out, pol)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	id, ok := pathID(w, r, "policy")
+	if !ok {
+		return
+	}
+	pol, err := a.Policies.Get(id)
+	if err != nil || !p.may(pol.CID) {
+		writeError(w, http.StatusNotFound, "no policy %d that user %s may see", id, p.Name)
+		return
+	}
+	writeJSON(w, http.StatusOK, pol)
+}
+
+// putPolicy creates (POST) or replaces (PUT /{id}) a policy.
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	var pol policy.Policy
+	if !readJSON(w, r, &pol) {
+		return
+	}
+	status := http.StatusCreated
+	if r.Method == http.MethodPut {
+		id, ok := pathID(w, r, "policy")
+		if !ok {
+			return
+		}
+		old, err := a.Policies.Get(id)
+		if err != nil || !p.mayChange(old.CID) {
+			writeError(w, http.StatusNotFound, "no policy %d that user %s may change", id, p.Name)
+			return
+		}
+		pol.ID, status = id, http.StatusOK
+	} else if pol.ID != 0 {
+		writeError(w, http.StatusBadRequest, "a new policy gets its ID from the server; leave id out, or PUT /api/v1/policies/%d to replace one", pol.ID)
+		return
+	}
+	if !p.mayChange(pol.CID) {
+		writeError(w, http.StatusForbidden, "user %s may not change policies of partition %d", p.Name, pol.CID)
+		return
+	}
+	saved, err := a.Policies.Put(r.Context(), pol)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "policy not saved: %v", err)
+		return
+	}
+	writeJSON(w, status, saved)
+}
+
+func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	id, ok := pathID(w, r, "policy")
+	if !ok {
+		return
+	}
+	pol, err := a.Policies.Get(id)
+	if err != nil || !p.mayChange(pol.CID) {
+		writeError(w, http.StatusNotFound, "no policy %d that user %s may change", id, p.Name)
+		return
+	}
+	if err := a.Policies.Delete(r.Context(), id); err != nil {
+		writeError(w, http.StatusInternalServerError, "deleting policy %d: %v", id, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// PluginInfo is an installed plugin as the API shows it.
+type PluginInfo struct {
+	Name     string       `json:"name"`
+	Spec     *plugin.Spec `json:"spec,omitempty"`
+	Warnings []string     `json:"warnings"`
+	Error    string       `json:"error,omitempty"`
+}
+
+func (s *Server) listPlugins(w http.ResponseWriter, _ *http.Request, a *Alerting, _ Principal) {
+	out := []PluginInfo{}
+	for _, pl := range a.Plugins.List() {
+		info := PluginInfo{Name: pl.Name, Warnings: []string{}}
+		if pl.Err == nil {
+			spec := pl.Spec
+			info.Spec = &spec
+		} else {
+			info.Error = pl.Err.Error()
+		}
+		for _, wn := range pl.Warnings {
+			info.Warnings = append(info.Warnings, wn.String())
+		}
+		out = append(out, info)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// masked returns an instance with its password values hidden.
+func masked(a *Alerting, in plugin.Instance) plugin.Instance {
+	pl, ok := a.Plugins.Get(in.Plugin)
+	if !ok {
+		return in
+	}
+	vals := make(map[string]string, len(in.Values))
+	for k, v := range in.Values {
+		if f, ok := pl.Spec.Field(k); ok && f.Spec.Type == plugin.TypePassword {
+			v = "********"
+		}
+		vals[k] = v
+	}
+	in.Values = vals
+	return in
+}
+
+func (s *Server) listInstances(w http.ResponseWriter, _ *http.Request, a *Alerting, p Principal) {
+	out := []plugin.Instance{}
+	for _, in := range a.Instances.List() {
+		if p.may(in.CID) {
+			out = append(out, masked(a, in))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getInstance(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	id, ok := pathID(w, r, "plugin instance")
+	if !ok {
+		return
+	}
+	in, found := a.Instances.Get(id)
+	if !found || !p.may(in.CID) {
+		writeError(w, http.StatusNotFound, "no plugin instance %d that user %s may see", id, p.Name)
+		return
+	}
+	writeJSON(w, http.StatusOK, masked(a, in))
+}
+
+func (s *Server) putInstance(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	var in plugin.Instance
+	if !readJSON(w, r, &in) {
+		return
+	}
+	status := http.StatusCreated
+	if r.Method == http.MethodPut {
+		id, ok := pathID(w, r, "plugin instance")
+		if !ok {
+			return
+		}
+		old, found := a.Instances.Get(id)
+		if !found || !p.mayChange(old.CID) {
+			writeError(w, http.StatusNotFound, "no plugin instance %d that user %s may change", id, p.Name)
+			return
+		}
+		in.ID, status = id, http.StatusOK
+	} else if in.ID != 0 {
+		writeError(w, http.StatusBadRequest, "a new plugin instance gets its ID from the server; leave id out, or PUT /api/v1/instances/%d", in.ID)
+		return
+	}
+	if !p.mayChange(in.CID) {
+		writeError(w, http.StatusForbidden, "user %s may not change plugin instances of partition %d", p.Name, in.CID)
+		return
+	}
+	saved, err := a.Instances.Put(r.Context(), in)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "plugin instance not saved: %v", err)
+		return
+	}
+	writeJSON(w, status, masked(a, saved))
+}
+
+func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	id, ok := pathID(w, r, "plugin instance")
+	if !ok {
+		return
+	}
+	in, found := a.Instances.Get(id)
+	if !found || !p.mayChange(in.CID) {
+		writeError(w, http.StatusNotFound, "no plugin instance %d that user %s may change", id, p.Name)
+		return
+	}
+	for _, pol := range a.Policies.List() {
+		for _, at := range pol.Actions {
+			if at.Instance == id {
+				writeError(w, http.StatusConflict, "plugin instance %d is attached to policy %d %q; detach it first", id, pol.ID, pol.Name)
+				return
+			}
+		}
+	}
+	if err := a.Instances.Delete(r.Context(), id); err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// action reads the {id} action and checks the principal may see its alert.
+func (s *Server) action(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) (action.Action, bool) {
+	id, ok := pathID(w, r, "action")
+	if !ok {
+		return action.Action{}, false
+	}
+	ac, err := a.Actions.Action(r.Context(), id)
+	if err == nil {
+		var al alert.Alert
+		if al, err = a.Alerts.Get(r.Context(), ac.Alert); err == nil && !p.may(al.CID) {
+			err = action.ErrNotFound
+		}
+	}
+	if err != nil {
+		writeError(w, http.StatusNotFound, "no action %d that user %s may see", id, p.Name)
+		return action.Action{}, false
+	}
+	return ac, true
+}
+
+func (s *Server) getAction(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	ac, ok := s.action(w, r, a, p)
+	if !ok {
+		return
+	}
+	calls, err := a.Actions.Calls(r.Context(), ac.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the calls of action %d: %v", ac.ID, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ActionDetail{Action: ac, Calls: calls})
+}
+
+// actionOp approves, rejects, stops or restarts an action.
+func (s *Server) actionOp(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	ac, ok := s.action(w, r, a, p)
+	if !ok {
+		return
+	}
+	ops := map[string]func(context.Context, uint64) error{
+		"approve": a.Actions.Approve, "reject": a.Actions.Reject,
+		"stop": a.Actions.StopAction, "restart": a.Actions.Restart,
+	}
+	op := r.PathValue("op")
+	f, ok := ops[op]
+	if !ok {
+		writeError(w, http.StatusNotFound, "no action operation %q; use approve, reject, stop or restart", op)
+		return
+	}
+	al, err := a.Alerts.Get(r.Context(), ac.Alert)
+	if err != nil || !p.mayChange(al.CID) {
+		writeError(w, http.StatusForbidden, "user %s may not %s actions of partition %d", p.Name, op, al.CID)
+		return
+	}
+	if err := f(r.Context(), ac.ID); err != nil {
+		var se *action.StateError
+		if errors.As(err, &se) || errors.Is(err, action.ErrAlertEnded) {
+			writeError(w, http.StatusConflict, "%v", err)
+			return
+		}
+		writeError(w, http.StatusInternalServerError, "%s action %d: %v", op, ac.ID, err)
+		return
+	}
+	now, err := a.Actions.Action(r.Context(), ac.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, now)
+}
+
+func (s *Server) listBaselines(w http.ResponseWriter, _ *http.Request, a *Alerting, p Principal) {
+	out := []threshold.Baseline{}
+	for _, b := range a.Baselines() {
+		if pol := a.Policies.Set().ByID(b.Policy); pol != nil && p.may(pol.CID) {
+			out = append(out, b)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+

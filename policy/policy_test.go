@@ -1,0 +1,179 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type memStore struct {
+	mu   sync.Mutex
+	docs map[uint64][]byte
+}
+
+func (m *memStore) SavePolicy(_ context.Context, id uint64, doc []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.docs == nil {
+		m.docs = map[uint64][]byte{}
+	}
+	m.docs[id] = doc
+	return nil
+}
+
+func (m *memStore) DeletePolicy(_ context.Context, id uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.docs, id)
+	return nil
+}
+
+func (m *memStore) Policies(context.Context) (map[uint64][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[uint64][]byte{}
+	for k, v := range m.docs {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func TestDefaultsOnFirstStart(t *testing.T) {
+	st := &memStore{}
+	m := NewManager(st, nil)
+	if err := m.Load(context.Background(), nil, []uint32{0, 4}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range m.List() {
+		names = append(names, p.Name)
+		if !p.Template() || p.Severity == 0 || p.Family != FamilyThreshold {
+			t.Errorf("default %q is not an active threshold template: %+v", p.Name, p)
+		}
+	}
+	want := "Packets In,Bits In,New Connections (total),Packets In,Bits In,New Connections (total)"
+	if strings.Join(names, ",") != want {
+		t.Fatalf("defaults: %v", names)
+	}
+	// A second start over the same store creates nothing new, even when
+	// the user changed a default.
+	p := m.List()[0]
+	p.Threshold = 5
+	if _, err := m.Put(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	m2 := NewManager(st, nil)
+	if err := m2.Load(context.Background(), nil, []uint32{0, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if len(m2.List()) != 6 || m2.List()[0].Threshold != 5 {
+		t.Fatalf("restart: %+v", m2.List())
+	}
+}
+
+func TestValidate(t *testing.T) {
+	base := Policy{Name: "p", Family: FamilyPortThreshold, Target: TargetGroups, Object: ObjectGroupPort,
+		Counter: "bytes_in", Threshold: 10, Severity: 3, Proto: 6, Port: 443}
+	cases := []struct {
+		name   string
+		change func(p *Policy)
+		want   string // "" = valid
+	}{
+		{"valid", func(*Policy) {}, ""},
+		{"bits converted", func(p *Policy) { p.Counter = "bits_in"; p.Threshold = 80 }, ""},
+		{"no name", func(p *Policy) { p.Name = " " }, "name: is empty"},
+		{"bad family", func(p *Policy) { p.Family = "ddos" }, `family: "ddos" is not a detector family`},
+		{"bad object", func(p *Policy) { p.Object = "HOST" }, `object_type: "HOST" is not an object type`},
+		{"bad counter", func(p *Policy) { p.Counter = "bps" }, `threshold_type: "bps" is not a threshold type`},
+		{"uniq on a port", func(p *Policy) { p.Counter = "uniq_remote_cidr" }, "only available for object type TGRP+IP"},
+		{"target mismatch", func(p *Policy) { p.Target = TargetInterfaces }, `target: "interfaces" does not match`},
+		{"no threshold", func(p *Policy) { p.Threshold = 0 }, "give a threshold above 0"},
+		{"baseline on port family", func(p *Policy) { p.Baseline = 2 }, "baselines apply to the threshold family only"},
+		{"negative severity", func(p *Policy) { p.Severity = -1 }, "severity: -1 is negative"},
+		{"severity above 10", func(p *Policy) { p.Severity = 12 }, ""},
+		{"port on TGRP", func(p *Policy) { p.Object = ObjectGroup; p.Family = FamilyThreshold }, "proto and port apply only"},
+		{"threshold family counter", func(p *Policy) {
+			p.Family, p.Object, p.Proto, p.Port, p.Counter = FamilyThreshold, ObjectGroup, 0, 0, "bytes_out"
+		}, `"bytes_out" is not valid for family threshold`},
+		{"override without object", func(p *Policy) { p.Override = 3 }, "override: an override needs"},
+		{"half an interface", func(p *Policy) {
+			p.Target, p.Object, p.IfIndex = TargetInterfaces, ObjectInterfacePort, 4
+		}, "give both exporter_addr and ifindex"},
+		{"zero instance", func(p *Policy) { p.Actions = []Attachment{{Instance: 0}} }, "actions[0].instance: is 0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := base
+			tc.change(&p)
+			p.Normalize()
+			err := p.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOverridesAndCRUD(t *testing.T) {
+	ctx := context.Background()
+	m := NewManager(&memStore{}, nil)
+	if err := m.Load(ctx, nil, []uint32{0}); err != nil {
+		t.Fatal(err)
+	}
+	tmpl := m.List()[0] // Packets In
+	mute := Policy{Name: "mute lab", Family: FamilyThreshold, Target: TargetGroups, Object: ObjectGroup,
+		Counter: "packets_in", Threshold: 1, Override: tmpl.ID, Group: 7, Severity: 0}
+	mute, err := m.Put(ctx, mute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tighter := mute
+	tighter.ID, tighter.Name, tighter.Group, tighter.Severity, tighter.Threshold = 0, "tight dmz", 8, 9, 10
+	tighter, err = m.Put(ctx, tighter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := m.Set()
+	if p := set.ForGroup(set.ByID(tmpl.ID), 7); p != nil {
+		t.Errorf("group 7 is muted, got %+v", p)
+	}
+	if p := set.ForGroup(set.ByID(tmpl.ID), 8); p == nil || p.ID != tighter.ID {
+		t.Errorf("group 8 uses its override, got %+v", p)
+	}
+	if p := set.ForGroup(set.ByID(tmpl.ID), 1); p == nil || p.ID != tmpl.ID {
+		t.Errorf("group 1 uses the template, got %+v", p)
+	}
+	bad := mute
+	bad.ID, bad.Override = 0, 999
+	if _, err := m.Put(ctx, bad); err == nil || !strings.Contains(err.Error(), "policy 999 is not a template") {
+		t.Errorf("override of a missing template: %v", err)
+	}
+	if _, err := m.Put(ctx, Policy{ID: 12345, Name: "x"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("put of an unknown ID: %v", err)
+	}
+	if err := m.Delete(ctx, tmpl.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.List() {
+		if p.ID == tmpl.ID || p.Override == tmpl.ID {
+			t.Errorf("deleting a template must delete its overrides, %+v is left", p)
+		}
+	}
+	if err := m.Delete(ctx, tmpl.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+}
+
+func TestDecodeStrict(t *testing.T) {
+	if _, err := Decode([]byte(`{"name":"x","colour":"red"}`)); err == nil || !strings.Contains(err.Error(), "colour") {
+		t.Fatalf("unknown field: %v", err)
+	}
+}

@@ -1,0 +1,230 @@
+// Package policy holds the alerting policies: a detector family with its
+// parameters, a severity and the actions attached. Templates apply to every
+// traffic group or exporter interface of a partition; a policy on one
+// object overrides its template there, or mutes it. The Manager validates
+// policies the same way whether they come from the configuration file or
+// the HTTP API, persists them through a Store and publishes an immutable
+// Set that the detectors read without locks.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Store persists policies as JSON documents.
+type Store interface {
+	// SavePolicy inserts or replaces the policy with id.
+	SavePolicy(ctx context.Context, id uint64, doc []byte) error
+	// DeletePolicy removes it; deleting a missing policy is not an error.
+	DeletePolicy(ctx context.Context, id uint64) error
+	// Policies returns every stored document by ID.
+	Policies(ctx context.Context) (map[uint64][]byte, error)
+}
+
+// ErrNotFound is returned for a policy ID that does not exist.
+var ErrNotFound = errors.New("policy not found")
+
+// Checker validates references a policy makes outside itself: partitions,
+// traffic groups and plugin instances (with their overrides).
+type Checker interface {
+	// CheckRefs returns an error naming what p refers to that does not
+	// exist or is not allowed.
+	CheckRefs(p *Policy) error
+}
+
+// Manager owns the policies. It is safe for concurrent use.
+type Manager struct {
+	store   Store
+	checker Checker
+
+	mu     sync.Mutex // serialises writers
+	set    atomic.Pointer[Set]
+	nextID uint64
+}
+
+// NewManager returns a manager over store; Load fills it.
+func NewManager(store Store, checker Checker) *Manager {
+	m := &Manager{store: store, checker: checker}
+	m.set.Store(newSet(nil))
+	return m
+}
+
+// Load reads the stored policies, upserts those of the configuration file
+// (which keep their IDs), and creates the three default templates of the
+// manual for every partition that has no threshold template yet (first
+// start).
+func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	docs, err := m.store.Policies(ctx)
+	if err != nil {
+		return fmt.Errorf("load policies: %w", err)
+	}
+	all := make(map[uint64]Policy, len(docs))
+	for id, doc := range docs {
+		p, err := Decode(doc)
+		if err != nil {
+			return fmt.Errorf("stored policy %d: %w", id, err)
+		}
+		p.ID = id
+		all[id] = p
+		m.nextID = max(m.nextID, id)
+	}
+	for i, p := range fromConfig {
+		p.Normalize()
+		if p.ID == 0 {
+			return fmt.Errorf("policies[%d] %q: give an id: policies in the configuration file keep their IDs", i, p.Name)
+		}
+		if err := m.valid(&p); err != nil {
+			return fmt.Errorf("policies[%d] %q: %w", i, p.Name, err)
+		}
+		if err := m.save(ctx, &p); err != nil {
+			return err
+		}
+		all[p.ID] = p
+		m.nextID = max(m.nextID, p.ID)
+	}
+	for _, cid := range cids {
+		has := false
+		for _, p := range all {
+			if p.CID == cid && p.Family == FamilyThreshold && p.Template() {
+				has = true
+			}
+		}
+		if has {
+			continue
+		}
+		for _, p := range DefaultTemplates(cid) {
+			m.nextID++
+			p.ID = m.nextID
+			if err := m.save(ctx, &p); err != nil {
+				return err
+			}
+			all[p.ID] = p
+		}
+	}
+	list := make([]Policy, 0, len(all))
+	for _, p := range all {
+		list = append(list, p)
+	}
+	m.set.Store(newSet(list))
+	return nil
+}
+
+// DefaultTemplates are the three templates the manual says exist by
+// default: Packets In, Bits In and New Connections (total), each a
+// multiple of the learned baseline with a floor, at severity 5.
+func DefaultTemplates(cid uint32) []Policy {
+	mk := func(name, counter string, floor float64) Policy {
+		return Policy{Name: name, CID: cid, Family: FamilyThreshold, Target: TargetGroups, Object: ObjectGroup,
+			Counter: counter, Threshold: floor, Baseline: 5, Severity: 5, Actions: []Attachment{}}
+	}
+	return []Policy{
+		mk("Packets In", "packets_in", 100_000),
+		mk("Bits In", "bytes_in", 1e9/8),
+		mk("New Connections (total)", "new_conn", 10_000),
+	}
+}
+
+// Set returns the policies in force.
+func (m *Manager) Set() *Set { return m.set.Load() }
+
+// List returns every policy, by ID.
+func (m *Manager) List() []Policy { return slices.Clone(m.set.Load().all) }
+
+// Get returns one policy.
+func (m *Manager) Get(id uint64) (Policy, error) {
+	for _, p := range m.set.Load().all {
+		if p.ID == id {
+			return p, nil
+		}
+	}
+	return Policy{}, fmt.Errorf("policy %d: %w", id, ErrNotFound)
+}
+
+// Put creates (ID 0) or replaces a policy after validating it, and
+// returns it as stored.
+func (m *Manager) Put(ctx context.Context, p Policy) (Policy, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p.Normalize()
+	cur := m.set.Load().all
+	if p.ID != 0 && !slices.ContainsFunc(cur, func(q Policy) bool { return q.ID == p.ID }) {
+		return Policy{}, fmt.Errorf("policy %d: %w; create it with id 0", p.ID, ErrNotFound)
+	}
+	if err := m.valid(&p); err != nil {
+		return Policy{}, err
+	}
+	if p.ID == 0 {
+		m.nextID++
+		p.ID = m.nextID
+	}
+	if err := m.save(ctx, &p); err != nil {
+		return Policy{}, err
+	}
+	next := slices.DeleteFunc(slices.Clone(cur), func(q Policy) bool { return q.ID == p.ID })
+	m.set.Store(newSet(append(next, p)))
+	return p, nil
+}
+
+// Delete removes a policy; overrides of a deleted template go with it.
+func (m *Manager) Delete(ctx context.Context, id uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := m.set.Load().all
+	if !slices.ContainsFunc(cur, func(q Policy) bool { return q.ID == id }) {
+		return fmt.Errorf("policy %d: %w", id, ErrNotFound)
+	}
+	var keep []Policy
+	for _, q := range cur {
+		if q.ID == id || q.Override == id {
+			if err := m.store.DeletePolicy(ctx, q.ID); err != nil {
+				return fmt.Errorf("delete policy %d: %w", q.ID, err)
+			}
+			continue
+		}
+		keep = append(keep, q)
+	}
+	m.set.Store(newSet(keep))
+	return nil
+}
+
+func (m *Manager) valid(p *Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Override != 0 {
+		var tmpl *Policy
+		for _, q := range m.set.Load().all {
+			if q.ID == p.Override {
+				tmpl = &q
+			}
+		}
+		if tmpl == nil || !tmpl.Template() {
+			return fmt.Errorf("override: policy %d is not a template; override a template policy (one without tgrp or interface)", p.Override)
+		}
+		if tmpl.CID != p.CID || tmpl.Target != p.Target {
+			return fmt.Errorf("override: template %d is for partition %d %s; an override must use the same", tmpl.ID, tmpl.CID, tmpl.Target)
+		}
+	}
+	if m.checker != nil {
+		return m.checker.CheckRefs(p)
+	}
+	return nil
+}
+
+func (m *Manager) save(ctx context.Context, p *Policy) error {
+	doc, err := Encode(*p)
+	if err != nil {
+		return err
+	}
+	if err := m.store.SavePolicy(ctx, p.ID, doc); err != nil {
+		return fmt.Errorf("save policy %d: %w", p.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// openTest opens a store in dir (a new temporary folder when dir is "")
+// and closes it at the end of the test.
+func openTest(t testing.TB, dir string) *Store {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	s, err := Open(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// t0 is a time with microsecond precision, the precision stored.
+var t0 = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)

@@ -1,0 +1,361 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/plugin"
+)
+
+// versions reads the schema_version table of the database in dir.
+func versions(t *testing.T, dir string) []int {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT version FROM schema_version ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestOpenMigrates(t *testing.T) {
+	ctx := context.Background()
+	// Characters that mean something in a URI are taken literally.
+	dir := filepath.Join(t.TempDir(), "not yet", "there?#%20&")
+	s := openTest(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Fatalf("the database is not where expected: %v", err)
+	}
+	var mode string
+	var sync int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" || sync != 1 {
+		t.Errorf("journal_mode = %q, synchronous = %d; want wal, 1 (NORMAL)", mode, sync)
+	}
+	for _, pool := range []*sql.DB{s.w, s.r} {
+		var fk int
+		if err := pool.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+			t.Fatal(err)
+		}
+		if fk != 1 {
+			t.Errorf("foreign_keys = %d, want 1", fk)
+		}
+	}
+	if _, err := s.r.ExecContext(ctx, `DELETE FROM policies`); err == nil {
+		t.Errorf("the read pool accepted a write")
+	}
+	want := []int{1}
+	if diff := cmp.Diff(versions(t, dir), want); diff != "" {
+		t.Errorf("schema versions after the first open (-got +want):\n%s", diff)
+	}
+	if err := s.SavePolicy(ctx, 7, []byte(`{"name":"kept"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Re-opening applies nothing again and keeps the data.
+	s = openTest(t, dir)
+	if diff := cmp.Diff(versions(t, dir), want); diff != "" {
+		t.Errorf("schema versions after re-opening (-got +want):\n%s", diff)
+	}
+	got, err := s.Policies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, map[uint64][]byte{7: []byte(`{"name":"kept"}`)}); diff != "" {
+		t.Errorf("Policies after re-opening (-got +want):\n%s", diff)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	garbage := t.TempDir()
+	if err := os.WriteFile(filepath.Join(garbage, FileName), []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newer := t.TempDir()
+	s := openTest(t, newer)
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO schema_version (version, applied) VALUES (?, 0)`, schemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	for _, tc := range []struct {
+		name, dir, want string
+	}{
+		{"empty folder name", "", "store: open: the data folder is empty: set data_dir to a writable folder"},
+		{"folder is a file", file, "store: create data folder: mkdir " + file + ": not a directory"},
+		{"not a database", garbage, "store: open " + filepath.Join(garbage, FileName) + ": file is not a database"},
+		{"newer schema", newer, fmt.Sprintf("store: %s has schema version %d, newer than version %d that this flowsentry knows: "+
+			"run a flowsentry release at least as new as the one that wrote it, or use another data folder",
+			filepath.Join(newer, FileName), schemaVersion()+1, schemaVersion())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(ctx, tc.dir, nil)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open succeeded, want %q", tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("Open error:\n%v\nwant it to start with\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSequencesPersist(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	type ids struct{ Alert, Action, Instance uint64 }
+	next := func(s *Store) ids {
+		t.Helper()
+		var got ids
+		var err error
+		if got.Alert, err = s.NextAlertID(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got.Action, err = s.NextActionID(ctx); err != nil {
+			t.Fatal(err)
+		}
+		in := plugin.Instance{Plugin: "p"}
+		if err = s.SaveInstance(ctx, &in); err != nil {
+			t.Fatal(err)
+		}
+		got.Instance = in.ID
+		return got
+	}
+	s := openTest(t, dir)
+	if diff := cmp.Diff([]ids{next(s), next(s)}, []ids{{1, 1, 1}, {2, 2, 2}}); diff != "" {
+		t.Errorf("first IDs (-got +want):\n%s", diff)
+	}
+	// An instance ID chosen in the configuration is never handed out.
+	if err := s.SaveInstance(ctx, &plugin.Instance{ID: 10, Plugin: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTest(t, dir)
+	if diff := cmp.Diff(next(s), ids{3, 3, 11}); diff != "" {
+		t.Errorf("IDs after re-opening (-got +want):\n%s", diff)
+	}
+	// Saving a lower ID does not move the sequence back.
+	if err := s.SaveInstance(ctx, &plugin.Instance{ID: 5, Plugin: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(s); got.Instance != 12 {
+		t.Errorf("instance ID after saving instance 5 = %d, want 12", got.Instance)
+	}
+}
+
+// killHelperEnv names the folder in which the child process of
+// TestSurvivesKill saves alerts.
+const killHelperEnv = "FLOWSENTRY_STORE_KILL_DIR"
+
+// TestSurvivesKill saves alerts in a child process (this test binary run
+// again), kills it with SIGKILL while it saves, and checks that every
+// alert whose SaveAlert returned is there, open, and that its ID is never
+// handed out again.
+func TestSurvivesKill(t *testing.T) {
+	if dir := os.Getenv(killHelperEnv); dir != "" {
+		saveUntilKilled(t, dir)
+		return
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSurvivesKill$", "-test.count=1")
+	cmd.Env = append(os.Environ(), killHelperEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill after the child reported 50 saved alerts, while it is still
+	// saving.
+	var saved []uint64
+	lines := bufio.NewScanner(out)
+	for len(saved) < 50 && lines.Scan() {
+		id, ok := strings.CutPrefix(lines.Text(), "saved ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(id, 10, 64)
+		if err != nil {
+			t.Fatalf("child printed %q", lines.Text())
+		}
+		saved = append(saved, n)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if len(saved) < 50 {
+		t.Fatalf("the child saved %d alerts before it stopped, want 50 (its stderr is above)", len(saved))
+	}
+
+	s := openTest(t, dir)
+	open, err := s.OpenAlerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := make(map[uint64]alert.Alert, len(open))
+	var highest uint64
+	for _, a := range open {
+		found[a.ID] = a
+		highest = max(highest, a.ID)
+	}
+	for _, id := range saved {
+		a, ok := found[id]
+		if !ok {
+			t.Errorf("alert %d, saved before the kill, is missing", id)
+			continue
+		}
+		if diff := cmp.Diff(a, killAlert(id)); diff != "" {
+			t.Errorf("alert %d after the kill (-got +want):\n%s", id, diff)
+		}
+	}
+	next, err := s.NextAlertID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next <= highest {
+		t.Errorf("NextAlertID after the kill = %d, want above %d, the highest ID saved", next, highest)
+	}
+}
+
+// killAlert is the alert the child of TestSurvivesKill saves under id.
+func killAlert(id uint64) alert.Alert {
+	return alert.Alert{
+		ID: id, Policy: 1, Key: fmt.Sprintf("TGRP/%d", id), Type: "threshold_exceeded",
+		CID: 1, CIDName: "default", Severity: 5,
+		Fields:   []alert.Field{{Name: "OBJECT_TYPE", Value: "TGRP"}},
+		Earliest: t0, Latest: t0, LastCall: t0,
+		Cur: alert.Values{PacketsIn: float64(id)}, Samples: 1,
+	}
+}
+
+// saveUntilKilled is the child of TestSurvivesKill: it saves alerts and
+// prints the ID of each once SaveAlert returned, until it is killed (or,
+// should the parent fail to kill it, for a minute).
+func saveUntilKilled(t *testing.T, dir string) {
+	ctx := context.Background()
+	s, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := time.Now().Add(time.Minute)
+	for time.Now().Before(stop) {
+		id, err := s.NextAlertID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := killAlert(id)
+		if err := s.SaveAlert(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("saved %d\n", id)
+	}
+	t.Fatal("not killed within a minute")
+}
+
+// TestConcurrentReadsDuringWrites reads alerts from several goroutines
+// while one writes them: readers never fail and never see fewer alerts
+// than before. Run with -race.
+func TestConcurrentReadsDuringWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "")
+	const writes = 200
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Go(func() {
+		defer close(done)
+		for range writes {
+			id, err := s.NextAlertID(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			a := killAlert(id)
+			if err := s.SaveAlert(ctx, &a); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for range 4 {
+		wg.Go(func() {
+			seen := 0
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				list, err := s.Alerts(ctx, alert.Query{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(list) < seen {
+					t.Errorf("read %d alerts after %d", len(list), seen)
+				}
+				seen = len(list)
+			}
+		})
+	}
+	wg.Wait()
+	list, err := s.OpenAlerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != writes {
+		t.Errorf("OpenAlerts returned %d alerts, want %d", len(list), writes)
+	}
+}
+
+func TestDummyHash(t *testing.T) {
+	// An unknown user costs a full bcrypt comparison at the default cost.
+	cost, err := bcrypt.Cost(dummyHash)
+	if err != nil || cost != bcrypt.DefaultCost {
+		t.Errorf("dummy hash cost = %d, %v; want %d", cost, err, bcrypt.DefaultCost)
+	}
+}

@@ -1,0 +1,287 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/flowsentry/flowsentry/annotate"
+)
+
+// Role is what a user may do: an admin everything, a partition manager
+// configure and see its partitions, a viewer only see them.
+type Role string
+
+// The roles.
+const (
+	RoleAdmin   Role = "admin"
+	RoleManager Role = "manager"
+	RoleViewer  Role = "viewer"
+)
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool {
+	return r == RoleAdmin || r == RoleManager || r == RoleViewer
+}
+
+// User is an account of the HTTP API and the web UI. CIDs are the
+// partitions a manager or viewer is bound to; an admin sees every
+// partition whatever CIDs holds.
+type User struct {
+	Name string   `json:"name"`
+	Role Role     `json:"role"`
+	CIDs []uint32 `json:"cids"`
+}
+
+// ErrBadCredentials is returned by Authenticate for an unknown user or a
+// wrong password alike, so the caller cannot tell which. It is
+// annotate.ErrBadCredentials, so that the alert retrieval needs no
+// translation.
+var ErrBadCredentials = annotate.ErrBadCredentials
+
+// ErrUserExists is wrapped by CreateUser's error when the name is taken.
+var ErrUserExists = errors.New("user already exists")
+
+// ErrLastAdmin is wrapped by the error of a change that would leave no
+// admin account.
+var ErrLastAdmin = errors.New("the last admin account cannot be removed or demoted: create another admin first")
+
+// generatedPasswordLen is the length of the password EnsureAdmin makes up:
+// 16 base32 characters, 80 random bits.
+const generatedPasswordLen = 16
+
+// dummyHash is the bcrypt hash, at the default cost, of a random string
+// nobody kept. Authenticate compares against it when the user is unknown,
+// so that an unknown name takes as long as a wrong password.
+var dummyHash = []byte("$2a$10$Qg5ZK3.ImJXkpj/YXf2k4O4qRtYM2nS1ouvmf/PCXl1Jvo8gkTLha")
+
+// EnsureAdmin creates the admin account name on first start, that is when
+// no admin account exists. An empty password is replaced by 16 random
+// characters, returned as generated so that the caller shows it once; it
+// is stored only hashed. Later starts change nothing and return "".
+func (s *Store) EnsureAdmin(ctx context.Context, name, password string) (generated string, err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("store: ensure admin %q: %w", name, err)
+	}
+	defer tx.Rollback()
+	var admins int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin'`).Scan(&admins); err != nil {
+		return "", fmt.Errorf("store: ensure admin %q: %w", name, err)
+	}
+	if admins > 0 {
+		return "", nil
+	}
+	if password == "" {
+		generated = rand.Text()[:generatedPasswordLen]
+		password = generated
+	}
+	if err := insertUser(ctx, tx, User{Name: name, Role: RoleAdmin}, password); err != nil {
+		return "", fmt.Errorf("store: ensure admin: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("store: ensure admin %q: %w", name, err)
+	}
+	s.log.Info("admin account created", "user", name, "generated_password", generated != "")
+	return generated, nil
+}
+
+// CreateUser adds an account. The name must be new (else the error wraps
+// ErrUserExists) and the password not empty.
+func (s *Store) CreateUser(ctx context.Context, u User, password string) error {
+	if err := insertUser(ctx, s.w, u, password); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// insertUser validates and inserts u.
+func insertUser(ctx context.Context, q querier, u User, password string) error {
+	if err := u.check(); err != nil {
+		return err
+	}
+	if password == "" {
+		return fmt.Errorf("create user %q: the password is empty: give one", u.Name)
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Name, err)
+	}
+	cids, err := json.Marshal(sortedCIDs(u.CIDs))
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Name, err)
+	}
+	res, err := q.ExecContext(ctx,
+		`INSERT INTO users (name, hash, role, cids) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		u.Name, hash, string(u.Role), string(cids))
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Name, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("create user %q: %w", u.Name, ErrUserExists)
+	}
+	return nil
+}
+
+// UpdateUser changes the role and partitions of an existing account and,
+// when password is not empty, its password. Demoting the last admin is
+// refused with an error wrapping ErrLastAdmin.
+func (s *Store) UpdateUser(ctx context.Context, u User, password string) error {
+	if err := u.check(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	cids, err := json.Marshal(sortedCIDs(u.CIDs))
+	if err != nil {
+		return fmt.Errorf("store: update user %q: %w", u.Name, err)
+	}
+	var hash []byte
+	if password != "" {
+		if hash, err = hashPassword(password); err != nil {
+			return fmt.Errorf("store: update user %q: %w", u.Name, err)
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: update user %q: %w", u.Name, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx,
+		`UPDATE users SET role = ?, cids = ?, hash = coalesce(?, hash) WHERE name = ?`,
+		string(u.Role), string(cids), hash, u.Name)
+	if err != nil {
+		return fmt.Errorf("store: update user %q: %w", u.Name, err)
+	}
+	if err := changedOne(res); err != nil {
+		return fmt.Errorf("store: update user %q: %w", u.Name, err)
+	}
+	if err := checkAdminLeft(ctx, tx); err != nil {
+		return fmt.Errorf("store: update user %q: %w", u.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: update user %q: %w", u.Name, err)
+	}
+	return nil
+}
+
+// DeleteUser removes an account. Removing the last admin is refused with
+// an error wrapping ErrLastAdmin; an unknown name wraps ErrNotFound.
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: delete user %q: %w", name, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("store: delete user %q: %w", name, err)
+	}
+	if err := changedOne(res); err != nil {
+		return fmt.Errorf("store: delete user %q: %w", name, err)
+	}
+	if err := checkAdminLeft(ctx, tx); err != nil {
+		return fmt.Errorf("store: delete user %q: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: delete user %q: %w", name, err)
+	}
+	return nil
+}
+
+// checkAdminLeft fails with ErrLastAdmin when no admin account remains.
+func checkAdminLeft(ctx context.Context, q querier) error {
+	var admins int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin'`).Scan(&admins); err != nil {
+		return err
+	}
+	if admins == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// Users lists the accounts by name.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, role, cids FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var cids string
+		if err := rows.Scan(&u.Name, &u.Role, &cids); err != nil {
+			return nil, fmt.Errorf("store: users: %w", err)
+		}
+		if err := json.Unmarshal([]byte(cids), &u.CIDs); err != nil {
+			return nil, fmt.Errorf("store: users: partitions of %q: %w", u.Name, err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
+	}
+	return out, nil
+}
+
+// Authenticate checks a name and password and returns the account. An
+// unknown name and a wrong password both give ErrBadCredentials, and take
+// about the same time: an unknown name is still compared against a hash.
+func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
+	u := User{Name: name}
+	var hash []byte
+	var cids string
+	err := s.r.QueryRowContext(ctx, `SELECT hash, role, cids FROM users WHERE name = ?`, name).
+		Scan(&hash, &u.Role, &cids)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return User{}, ErrBadCredentials
+	case err != nil:
+		return User{}, fmt.Errorf("store: authenticate %q: %w", name, err)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return User{}, ErrBadCredentials
+	}
+	if err := json.Unmarshal([]byte(cids), &u.CIDs); err != nil {
+		return User{}, fmt.Errorf("store: authenticate %q: partitions: %w", name, err)
+	}
+	return u, nil
+}
+
+// check validates the name and role of u.
+func (u *User) check() error {
+	if u.Name == "" {
+		return errors.New("user: the name is empty: give one")
+	}
+	if !u.Role.Valid() {
+		return fmt.Errorf("user %q: role %q is not one of admin, manager, viewer", u.Name, u.Role)
+	}
+	return nil
+}
+
+// hashPassword is bcrypt at its default cost, with the 72-byte limit
+// explained.
+func hashPassword(password string) ([]byte, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if errors.Is(err, bcrypt.ErrPasswordTooLong) {
+		return nil, fmt.Errorf("the password is %d bytes long: use at most 72", len(password))
+	}
+	return hash, err
+}
+
+// sortedCIDs sorts a copy of the partitions so that they read back in
+// order; none is stored as JSON null and reads back nil.
+func sortedCIDs(cids []uint32) []uint32 {
+	return slices.Sorted(slices.Values(cids))
+}
