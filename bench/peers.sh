@@ -213,10 +213,15 @@ start_goflow2() {
 	wait_http "http://127.0.0.1:$2/metrics"
 }
 
-# count_COLLECTOR MPORT DIR prints "received app_drops" (records, datagrams).
+# count_COLLECTOR MPORT DIR prints "received app_drops": records taken in
+# (stored by nfcapd, decoded by goflow2, handed to the pipeline by
+# flowsentry) and datagrams dropped by the application.
 count_flowsentry() {
-	echo "$(metric "http://127.0.0.1:$1/metrics" flowsentry_collector_records_total)" \
-		"$(metric "http://127.0.0.1:$1/metrics" flowsentry_collector_drops_total queue_full)"
+	# Decoded records that reached the pipeline: those dropped because its
+	# queue was full do not count.
+	local url="http://127.0.0.1:$1/metrics"
+	echo "$(($(metric "$url" flowsentry_collector_records_total) - $(metric "$url" flowsentry_collector_dropped_records_total)))" \
+		"$(metric "$url" flowsentry_collector_drops_total queue_full)"
 }
 count_nfcapd() {
 	# nfcapd has written its file on exit; it has no queue to drop from.

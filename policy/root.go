@@ -80,14 +80,20 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 		if p.ID == 0 {
 			return fmt.Errorf("policies[%d] %q: give an id: policies in the configuration file keep their IDs", i, p.Name)
 		}
+		all[p.ID] = p
+		m.nextID = max(m.nextID, p.ID)
+	}
+	// Overrides in the file may name templates of the file: check them
+	// against the whole set.
+	m.set.Store(newSet(values(all)))
+	for i, p := range fromConfig {
+		p := all[p.ID]
 		if err := m.valid(&p); err != nil {
 			return fmt.Errorf("policies[%d] %q: %w", i, p.Name, err)
 		}
 		if err := m.save(ctx, &p); err != nil {
 			return err
 		}
-		all[p.ID] = p
-		m.nextID = max(m.nextID, p.ID)
 	}
 	for _, cid := range cids {
 		has := false
@@ -108,12 +114,16 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 			all[p.ID] = p
 		}
 	}
-	list := make([]Policy, 0, len(all))
-	for _, p := range all {
+	m.set.Store(newSet(values(all)))
+	return nil
+}
+
+func values(m map[uint64]Policy) []Policy {
+	list := make([]Policy, 0, len(m))
+	for _, p := range m {
 		list = append(list, p)
 	}
-	m.set.Store(newSet(list))
-	return nil
+	return list
 }
 
 // DefaultTemplates are the three templates the manual says exist by
