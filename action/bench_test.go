@@ -9,10 +9,10 @@ import (
 )
 
 // nopStore keeps nothing and hands out action IDs.
-type nopStore struct{ memStore }
+type nopStore struct{ *memStore }
 
-func (*nopStore) SaveAction(context.Context, *Action) error { return nil }
-func (*nopStore) AddCall(context.Context, *Call) error      { return nil }
+func (nopStore) SaveAction(context.Context, *Action) error { return nil }
+func (nopStore) AddCall(context.Context, *Call) error      { return nil }
 
 // nopCaller returns at once and signals each call.
 type nopCaller chan struct{}
@@ -32,8 +32,8 @@ func BenchmarkDispatch(b *testing.B) {
 	calls := make(nopCaller, 1)
 	al := tgrpAlert(1004, 7, 1500)
 	d, err := New(Deps{
-		Store: &nopStore{memStore: *newMemStore()}, Policies: testPolicies, Instances: instances{},
-		Alerts: newAlerts(al), Caller: calls, Log: slog.New(slog.DiscardHandler),
+		Store: nopStore{newMemStore()}, Policies: testPolicies, Instances: instances{},
+		Alerts: newAlerts(), Caller: calls, Log: slog.New(slog.DiscardHandler),
 		URL: "http://127.0.0.1:8080", BinDir: "/opt/flowsentry/bin",
 	})
 	if err != nil {

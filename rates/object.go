@@ -12,7 +12,8 @@ import (
 // The fields a one-second record touches (last and open) fill the first
 // 64 bytes, and the struct's size is a multiple of 64, so that the
 // allocator's alignment puts them in one cache line: with many objects,
-// Add is bound by cache misses.
+// Add is bound by cache misses. A longer record counting "in" touches the
+// next two lines (ring to the "in" totals) and a few lines of the ring.
 type Object struct {
 	// last is the last seen time (Unix ns).
 	last int64
@@ -20,20 +21,20 @@ type Object struct {
 	// moves them to the ring, the window sums and the totals.
 	open [numFlow]uint64
 
-	// firstSec is the first second of the earliest record's span, from
-	// which the average is taken; sec is the open second the ring is
-	// aligned to.
-	firstSec, sec int64
-	win           [numFlow]uint64 // sums of the closed seconds in the window
-	total         [numFlow]uint64 // exact once open is added
-	peak          [numFlow]float64
-	// ring holds the seconds sec-Window..sec as differences, ringLen
-	// slots of numFlow counters (slotLen apart): the slot of sec-Window
-	// holds that second's counts, every later slot the change from the
-	// second before (wrapping around), leaving out open, so that the
-	// open second's slots sum to zero. A record spread over many seconds
-	// then costs a few writes per object, not one per second.
+	// ring holds the engine's open second s and the Window seconds
+	// before it as differences, ringLen slots of numFlow counters
+	// (slotLen apart): the slot of s-Window holds that second's counts,
+	// every later slot the change from the second before (wrapping
+	// around), leaving out open, so that they add up to zero at s. A
+	// record spread over many seconds then costs a few writes per object,
+	// not one per second.
 	ring []uint64
+	// firstSec is the first second of the earliest record's span, from
+	// which the average is taken.
+	firstSec int64
+	win      [numFlow]uint64 // sums of the closed seconds in the window
+	total    [numFlow]uint64 // exact once open is added
+	peak     [numFlow]float64
 
 	e     *Engine
 	key   Key
@@ -42,6 +43,9 @@ type Object struct {
 	exp   *exporterState // interface kinds: their exporter; exporters: their own
 	uniq  *uniq          // hosts that sent a flow
 	ifc   *ifCounters    // interfaces with sFlow counter samples
+	// iface is an interface port's interface (nil when refused), so
+	// that a record finds both with one look-up.
+	iface *Object
 }
 
 // Key returns the object's identity.
@@ -80,18 +84,17 @@ func (o *Object) values() (cur, avg, peak [numCounters]float64) {
 	return cur, avg, peak
 }
 
-// tick closes o's seconds up to the engine's open second and raises its
-// peaks.
-func (o *Object) tick(e *Engine) {
+// tick closes o's seconds from prev, the engine's open second before the
+// Tick, up to its new one, and raises o's peaks.
+func (o *Object) tick(e *Engine, prev int64) {
 	// Every count sits in a second up to that of last. If those seconds
-	// had left the window at the last alignment, the ring, the window and
-	// open are all zero and nothing can change: the common case of an
-	// idle object costs no more than this.
-	if floorDiv(o.last, nsPerSec) < o.sec-e.window {
-		o.sec = e.nowSec
+	// had left the window at the last Tick, the ring, the window and open
+	// are all zero and nothing can change: the common case of an idle
+	// object costs no more than this.
+	if floorDiv(o.last, nsPerSec) < prev-e.window {
 		return
 	}
-	o.align(e)
+	o.align(e, prev)
 	for c := range numFlow {
 		o.peak[c] = max(o.peak[c], o.Cur(Counter(c)))
 	}
@@ -205,7 +208,6 @@ func (e *Engine) newObject(key Key, group *groupRef, exp *exporterState) *Object
 		idx:      len(e.live[k]),
 		last:     math.MinInt64,
 		firstSec: e.nowSec,
-		sec:      e.nowSec,
 		ring:     make([]uint64, int(e.ringLen)*slotLen),
 		group:    group,
 		exp:      exp,

@@ -117,8 +117,11 @@ type Engine struct {
 	now, nowSec int64 // the last Tick, and its (open) second
 	nowSlot     int   // the ring slot of nowSec
 	rec         placement
-	// updated are the objects the record being added has counted "in", so
-	// that counting one "out" as well adds no second update.
+	// dup says whether the record being added may count an object both
+	// "in" and "out" (a traffic group on both sides, or InIf = OutIf);
+	// updated are then the objects it counted "in", so that counting one
+	// "out" as well adds no second update.
+	dup     bool
 	updated []*Object
 
 	live      [numKinds][]*Object
@@ -244,6 +247,7 @@ func (e *Engine) Add(r *flow.Record) {
 	if len(srcG) == 0 && len(dstG) == 0 {
 		e.pending.noGroup++
 	}
+	e.dup = len(srcG) > 0 && len(dstG) > 0 || r.InIf != 0 && r.InIf == r.OutIf
 	inPort, outPort := servicePort(r, r.DstPort), servicePort(r, r.SrcPort)
 
 	for _, gi := range dstG {
@@ -301,10 +305,12 @@ func servicePort(r *flow.Record, sidePort uint16) uint16 {
 // update. Add touches an object "in" before it touches it "out".
 func (e *Engine) touch(o *Object, dir Counter) {
 	o.count(&e.rec, dir)
-	if dir == dirIn {
-		e.updated = append(e.updated, o)
-	} else if slices.Contains(e.updated, o) {
-		return
+	if e.dup {
+		if dir == dirIn {
+			e.updated = append(e.updated, o)
+		} else if slices.Contains(e.updated, o) {
+			return
+		}
 	}
 	o.update(&e.rec)
 }
@@ -345,13 +351,29 @@ func lookup[K comparable](e *Engine, m map[K]*Object, k K, key Key, group *group
 }
 
 // countInterface counts the record on an interface and its port object.
+// A port object keeps its interface object, so that a record finds both
+// with one look-up. The interface outlives it: both are touched together
+// and the interface's timeout (ExporterTimeout) is at least the port's
+// (IdleTimeout), so a Tick that drops the interface drops the port too.
 func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, port uint16, dir Counter) {
-	if o := e.iface(x, ifIndex); o != nil {
-		e.touch(o, dir)
+	po := x.ports[ifPortKey(ifIndex, proto, port)]
+	var io *Object
+	if po != nil {
+		io = po.iface
 	}
-	if o := e.ifPort(x, ifIndex, proto, port); o != nil {
-		e.touch(o, dir)
+	if io == nil { // new port, or its interface was refused
+		io = e.iface(x, ifIndex)
 	}
+	if io != nil {
+		e.touch(io, dir)
+	}
+	if po == nil {
+		if po = e.ifPort(x, ifIndex, proto, port); po == nil {
+			return
+		}
+	}
+	po.iface = io
+	e.touch(po, dir)
 }
 
 // Tick moves the engine's clock to now (Unix ns; a time before the last
@@ -360,7 +382,8 @@ func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, p
 // objects, publishes a snapshot and updates the metrics.
 func (e *Engine) Tick(now int64) {
 	now = max(now, e.now)
-	oldWin := floorDiv(e.nowSec, e.window)
+	prev := e.nowSec
+	oldWin := floorDiv(prev, e.window)
 	e.now, e.nowSec = now, floorDiv(now, nsPerSec)
 	e.nowSlot = e.slot(e.nowSec)
 	newWin := floorDiv(e.nowSec, e.window)
@@ -377,7 +400,7 @@ func (e *Engine) Tick(now int64) {
 				e.drop(o)
 				continue
 			}
-			o.tick(e)
+			o.tick(e, prev)
 			if o.uniq != nil && newWin != oldWin {
 				o.uniq.roll(e.window, newWin-oldWin > 1)
 			}

@@ -212,11 +212,11 @@ func (o *Object) update(p *placement) {
 	o.last = max(o.last, p.endNs)
 }
 
-// align brings o's ring to the engine's open second: the open second
-// closes into the window sums and the totals, every second that left the
-// window leaves the sums, and its slot is cleared for reuse.
-func (o *Object) align(e *Engine) {
-	adv := e.nowSec - o.sec
+// align moves o's ring from second prev to the engine's open second: the
+// open second closes into the window sums and the totals, every second
+// that left the window leaves the sums, and its slot is cleared for reuse.
+func (o *Object) align(e *Engine, prev int64) {
+	adv := e.nowSec - prev
 	if adv <= 0 {
 		return
 	}
@@ -227,13 +227,12 @@ func (o *Object) align(e *Engine) {
 		o.open = [numFlow]uint64{}
 		clear(o.ring)
 		o.win = [numFlow]uint64{}
-		o.sec = e.nowSec
 		return
 	}
 	// The second after the open one shares the slot of the oldest, so the
 	// oldest leaves first; then the open second's counts go to its slot
 	// and come off at the next.
-	s := o.sec
+	s := prev
 	o.slide(e, s)
 	cur := o.ring[e.slot(s)*slotLen:][:numFlow]
 	next := o.ring[e.slot(s+1)*slotLen:][:numFlow]
@@ -247,7 +246,6 @@ func (o *Object) align(e *Engine) {
 	for s++; s < e.nowSec; s++ {
 		o.slide(e, s)
 	}
-	o.sec = e.nowSec
 }
 
 // slide takes the window's oldest second, s-Window, out of the window sums

@@ -34,10 +34,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "flowsentry")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building flowsentry: %v\n%s", err, out)
-		os.Exit(1)
+	// ftnbi goes beside flowsentry: plugins find it on their PATH there.
+	for pkg, out := range map[string]string{".": binary, "../ftnbi": filepath.Join(dir, "ftnbi")} {
+		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, msg)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

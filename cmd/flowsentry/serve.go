@@ -60,7 +60,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	d, err := build(cfg, log)
+	d, err := build(cfg, log, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
 		return 1
@@ -86,7 +86,7 @@ type daemon struct {
 }
 
 // build creates every component without opening anything.
-func build(cfg config.Config, log *slog.Logger) (*daemon, error) {
+func build(cfg config.Config, log *slog.Logger, stderr io.Writer) (*daemon, error) {
 	m, err := model.Build(cfg.Model)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,15 @@ func build(cfg config.Config, log *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rates: %w", err)
 	}
-	pl, err := pipeline.New(cfg.Pipeline, holder, []pipeline.Stage{re}, nil, reg, log)
+	al, err := newAlerting(cfg, holder, re, reg, log, stderr)
+	if err != nil {
+		return nil, err
+	}
+	stages := []pipeline.Stage{re}
+	for _, s := range al.stages() {
+		stages = append(stages, s)
+	}
+	pl, err := pipeline.New(cfg.Pipeline, holder, stages, nil, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
@@ -110,7 +118,7 @@ func build(cfg config.Config, log *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blacklists: %w", err)
 	}
-	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log})
+	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log, Alerting: al.api})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
@@ -122,7 +130,7 @@ func build(cfg config.Config, log *slog.Logger) (*daemon, error) {
 		holder: holder,
 		// Dependency order: consumers before producers, so that nothing
 		// is produced into a stage that is not running.
-		components: []component{refresher, pl, col, srv},
+		components: []component{refresher, al, pl, col, srv},
 	}, nil
 }
 

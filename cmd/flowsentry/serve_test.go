@@ -140,7 +140,7 @@ func TestServeReload(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool, what string, s *server) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s; logs:\n%s", what, s.logs)

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowsentry/flowsentry/action"
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/annotate"
+	"github.com/flowsentry/flowsentry/api"
+	"github.com/flowsentry/flowsentry/config"
+	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/plugin"
+	"github.com/flowsentry/flowsentry/policy"
+	"github.com/flowsentry/flowsentry/rates"
+	"github.com/flowsentry/flowsentry/store"
+)
+
+// alerting wires the database, policies, detectors, alert engine, plugin
+// actions and annotations. build creates it without opening anything;
+// Start opens the database and loads the state in dependency order.
+type alerting struct {
+	cfg    config.Config
+	log    *slog.Logger
+	stderr io.Writer
+	model  *model.Holder
+
+	store     *store.Store
+	registry  *plugin.Registry
+	runner    *plugin.Runner
+	instances *plugin.Instances
+	policies  *policy.Manager
+	alerts    *alert.Engine
+	actions   *action.Dispatcher
+	detector  *threshold.Detector
+	api       *api.Alerting
+}
+
+// lazyStore forwards to the database once Start opened it, so that the
+// components can be built (and --check can run) before it exists.
+type lazyStore struct{ s **store.Store }
+
+func (l lazyStore) get() *store.Store { return *l.s }
+
+// newAlerting validates the alerting configuration: the plugin folder is
+// read and every configured instance and policy is checked.
+func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*alerting, error) {
+	a := &alerting{cfg: cfg, log: log, stderr: stderr, model: holder}
+	var errs []error
+	a.registry, errs = plugin.Load(cfg.PluginDir)
+	for _, err := range errs {
+		log.Warn("plugin folder", "err", err)
+	}
+	for _, pl := range a.registry.List() {
+		for _, w := range pl.Warnings {
+			log.Warn("plugin gui.json repaired", "plugin", pl.Name, "where", w.String())
+		}
+	}
+	for i := range cfg.Instances {
+		if _, err := a.registry.CheckInstance(&cfg.Instances[i]); err != nil {
+			return nil, fmt.Errorf("instances[%d]: %w", i, err)
+		}
+	}
+	var err error
+	if a.runner, err = plugin.NewRunner(cfg.Plugins, reg, log); err != nil {
+		return nil, err
+	}
+	st := lazyStore{&a.store}
+	a.instances = plugin.NewInstances(a.registry, instanceStore{st})
+	a.policies = policy.NewManager(policyStore{st}, refChecker{a})
+	if a.alerts, err = alert.New(cfg.Alerts, alertStore{st}, alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }), log); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(a.alerts); err != nil {
+		return nil, err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the flowsentry binary (for ftnbi on the plugins' PATH): %w", err)
+	}
+	if a.actions, err = action.New(action.Deps{
+		Store:     actionStore{st},
+		Policies:  policySet{a.policies},
+		Instances: instanceLookup{a.instances},
+		Alerts:    a.alerts,
+		Caller:    caller{a},
+		Log:       log,
+		URL:       apiURL(cfg.HTTP.Address),
+		BinDir:    filepath.Dir(bin),
+	}); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(a.actions); err != nil {
+		return nil, err
+	}
+	if a.detector, err = threshold.New(cfg.Baselines, a.policies.Set, re, a.alerts, baselineStore{st}, log); err != nil {
+		return nil, err
+	}
+	ann, err := annotate.New(cfg.Annotations, valueStore{st}, a.actions, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	users := users{st}
+	reader, err := annotate.NewReader(annotate.ReaderDeps{
+		Alerts: alertStore{st}, Users: annotateUsers{users}, Values: valueStore{st},
+		Actions: actionLister{a.actions}, Graphs: grapher{a.registry}, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.api = &api.Alerting{
+		Users: users, Policies: a.policies, Plugins: a.registry, Instances: a.instances,
+		Actions: a.actions, Alerts: a.alerts, Annotator: ann, Reader: reader, Baselines: a.detector.Baselines,
+	}
+	return a, nil
+}
+
+// stages are the pipeline stages after the rate engine.
+func (a *alerting) stages() []pipelineStage {
+	return []pipelineStage{a.detector, alertTicker{a.alerts}}
+}
+
+// Start opens the database, creates the first administrator, and loads
+// instances, policies, open alerts and actions, and baselines.
+func (a *alerting) Start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := store.Open(ctx, a.cfg.DataDir, a.log)
+	if err != nil {
+		return err
+	}
+	a.store = st
+	password := a.cfg.Admin.Password
+	if password == "" {
+		password = os.Getenv("FLOWSENTRY_ADMIN_PASSWORD")
+	}
+	generated, err := st.EnsureAdmin(ctx, a.cfg.Admin.User, password)
+	if err != nil {
+		return err
+	}
+	if generated != "" {
+		fmt.Fprintf(a.stderr, "flowsentry: created the administrator %q with the password %s — it is shown only this once\n", a.cfg.Admin.User, generated)
+	}
+	problems, err := a.instances.Load(ctx, a.cfg.Instances)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		a.log.Warn("stored plugin instance is not usable; its calls will fail", "err", p)
+	}
+	var cids []uint32
+	for _, p := range a.model.Load().Partitions {
+		cids = append(cids, p.CID)
+	}
+	if err := a.policies.Load(ctx, a.cfg.Policies, cids); err != nil {
+		return err
+	}
+	if err := a.alerts.Start(ctx); err != nil {
+		return err
+	}
+	if err := a.actions.Start(ctx); err != nil {
+		return err
+	}
+	return a.detector.Start(ctx)
+}
+
+// Stop stops in reverse order; the pipeline must have stopped before.
+func (a *alerting) Stop() {
+	a.detector.Stop()
+	a.alerts.Stop()
+	a.actions.Stop()
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Error("closing the database", "err", err)
+		}
+	}
+}
+
+// apiURL is FLOWSENTRY_URL for plugins: the HTTP address with a host a
+// local client can reach.
+func apiURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// pipelineStage is a pipeline stage (pipeline.Stage).
+type pipelineStage interface {
+	SetModel(*model.Model)
+	Add(*flow.Record)
+	AddCounters(*flow.IfCounters)
+	Tick(int64)
+}
+
+// alertTicker runs the alert engine's Tick after the detectors of a tick.
+type alertTicker struct{ e *alert.Engine }
+
+func (alertTicker) SetModel(*model.Model)        {}
+func (alertTicker) Add(*flow.Record)             {}
+func (alertTicker) AddCounters(*flow.IfCounters) {}
+func (t alertTicker) Tick(now int64)             { t.e.Tick(time.Unix(0, now)) }
+
+// The adapters below forward to the database opened by Start.
+
+type instanceStore struct{ lazyStore }
+
+func (s instanceStore) SaveInstance(ctx context.Context, in *plugin.Instance) error {
+	return s.get().SaveInstance(ctx, in)
+}
+func (s instanceStore) DeleteInstance(ctx context.Context, id uint64) error {
+	return s.get().DeleteInstance(ctx, id)
+}
+func (s instanceStore) Instances(ctx context.Context) ([]plugin.Instance, error) {
+	return s.get().Instances(ctx)
+}
+
+type policyStore struct{ lazyStore }
+
+func (s policyStore) SavePolicy(ctx context.Context, id uint64, doc []byte) error {
+	return s.get().SavePolicy(ctx, id, doc)
+}
+func (s policyStore) DeletePolicy(ctx context.Context, id uint64) error {
+	return s.get().DeletePolicy(ctx, id)
+}
+func (s policyStore) Policies(ctx context.Context) (map[uint64][]byte, error) {
+	return s.get().Policies(ctx)
+}
+
+type alertStore struct{ lazyStore }
+
+func (s alertStore) NextAlertID(ctx context.Context) (uint64, error) { return s.get().NextAlertID(ctx) }
+func (s alertStore) SaveAlert(ctx context.Context, a *alert.Alert) error {
+	return s.get().SaveAlert(ctx, a)
+}
+func (s alertStore) OpenAlerts(ctx context.Context) ([]alert.Alert, error) {
+	return s.get().OpenAlerts(ctx)
+}
+func (s alertStore) Alerts(ctx context.Context, q alert.Query) ([]alert.Alert, error) {
+	return s.get().Alerts(ctx, q)
+}
+
+type actionStore struct{ lazyStore }
+
+func (s actionStore) NextActionID(ctx context.Context) (uint64, error) {
+	return s.get().NextActionID(ctx)
+}
+func (s actionStore) SaveAction(ctx context.Context, a *action.Action) error {
+	return s.get().SaveAction(ctx, a)
+}
+func (s actionStore) AddCall(ctx context.Context, c *action.Call) error {
+	return s.get().AddCall(ctx, c)
+}
+func (s actionStore) Actions(ctx context.Context, alertID uint64) ([]action.Action, error) {
+	return s.get().Actions(ctx, alertID)
+}
+func (s actionStore) Action(ctx context.Context, id uint64) (action.Action, error) {
+	return s.get().Action(ctx, id)
+}
+func (s actionStore) OpenActions(ctx context.Context) ([]action.Action, error) {
+	return s.get().OpenActions(ctx)
+}
+func (s actionStore) Calls(ctx context.Context, id uint64) ([]action.Call, error) {
+	return s.get().Calls(ctx, id)
+}
+
+type valueStore struct{ lazyStore }
+
+func (s valueStore) AddValues(ctx context.Context, vals []annotate.Value) error {
+	return s.get().AddValues(ctx, vals)
+}
+func (s valueStore) Values(ctx context.Context, alertID uint64) ([]annotate.Value, error) {
+	return s.get().Values(ctx, alertID)
+}
+
+type baselineStore struct{ lazyStore }
+
+func (s baselineStore) SaveBaselines(ctx context.Context, list []threshold.Baseline) error {
+	return s.get().SaveBaselines(ctx, list)
+}
+func (s baselineStore) Baselines(ctx context.Context) ([]threshold.Baseline, error) {
+	return s.get().Baselines(ctx)
+}
+
+// users authenticates API users against the database.
+type users struct{ lazyStore }
+
+func (u users) Authenticate(ctx context.Context, name, password string) (api.Principal, error) {
+	usr, err := u.get().Authenticate(ctx, name, password)
+	if err != nil {
+		return api.Principal{}, err
+	}
+	return api.Principal{Name: usr.Name, Admin: usr.Role == store.RoleAdmin, Manager: usr.Role == store.RoleManager, CIDs: usr.CIDs}, nil
+}
+
+type annotateUsers struct{ u users }
+
+func (a annotateUsers) Authenticate(ctx context.Context, name, password string) ([]uint32, bool, error) {
+	p, err := a.u.Authenticate(ctx, name, password)
+	if errors.Is(err, store.ErrBadCredentials) {
+		return nil, false, fmt.Errorf("%w", annotate.ErrBadCredentials)
+	}
+	return p.CIDs, p.Admin, err
+}
+
+// policySet gives the dispatcher the attachments of the policies in force.
+type policySet struct{ m *policy.Manager }
+
+func (p policySet) Attachments(id uint64) []policy.Attachment { return p.m.Set().Attachments(id) }
+
+// instanceLookup gives the dispatcher a plugin instance's plugin and values.
+type instanceLookup struct{ s *plugin.Instances }
+
+func (l instanceLookup) Instance(_ context.Context, id uint64) (string, map[string]string, error) {
+	in, ok := l.s.Get(id)
+	if !ok {
+		return "", nil, fmt.Errorf("plugin instance %d: %w", id, plugin.ErrNoInstance)
+	}
+	return in.Plugin, in.Values, nil
+}
+
+// caller runs plugin calls through the runner.
+type caller struct{ a *alerting }
+
+func (c caller) Call(ctx context.Context, name string, op alert.Op, env []string) action.Call {
+	r := c.a.runner.CallNamed(ctx, c.a.registry, name, op, env)
+	return action.Call{Op: r.Op, Start: r.Start, Duration: r.Duration, ExitCode: r.ExitCode, Err: r.Err, Output: r.Output, Truncated: r.Truncated}
+}
+
+// actionLister lists an alert's actions for the annotation reader.
+type actionLister struct{ d *action.Dispatcher }
+
+func (l actionLister) AlertActions(ctx context.Context, alertID uint64) ([]annotate.ActionRef, error) {
+	acts, err := l.d.Actions(ctx, alertID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]annotate.ActionRef, 0, len(acts))
+	for _, a := range acts {
+		out = append(out, annotate.ActionRef{ID: a.ID, Plugin: a.Plugin})
+	}
+	return out, nil
+}
+
+// grapher gives the annotation reader a plugin's containers and fields.
+type grapher struct{ r *plugin.Registry }
+
+func (g grapher) Graphs(name string) ([]string, []annotate.UpdateField) {
+	p, ok := g.r.Get(name)
+	if !ok || p.Err != nil {
+		return nil, nil
+	}
+	var fields []annotate.UpdateField
+	for _, f := range p.Spec.UpdateFields {
+		fields = append(fields, annotate.UpdateField{Label: f.Label, Key: f.Key, Container: f.Container, Record: f.Record})
+	}
+	return slices.Clone(p.Spec.Containers), fields
+}
+
+// refChecker checks what a policy refers to: its partition, traffic group
+// and plugin instances with their overrides.
+type refChecker struct{ a *alerting }
+
+func (c refChecker) CheckRefs(p *policy.Policy) error {
+	m := c.a.model.Load()
+	if !slices.ContainsFunc(m.Partitions, func(pt model.Partition) bool { return pt.CID == p.CID }) {
+		return fmt.Errorf("cid: partition %d does not exist", p.CID)
+	}
+	if p.Group != 0 && !slices.ContainsFunc(m.Groups, func(g model.TrafficGroup) bool { return g.ID == p.Group && g.CID == p.CID }) {
+		return fmt.Errorf("tgrp: traffic group %d does not exist in partition %d", p.Group, p.CID)
+	}
+	for i, at := range p.Actions {
+		in, ok := c.a.instances.Get(at.Instance)
+		if !ok {
+			return fmt.Errorf("actions[%d]: plugin instance %d does not exist", i, at.Instance)
+		}
+		if in.CID != p.CID {
+			return fmt.Errorf("actions[%d]: plugin instance %d belongs to partition %d, the policy to %d", i, at.Instance, in.CID, p.CID)
+		}
+		if err := c.a.instances.CheckOverrides(at.Instance, at.Overrides); err != nil {
+			return fmt.Errorf("actions[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
