@@ -466,4 +466,3 @@ func (s *Server) listBaselines(w http.ResponseWriter, _ *http.Request, a *Alerti
 	}
 	writeJSON(w, http.StatusOK, out)
 }
-
