@@ -93,7 +93,7 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 	if a.actions, err = action.New(action.Deps{
 		Store:     actionStore{st},
 		Policies:  policySet{a.policies},
-		Instances: instanceLookup{a.instances},
+		Instances: a.instances,
 		Alerts:    a.alerts,
 		Caller:    caller{a},
 		Log:       log,
@@ -324,23 +324,11 @@ type policySet struct{ m *policy.Manager }
 
 func (p policySet) Attachments(id uint64) []policy.Attachment { return p.m.Set().Attachments(id) }
 
-// instanceLookup gives the dispatcher a plugin instance's plugin and values.
-type instanceLookup struct{ s *plugin.Instances }
-
-func (l instanceLookup) Instance(_ context.Context, id uint64) (string, map[string]string, error) {
-	in, ok := l.s.Get(id)
-	if !ok {
-		return "", nil, fmt.Errorf("plugin instance %d: %w", id, plugin.ErrNoInstance)
-	}
-	return in.Plugin, in.Values, nil
-}
-
 // caller runs plugin calls through the runner.
 type caller struct{ a *alerting }
 
-func (c caller) Call(ctx context.Context, name string, op alert.Op, env []string) action.Call {
-	r := c.a.runner.CallNamed(ctx, c.a.registry, name, op, env)
-	return action.Call{Op: r.Op, Start: r.Start, Duration: r.Duration, ExitCode: r.ExitCode, Err: r.Err, Output: r.Output, Truncated: r.Truncated}
+func (c caller) Call(ctx context.Context, name string, op alert.Op, env []string) plugin.Result {
+	return c.a.runner.CallNamed(ctx, c.a.registry, name, op, env)
 }
 
 // actionLister lists an alert's actions for the annotation reader.

@@ -279,3 +279,141 @@ func runFtnbi(t *testing.T, bin string, args ...string) (string, string, int) {
 	}
 	return o.String(), e.String(), 0
 }
+
+// alertConfig is the configuration of the alerting tests: the recorder
+// plugin logging to logFile, a packets-in policy on traffic group 1, and
+// shortened lifecycle timings.
+func alertConfig(t *testing.T, logFile string, approval bool) string {
+	t.Helper()
+	plugins, err := filepath.Abs("testdata/plugins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`plugin_dir: %s
+admin:
+  user: admin
+  password: s3cret-pass
+alerts:
+  update_interval: 2s
+  quiet_period: 5s
+  max_age: 1h
+instances:
+  - id: 1
+    cid: 0
+    plugin: recorder
+    name: record calls
+    values:
+      LOG_FILE: %s
+policies:
+  - id: 50
+    name: TG packets in
+    cid: 0
+    family: threshold
+    target: traffic_groups
+    object_type: TGRP
+    threshold_type: packets_in
+    threshold: 100
+    severity: 4
+    actions:
+      - instance: 1
+        approval: %t
+`, plugins, logFile, approval)
+}
+
+// authGet reads an API path as the test administrator.
+func (s *server) authGet(t *testing.T, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.base+path, nil)
+	req.SetBasicAuth("admin", "s3cret-pass")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// TestAlertApprovalAndCrash attaches an action that waits for approval:
+// nothing is called until `flowsentry action approve`; then the server is
+// killed with SIGKILL in the middle of the open alert, restarted, and the
+// same alert (same ID) still gets its UPDATE and its DELETE.
+func TestAlertApprovalAndCrash(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "calls.log")
+	s := startServer(t, alertConfig(t, logFile, true))
+	var stop atomic.Bool
+	done := floodNetFlow(t, s.netflow, &stop)
+	defer func() { stop.Store(true); <-done }()
+
+	var alerts []struct {
+		ID uint64 `json:"id"`
+	}
+	waitFor(t, func() bool { s.authGet(t, "/api/v1/alerts", &alerts); return len(alerts) > 0 }, "an alert", s)
+	id := alerts[0].ID
+	var detail struct {
+		Actions []struct {
+			ID    uint64 `json:"id"`
+			State string `json:"state"`
+		} `json:"actions"`
+	}
+	s.authGet(t, fmt.Sprintf("/api/v1/alerts/%d", id), &detail)
+	if len(detail.Actions) != 1 || detail.Actions[0].State != "waiting_approval" {
+		t.Fatalf("alert %d actions: %+v", id, detail.Actions)
+	}
+	aid := fmt.Sprint(detail.Actions[0].ID)
+	time.Sleep(3 * time.Second) // an UPDATE would be due: nothing may be called
+	if calls := readCalls(t, logFile); len(calls) != 0 {
+		t.Fatalf("the plugin was called before approval: %+v", calls[0])
+	}
+	cli := func(args ...string) (string, string, int) {
+		return runFtnbi(t, binary, append(append([]string{"action"}, args...),
+			"--server", s.base, "--user", "admin", "--password", "s3cret-pass")...)
+	}
+	if _, errOut, code := cli("approve", aid); code != 0 {
+		t.Fatalf("flowsentry action approve: %d %s", code, errOut)
+	}
+	if _, errOut, code := cli("approve", aid); code == 0 || !strings.Contains(errOut, "in_progress") {
+		t.Errorf("a second approve must fail naming the state: %d %s", code, errOut)
+	}
+	var calls []call
+	waitFor(t, func() bool { calls = readCalls(t, logFile); return len(calls) >= 1 }, "CREATE after approval", s)
+	if calls[0].op != "CREATE" || calls[0].env["ID"] != fmt.Sprint(id) || calls[0].env["AID"] != aid {
+		t.Fatalf("after approval: %s ID=%s AID=%s", calls[0].op, calls[0].env["ID"], calls[0].env["AID"])
+	}
+	out, _, code := cli("show", aid)
+	if code != 0 || !strings.Contains(out, `"state": "in_progress"`) {
+		t.Errorf("action show: %d %s", code, out)
+	}
+
+	// Crash while the alert is open, then restart on the same data.
+	s.kill(t)
+	before := len(readCalls(t, logFile))
+	s.launch(t)
+	waitFor(t, func() bool {
+		calls = readCalls(t, logFile)
+		return len(calls) > before && calls[len(calls)-1].op == "UPDATE"
+	}, "an UPDATE after the restart", s)
+	stop.Store(true)
+	<-done
+	waitFor(t, func() bool {
+		calls = readCalls(t, logFile)
+		return calls[len(calls)-1].op == "DELETE"
+	}, "the DELETE after the restart", s)
+	for _, c := range calls {
+		if c.env["ID"] != fmt.Sprint(id) || c.env["AID"] != aid {
+			t.Errorf("%s for alert %s action %s; the alert must keep ID %d and action %s across the crash", c.op, c.env["ID"], c.env["AID"], id, aid)
+		}
+	}
+	if n := strings.Count(strings.Join(opsOf(calls), " "), "CREATE"); n != 1 {
+		t.Errorf("calls %v: want one CREATE across the crash", opsOf(calls))
+	}
+}
+
+func opsOf(calls []call) []string {
+	var ops []string
+	for _, c := range calls {
+		ops = append(ops, c.op)
+	}
+	return ops
+}

@@ -15,6 +15,7 @@ commands:
   serve    run the collector, rates and HTTP server (default config if no --config)
   replay   read pcap/pcapng files, decode exports and meter packets, print JSON lines
   plugin   plugin tools: "plugin test DIR --set KEY=VALUE ..." runs a plugin in TEST mode
+  action   approve, reject, stop, restart or show an alert's action on a running server
   version  print the version
 
 run "flowsentry COMMAND -h" for the flags of a command
@@ -36,6 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return replayCmd(args[1:], stdout, stderr)
 	case "plugin":
 		return pluginCmd(args[1:], stdout, stderr)
+	case "action":
+		return actionCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -153,11 +153,7 @@ collector:
 	if err := os.WriteFile(s.configPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(binary, "serve", "--config", s.configPath)
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s.launch(t)
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
@@ -172,13 +168,25 @@ collector:
 			t.Errorf("flowsentry serve did not stop within 15s of SIGTERM; logs:\n%s", s.logs)
 		}
 	})
+	return s
+}
+
+// launch starts flowsentry serve on s's configuration and waits until it
+// is healthy.
+func (s *server) launch(t *testing.T) {
+	t.Helper()
+	s.cmd = exec.Command(binary, "serve", "--config", s.configPath)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(s.base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -186,6 +194,15 @@ collector:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// kill ends the server with SIGKILL, as a crash would.
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.cmd.Wait()
 }
 
 func (s *server) getJSON(t *testing.T, path string, v any) int {
