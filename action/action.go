@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"
 )
 
@@ -40,7 +41,9 @@ type Action struct {
 	// Plugin is the plugin's folder name.
 	Plugin string `json:"plugin"`
 	// State is the action's state.
-	State   State     `json:"state"`
+	State State `json:"state"`
+	// Created is when the action was created, Updated when its state or
+	// token last changed.
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 	// Token is the annotation token (TKN) of the latest call: 128 random
@@ -107,15 +110,15 @@ type Attachment = policy.Attachment
 // implements it. The overrides are those validated when the policy was
 // saved (plugin.ValidateOverrides: only allowOverride fields).
 type Policies interface {
+	// Attachments returns the attachments of a policy (none for an
+	// unknown or deleted policy).
 	Attachments(policyID uint64) []Attachment
 }
 
-// Instances gives the plugin instances; the lead wires it to the plugin
-// instance store.
+// Instances gives the plugin instances; *plugin.Instances implements it.
 type Instances interface {
-	// Instance returns the plugin folder name and the configuration values
-	// of plugin instance id.
-	Instance(ctx context.Context, id uint64) (plugin string, values map[string]string, err error)
+	// Get returns a plugin instance; false when there is none with id.
+	Get(id uint64) (plugin.Instance, bool)
 }
 
 // Alerts reads alerts; the alert engine implements it.
@@ -128,11 +131,23 @@ type Alerts interface {
 }
 
 // Caller runs one plugin call, never through a shell, under its time
-// limit; the plugin package's runner implements it. It fills Duration,
-// ExitCode, Err, Output and Truncated of the returned Call. It is safe for
-// concurrent use and bounds the calls running at once.
+// limit, and bounds the calls running at once; PluginCaller is the
+// production one. It is safe for concurrent use.
 type Caller interface {
-	Call(ctx context.Context, plugin string, op alert.Op, env []string) Call
+	// Call runs plugin with op as its argument and exactly env as its
+	// environment.
+	Call(ctx context.Context, plugin string, op alert.Op, env []string) plugin.Result
+}
+
+// PluginCaller calls the plugins of a registry with a runner.
+type PluginCaller struct {
+	Runner   *plugin.Runner
+	Registry *plugin.Registry
+}
+
+// Call runs plugin name of the registry.
+func (c PluginCaller) Call(ctx context.Context, name string, op alert.Op, env []string) plugin.Result {
+	return c.Runner.CallNamed(ctx, c.Registry, name, op, env)
 }
 
 // StateError is the error of an operation that does not apply to an

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/plugin"
 )
 
 // nopStore keeps nothing and hands out action IDs.
@@ -17,9 +18,9 @@ func (nopStore) AddCall(context.Context, *Call) error      { return nil }
 // nopCaller returns at once and signals each call.
 type nopCaller chan struct{}
 
-func (c nopCaller) Call(context.Context, string, alert.Op, []string) Call {
+func (c nopCaller) Call(context.Context, string, alert.Op, []string) plugin.Result {
 	c <- struct{}{}
-	return Call{}
+	return plugin.Result{}
 }
 
 // BenchmarkDispatch measures the dispatcher's own cost per plugin call:

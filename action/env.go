@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/plugin"
 )
 
 // systemPath follows the folder holding ftnbi on the PATH of every call.
@@ -31,18 +32,17 @@ var uniqCounters = []counter{
 	{"UNIQ_REMOTE_CIDR", func(v *alert.Values) float64 { return v.UniqRemoteCIDR }},
 }
 
-// env is the environment of a call, in this order: the common variables
-// (ID, EARLIEST_UTC, LATEST_UTC, CID, CID_NAME, SEVERITY, ALERT_TYPE), the
-// alert type's fields (lists joined with spaces), the counters as the
-// manual lists them (PEAK_, AVG_, CUR_ of packets, bytes and new
-// connections, then the UNIQ_ ones when they apply) with two decimals, the
-// instance's configuration values with the policy's overrides applied
-// (sorted by key), and TKN, AID, FLOWSENTRY_URL and PATH. A configuration
-// key that is also a variable of the contract is left out: the contract's
-// value is what the plugin expects.
+// env is the environment of a call (see plugin.Env: sorted by name, the
+// contract's variables replacing configuration values of the same name):
+// the common variables (ID, EARLIEST_UTC, LATEST_UTC, CID, CID_NAME,
+// SEVERITY, ALERT_TYPE), the alert type's fields (lists joined with
+// spaces), the counters PEAK_, AVG_ and CUR_ of packets, bytes and new
+// connections (and the UNIQ_ ones when they apply) with two decimals, the
+// instance's configuration values with the policy's overrides applied,
+// and TKN, AID, FLOWSENTRY_URL and PATH (the folder holding ftnbi first).
 func env(a *alert.Alert, aid uint64, token string, config, overrides map[string]string, url, binDir string) []string {
-	out := make([]string, 0, 16+len(a.Fields)+3*(len(counters)+len(uniqCounters))+len(config))
-	out = append(out,
+	vars := make([]string, 0, 12+len(a.Fields)+3*(len(counters)+len(uniqCounters)))
+	vars = append(vars,
 		"ID="+strconv.FormatUint(a.ID, 10),
 		"EARLIEST_UTC="+alert.UTC(a.Earliest),
 		"LATEST_UTC="+alert.UTC(a.Latest),
@@ -56,7 +56,7 @@ func env(a *alert.Alert, aid uint64, token string, config, overrides map[string]
 		if f.IsList {
 			v = strings.Join(f.List, " ")
 		}
-		out = append(out, f.Name+"="+v)
+		vars = append(vars, f.Name+"="+v)
 	}
 	list := counters
 	if a.Uniq {
@@ -67,36 +67,19 @@ func env(a *alert.Alert, aid uint64, token string, config, overrides map[string]
 		v      *alert.Values
 	}{{"PEAK_", &a.Peak}, {"AVG_", &a.Avg}, {"CUR_", &a.Cur}} {
 		for _, c := range list {
-			out = append(out, kind.prefix+c.name+"="+strconv.FormatFloat(c.get(kind.v), 'f', 2, 64))
+			vars = append(vars, kind.prefix+c.name+"="+plugin.Number(c.get(kind.v)))
 		}
 	}
-	tail := []string{
-		"TKN=" + token,
-		"AID=" + strconv.FormatUint(aid, 10),
-		"FLOWSENTRY_URL=" + url,
-		"PATH=" + searchPath(binDir),
-	}
-	contract := make(map[string]bool, len(out)+len(tail))
-	for _, kv := range slices.Concat(out, tail) {
-		contract[kv[:strings.IndexByte(kv, '=')]] = true
-	}
+	vars = append(vars,
+		"TKN="+token,
+		"AID="+strconv.FormatUint(aid, 10),
+		"FLOWSENTRY_URL="+url,
+		plugin.Path(binDir, systemPath),
+	)
 	values := maps.Clone(config)
 	if values == nil {
 		values = map[string]string{}
 	}
 	maps.Copy(values, overrides)
-	for _, k := range slices.Sorted(maps.Keys(values)) {
-		if !contract[k] {
-			out = append(out, k+"="+values[k])
-		}
-	}
-	return append(out, tail...)
-}
-
-// searchPath is PATH for plugins: the folder holding ftnbi first.
-func searchPath(binDir string) string {
-	if binDir == "" {
-		return systemPath
-	}
-	return binDir + ":" + systemPath
+	return plugin.Env(values, vars...)
 }

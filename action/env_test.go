@@ -161,6 +161,8 @@ func TestEnv(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := env(&tc.alert, 7, "0123456789abcdef0123456789abcdef", tc.config, tc.overrides, "http://127.0.0.1:8080", tc.binDir)
+			// The order of an environment does not matter; plugin.Env sorts it.
+			slices.Sort(tc.want)
 			if diff := cmp.Diff(got, tc.want); diff != "" {
 				t.Errorf("env (-got +want):\n%s", diff)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/plugin"
 )
 
 // memStore is an in-memory Store.
@@ -112,14 +113,14 @@ var testPolicies = policies{
 
 type instances struct{}
 
-func (instances) Instance(_ context.Context, id uint64) (string, map[string]string, error) {
+func (instances) Get(id uint64) (plugin.Instance, bool) {
 	switch id {
 	case 1:
-		return "email", map[string]string{"EMAIL_MAILPORT": "587", "EMAIL_BODY": "instance body"}, nil
+		return plugin.Instance{ID: 1, CID: 1, Plugin: "email", Values: map[string]string{"EMAIL_MAILPORT": "587", "EMAIL_BODY": "instance body"}}, true
 	case 2:
-		return "mitigate", map[string]string{"MITIGATE_HOST": "10.9.9.9"}, nil
+		return plugin.Instance{ID: 2, CID: 1, Plugin: "mitigate", Values: map[string]string{"MITIGATE_HOST": "10.9.9.9"}}, true
 	}
-	return "", nil, fmt.Errorf("instance %d does not exist", id)
+	return plugin.Instance{}, false
 }
 
 // alerts is a fake alert engine.
@@ -201,7 +202,7 @@ func newCaller(t testing.TB, store *memStore) *caller {
 		running: map[string]bool{}, done: make(chan struct{}, 1000)}
 }
 
-func (c *caller) Call(ctx context.Context, plugin string, op alert.Op, env []string) Call {
+func (c *caller) Call(ctx context.Context, name string, op alert.Op, env []string) plugin.Result {
 	m := map[string]string{}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -228,11 +229,11 @@ func (c *caller) Call(ctx context.Context, plugin string, op alert.Op, env []str
 	}
 	c.mu.Lock()
 	c.running[aid] = false
-	c.calls = append(c.calls, seen{Plugin: plugin, Op: op, AID: aid, Env: m})
+	c.calls = append(c.calls, seen{Plugin: name, Op: op, AID: aid, Env: m})
 	c.tokenSaved = append(c.tokenSaved, saved)
 	c.mu.Unlock()
 	c.done <- struct{}{}
-	res := Call{ExitCode: code, Duration: time.Millisecond, Output: []byte(string(op) + " done\n")}
+	res := plugin.Result{ExitCode: code, Duration: time.Millisecond, Output: []byte(string(op) + " done\n")}
 	if code != 0 {
 		res.Err = "exit status " + fmt.Sprint(code)
 	}

@@ -71,12 +71,18 @@ const TokenLifetime = 300 * time.Second
 
 // Deps are what a Dispatcher works with.
 type Deps struct {
-	Store     Store
-	Policies  Policies
+	// Store keeps actions and calls.
+	Store Store
+	// Policies give the attachments of an alert's policy.
+	Policies Policies
+	// Instances give the plugin and configuration of an attachment.
 	Instances Instances
-	Alerts    Alerts
-	Caller    Caller
-	Log       *slog.Logger
+	// Alerts give the current state of alerts (the alert engine).
+	Alerts Alerts
+	// Caller runs the plugins.
+	Caller Caller
+	// Log receives failures of calls and of the store.
+	Log *slog.Logger
 	// Clock gives the time of actions and calls; nil means time.Now.
 	Clock func() time.Time
 	// URL is FLOWSENTRY_URL: http://HOST:PORT of the HTTP API, where
@@ -327,10 +333,10 @@ func (d *Dispatcher) routeEvent(ev alert.Event) {
 // open creates the actions of a new alert.
 func (d *Dispatcher) open(al alert.Alert) {
 	for _, at := range d.deps.Policies.Attachments(al.Policy) {
-		plugin, _, err := d.deps.Instances.Instance(d.ctx, at.Instance)
-		if err != nil {
+		inst, ok := d.deps.Instances.Get(at.Instance)
+		if !ok {
 			d.deps.Log.Error("plugin instance of a policy not found; no action for this alert",
-				"instance", at.Instance, "policy", al.Policy, "alert", al.ID, "err", err)
+				"instance", at.Instance, "policy", al.Policy, "alert", al.ID)
 			continue
 		}
 		id, err := d.deps.Store.NextActionID(d.ctx)
@@ -341,7 +347,7 @@ func (d *Dispatcher) open(al alert.Alert) {
 		}
 		now := d.clock()
 		ac := &act{last: al, a: Action{
-			ID: id, Alert: al.ID, Policy: al.Policy, Instance: at.Instance, Plugin: plugin,
+			ID: id, Alert: al.ID, Policy: al.Policy, Instance: at.Instance, Plugin: inst.Plugin,
 			State: StateInProgress, Created: now, Updated: now,
 		}}
 		if at.Approval {
@@ -473,14 +479,13 @@ func (d *Dispatcher) call(ctx context.Context, ac *act, op alert.Op, al *alert.A
 			overrides = at.Overrides
 		}
 	}
-	var c Call
-	plugin, config, err := d.deps.Instances.Instance(ctx, a.Instance)
-	if err != nil {
-		c = Call{ExitCode: -1, Err: fmt.Sprintf("plugin instance %d: %v", a.Instance, err)}
+	c := Call{Action: a.ID, Op: op, Start: start, ExitCode: -1}
+	if inst, ok := d.deps.Instances.Get(a.Instance); ok {
+		res := d.deps.Caller.Call(ctx, a.Plugin, op, env(al, a.ID, token, inst.Values, overrides, d.deps.URL, d.deps.BinDir))
+		c.Duration, c.ExitCode, c.Err, c.Output, c.Truncated = res.Duration, res.ExitCode, res.Err, res.Output, res.Truncated
 	} else {
-		c = d.deps.Caller.Call(ctx, plugin, op, env(al, a.ID, token, config, overrides, d.deps.URL, d.deps.BinDir))
+		c.Err = fmt.Sprintf("plugin instance %d was deleted; attach another instance to policy %d", a.Instance, a.Policy)
 	}
-	c.Action, c.Op, c.Start = a.ID, op, start
 	end := d.clock()
 	result := "ok"
 	if c.ExitCode != 0 || c.Err != "" {

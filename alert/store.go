@@ -41,7 +41,9 @@ type Query struct {
 // the alert as persisted. Alert.Fields is shared with the engine and other
 // events and must not be modified.
 type Event struct {
-	Op    Op
+	// Op is CREATE, UPDATE or DELETE.
+	Op Op
+	// Alert is the alert as saved with the transition.
 	Alert Alert
 }
 
@@ -49,6 +51,7 @@ type Event struct {
 // engine's lock held, so it must neither block nor call back into the
 // engine: the action dispatcher queues the event and returns.
 type Sink interface {
+	// Alert takes one event.
 	Alert(ev Event)
 }
 

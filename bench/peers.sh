@@ -11,7 +11,8 @@
 #   DURATION=10 bench/peers.sh 500000   # one load for 10 s
 #
 # Environment: DURATION seconds per run (5); RCVBUF receive buffer in bytes
-# (33554432); PER_DATAGRAM records per datagram (30); PIN=0 not to pin the
+# (33554432); PER_DATAGRAM records per datagram (30); COLLECTORS to run a
+# subset ("flowsentry nfcapd goflow2"); PIN=0 not to pin the
 # collectors to CPU 0 and flowgen to CPU 1 (the default on 2+ CPUs, so that
 # the sender never starves the collector and every collector gets one core).
 #
@@ -28,7 +29,7 @@ RCVBUF=${RCVBUF:-33554432}
 PER_DATAGRAM=${PER_DATAGRAM:-30}
 PIN=${PIN:-1}
 if [ "$#" -gt 0 ]; then loads=("$@"); else loads=(100000 300000 1000000 2000000); fi
-collectors=(flowsentry nfcapd goflow2)
+read -r -a collectors <<<"${COLLECTORS:-flowsentry nfcapd goflow2}"
 
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -264,6 +265,7 @@ for load in "${loads[@]}"; do
 	done
 done
 
+[ "${#collectors[@]}" = 3 ] || exit 0
 echo
 echo "ratios of ingested records/s (flowsentry / peer):"
 for load in "${loads[@]}"; do

@@ -45,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m := &metrics{
 		datagrams:          counter("datagrams_total", "Datagrams received, by exporter and export version (netflow5, netflow9, ipfix, sflow5, unknown).", "exporter", "version"),
-		records:            counter("records_total", "Flow records decoded and put in batches, by exporter and export version.", "exporter", "version"),
+		records:            counter("records_total", "Flow records decoded into batches (those later dropped because the pipeline queue was full included), by exporter and export version.", "exporter", "version"),
 		decodeErrors:       counter("decode_errors_total", "Datagrams the decoders rejected, in whole or in part, by exporter and reason.", "exporter", "reason"),
 		templatesLearned:   counter("templates_learned_total", "NetFlow v9 / IPFIX templates learned or changed.", "exporter"),
 		templatesWithdrawn: counter("templates_withdrawn_total", "IPFIX templates withdrawn.", "exporter"),

@@ -2,8 +2,11 @@ package collector
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -405,15 +408,11 @@ func TestQueueFull(t *testing.T) {
 // TestFlush checks that a partial batch reaches the sink after the flush
 // interval, and at the latest on Stop.
 func TestFlush(t *testing.T) {
-	for _, interval := range []time.Duration{20 * time.Millisecond, time.Hour} {
+	for _, interval := range []time.Duration{20 * time.Millisecond, maxFlush} {
 		t.Run(interval.String(), func(t *testing.T) {
 			sink := &testSink{}
 			cfg := testConfig("netflow", "127.0.0.1:0")
-			if interval > maxFlush {
-				cfg.FlushInterval = maxFlush
-			} else {
-				cfg.FlushInterval = interval
-			}
+			cfg.FlushInterval = interval
 			c := start(t, cfg, sink)
 			g := generator(t, gen.Config{Protocol: gen.NetFlowV5, Records: 3})
 			send(t, dial(t, c, 0, "127.0.0.1"), g.Append(nil, time.Now().UnixNano()))
@@ -633,18 +632,42 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestReceiveBuffer checks that the receive buffer is set and reported.
+// TestReceiveBuffer checks that the receive buffer is set, reported, and
+// that a buffer smaller than configured is logged with the fix.
 func TestReceiveBuffer(t *testing.T) {
-	cfg := testConfig("netflow", "127.0.0.1:0")
-	cfg.ReceiveBuffer = 3 << 20
-	c := start(t, cfg, &testSink{})
-	name := fmt.Sprintf("%s/0", c.Addrs()[0])
-	got := gauge(t, c.m.receiveBuffer, name)
-	if os.Geteuid() == 0 && got != float64(cfg.ReceiveBuffer) {
-		t.Errorf("receive_buffer_bytes{worker=%q} = %v, want %d (set with SO_RCVBUFFORCE)", name, got, cfg.ReceiveBuffer)
+	tests := []struct {
+		name      string
+		size      int
+		effective int // when running as root (SO_RCVBUFFORCE)
+		warn      bool
+	}{
+		{"3 MiB", 3 << 20, 3 << 20, false},
+		{"beyond the kernel's limit", math.MaxInt32, math.MaxInt32 / 2, true},
 	}
-	if got == 0 {
-		t.Errorf("receive_buffer_bytes{worker=%q} missing", name)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			cfg := testConfig("netflow", "127.0.0.1:0")
+			cfg.ReceiveBuffer = tt.size
+			c, err := New(cfg, &testSink{}, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Stop()
+			name := fmt.Sprintf("%s/0", c.Addrs()[0])
+			got := gauge(t, c.m.receiveBuffer, name)
+			if os.Geteuid() == 0 && got != float64(tt.effective) {
+				t.Errorf("receive_buffer_bytes{worker=%q} = %v, want %d", name, got, tt.effective)
+			}
+			warned := strings.Contains(logs.String(), "receive buffer smaller than configured") &&
+				strings.Contains(logs.String(), fmt.Sprintf("sysctl -w net.core.rmem_max=%d", tt.size))
+			if os.Geteuid() == 0 && warned != tt.warn || tt.warn && !warned {
+				t.Errorf("logs %q: warning with the fix = %v, want %v", logs.String(), warned, tt.warn)
+			}
+		})
 	}
 }
 

@@ -144,6 +144,10 @@ func DefaultTemplates(cid uint32) []Policy {
 // Set returns the policies in force.
 func (m *Manager) Set() *Set { return m.set.Load() }
 
+// Attachments returns the actions attached to a policy in force; the
+// action dispatcher calls it for every new alert.
+func (m *Manager) Attachments(id uint64) []Attachment { return m.set.Load().Attachments(id) }
+
 // List returns every policy, by ID.
 func (m *Manager) List() []Policy { return slices.Clone(m.set.Load().all) }
 

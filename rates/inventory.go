@@ -11,7 +11,7 @@ import (
 type exporterState struct {
 	obj    *Object
 	ifaces map[uint32]*Object
-	ports  map[uint64]*Object // ifIndex<<24 | proto<<16 | port
+	ports  *index // ifIndex<<24 | proto<<16 | port
 }
 
 // exporter returns the state of addr, creating it; nil when the exporter
@@ -23,7 +23,7 @@ func (e *Engine) exporter(addr netip.Addr) *exporterState {
 	}
 	x := e.exporters[addr]
 	if x == nil {
-		x = &exporterState{ifaces: map[uint32]*Object{}, ports: map[uint64]*Object{}}
+		x = &exporterState{ifaces: map[uint32]*Object{}, ports: newIndex()}
 		if x.obj = e.newObject(Key{Kind: kindExporter, Exporter: addr}, nil, x); x.obj == nil {
 			return nil
 		}
@@ -40,13 +40,6 @@ func (e *Engine) iface(x *exporterState, ifIndex uint32) *Object {
 
 func ifPortKey(ifIndex uint32, proto uint8, port uint16) uint64 {
 	return uint64(ifIndex)<<24 | uint64(proto)<<16 | uint64(port)
-}
-
-// ifPort returns the interface-port object of x, creating it; nil when
-// refused.
-func (e *Engine) ifPort(x *exporterState, ifIndex uint32, proto uint8, port uint16) *Object {
-	key := Key{Kind: KindInterfacePort, Exporter: x.obj.key.Exporter, IfIndex: ifIndex, Proto: proto, Port: port}
-	return lookup(e, x.ports, ifPortKey(ifIndex, proto, port), key, nil, x)
 }
 
 // ifCounters is the sFlow counter state of an interface: the last sample

@@ -125,8 +125,8 @@ type Engine struct {
 	updated []*Object
 
 	live      [numKinds][]*Object
-	ports     map[uint64]*Object // group ID<<32 | proto<<16 | port
-	hosts4    map[uint64]*Object // group ID<<32 | IPv4 address
+	ports     *index // group ID<<32 | proto<<16 | port
+	hosts4    *index // group ID<<32 | IPv4 address
 	hosts6    map[host6Key]*Object
 	exporters map[netip.Addr]*exporterState
 	lastExp   *exporterState
@@ -188,8 +188,8 @@ func New(cfg Config, reg prometheus.Registerer) (*Engine, error) {
 		ringLen:   w + 1,
 		metrics:   m,
 		groups:    map[uint32]*groupRef{},
-		ports:     map[uint64]*Object{},
-		hosts4:    map[uint64]*Object{},
+		ports:     newIndex(),
+		hosts4:    newIndex(),
 		hosts6:    map[host6Key]*Object{},
 		exporters: map[netip.Addr]*exporterState{},
 		updated:   make([]*Object, 0, 16),
@@ -321,8 +321,12 @@ func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter
 		ref.obj = e.newObject(Key{Kind: KindGroup, Group: ref.id}, ref, nil)
 	}
 	e.touch(ref.obj, dir)
-	key := Key{Kind: KindGroupPort, Group: ref.id, Proto: proto, Port: port}
-	if o := lookup(e, e.ports, groupPortKey(ref.id, proto, port), key, ref, nil); o != nil {
+	k := groupPortKey(ref.id, proto, port)
+	o := e.ports.get(k)
+	if o == nil {
+		o = e.ports.add(k, e.newObject(Key{Kind: KindGroupPort, Group: ref.id, Proto: proto, Port: port}, ref, nil))
+	}
+	if o != nil {
 		e.touch(o, dir)
 	}
 }
@@ -332,7 +336,11 @@ func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter
 func (e *Engine) host(ref *groupRef, addr netip.Addr) *Object {
 	key := Key{Kind: KindHost, Group: ref.id, IP: addr}
 	if addr.Is4() {
-		return lookup(e, e.hosts4, host4Key(ref.id, addr), key, ref, nil)
+		k := host4Key(ref.id, addr)
+		if o := e.hosts4.get(k); o != nil {
+			return o
+		}
+		return e.hosts4.add(k, e.newObject(key, ref, nil))
 	}
 	return lookup(e, e.hosts6, host6KeyOf(ref.id, addr), key, ref, nil)
 }
@@ -356,7 +364,8 @@ func lookup[K comparable](e *Engine, m map[K]*Object, k K, key Key, group *group
 // and the interface's timeout (ExporterTimeout) is at least the port's
 // (IdleTimeout), so a Tick that drops the interface drops the port too.
 func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, port uint16, dir Counter) {
-	po := x.ports[ifPortKey(ifIndex, proto, port)]
+	k := ifPortKey(ifIndex, proto, port)
+	po := x.ports.get(k)
 	var io *Object
 	if po != nil {
 		io = po.iface
@@ -368,7 +377,8 @@ func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, p
 		e.touch(io, dir)
 	}
 	if po == nil {
-		if po = e.ifPort(x, ifIndex, proto, port); po == nil {
+		key := Key{Kind: KindInterfacePort, Exporter: x.obj.key.Exporter, IfIndex: ifIndex, Proto: proto, Port: port}
+		if po = x.ports.add(k, e.newObject(key, nil, x)); po == nil {
 			return
 		}
 	}
@@ -423,17 +433,17 @@ func (e *Engine) drop(o *Object) {
 	case KindGroup:
 		o.group.obj = nil
 	case KindGroupPort:
-		delete(e.ports, groupPortKey(o.key.Group, o.key.Proto, o.key.Port))
+		e.ports.del(groupPortKey(o.key.Group, o.key.Proto, o.key.Port))
 	case KindHost:
 		if o.key.IP.Is4() {
-			delete(e.hosts4, host4Key(o.key.Group, o.key.IP))
+			e.hosts4.del(host4Key(o.key.Group, o.key.IP))
 		} else {
 			delete(e.hosts6, host6KeyOf(o.key.Group, o.key.IP))
 		}
 	case KindInterface:
 		delete(o.exp.ifaces, o.key.IfIndex)
 	case KindInterfacePort:
-		delete(o.exp.ports, ifPortKey(o.key.IfIndex, o.key.Proto, o.key.Port))
+		o.exp.ports.del(ifPortKey(o.key.IfIndex, o.key.Proto, o.key.Port))
 	case kindExporter:
 		delete(e.exporters, o.key.Exporter)
 		if e.lastExp == o.exp {

@@ -71,20 +71,20 @@ func (e *Engine) place(r *flow.Record) {
 	}
 	horizon := e.nowSec - e.window
 	p.endNs = r.End
-	switch endSec := floorDiv(r.End, nsPerSec); {
-	case endSec > e.nowSec:
-		p.endNs = e.now
-		e.pending.future++
-	case endSec < horizon:
-		p.endNs = e.now
-		e.pending.late++
+	endSec := floorDiv(r.End, nsPerSec)
+	if endSec > e.nowSec || endSec < horizon {
+		if endSec > e.nowSec {
+			e.pending.future++
+		} else {
+			e.pending.late++
+		}
+		p.endNs, endSec = e.now, e.nowSec
 	}
 
 	secs := dur / uint64(nsPerSec)
 	if dur%uint64(nsPerSec) != 0 || secs == 0 {
 		secs++
 	}
-	endSec := floorDiv(p.endNs, nsPerSec)
 	p.firstSec = endSec - int64(secs) + 1
 	p.endOpen = endSec == e.nowSec
 	if p.simple = secs == 1 && p.endOpen; p.simple {
@@ -103,35 +103,38 @@ func (e *Engine) place(r *flow.Record) {
 	last := min(endSec, e.nowSec-1) // the last closed second, at least lo
 	k := uint64(lo - p.firstSec)    // seconds before the window
 	m := uint64(last - lo + 1)      // closed seconds in the window
-	loOff, cutOff := e.slotOff(lo), e.slotOff(last+1)
-	p.nd = 0
+	// The closed seconds start at lo and stop before last+1; each
+	// remainder stops before firstSec+rem, which is at most last+1.
+	p.diffs[0].off, p.diffs[1].off = e.slotOff(lo), e.slotOff(last+1)
+	p.nd = 2
 	for c, n := range p.n {
-		q, rem := n/secs, n%secs
+		q, rem := uint64(0), n
+		if n >= secs {
+			q, rem = n/secs, n%secs
+		}
 		early := q*k + min(rem, k)
 		closed := q*m + min(rem, k+m) - min(rem, k)
 		p.total[c], p.closed[c], p.open[c] = early+closed, closed, n-early-closed
-		p.addDiff(loOff, c, q+b2u(rem > k))
-		p.addDiff(cutOff, c, -q)
+		p.diffs[0].n[c] = q + b2u(rem > k)
+		p.diffs[1].n[c] = -q
 		if rem > k {
-			p.addDiff(e.slotOff(p.firstSec+int64(rem)), c, ^uint64(0))
+			p.takeOne(e.slotOff(p.firstSec+int64(rem)), c)
 		}
 	}
 }
 
-// addDiff adds v to count c of the difference at ring offset off.
-func (p *placement) addDiff(off, c int, v uint64) {
-	if v == 0 {
-		return
-	}
-	for i := range p.diffs[:p.nd] {
-		if d := &p.diffs[i]; d.off == off {
-			d.n[c] += v
+// takeOne subtracts one from count c of the difference at ring offset
+// off.
+func (p *placement) takeOne(off, c int) {
+	for i := range p.diffs[1:p.nd] {
+		if d := &p.diffs[1+i]; d.off == off {
+			d.n[c]--
 			return
 		}
 	}
 	d := &p.diffs[p.nd]
 	d.off, d.n = off, [3]uint64{}
-	d.n[c] = v
+	d.n[c]--
 	p.nd++
 }
 

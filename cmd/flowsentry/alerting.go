@@ -92,10 +92,10 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 	}
 	if a.actions, err = action.New(action.Deps{
 		Store:     actionStore{st},
-		Policies:  policySet{a.policies},
+		Policies:  a.policies,
 		Instances: a.instances,
 		Alerts:    a.alerts,
-		Caller:    caller{a},
+		Caller:    action.PluginCaller{Runner: a.runner, Registry: a.registry},
 		Log:       log,
 		URL:       apiURL(cfg.HTTP.Address),
 		BinDir:    filepath.Dir(bin),
@@ -317,18 +317,6 @@ func (a annotateUsers) Authenticate(ctx context.Context, name, password string) 
 		return nil, false, fmt.Errorf("%w", annotate.ErrBadCredentials)
 	}
 	return p.CIDs, p.Admin, err
-}
-
-// policySet gives the dispatcher the attachments of the policies in force.
-type policySet struct{ m *policy.Manager }
-
-func (p policySet) Attachments(id uint64) []policy.Attachment { return p.m.Set().Attachments(id) }
-
-// caller runs plugin calls through the runner.
-type caller struct{ a *alerting }
-
-func (c caller) Call(ctx context.Context, name string, op alert.Op, env []string) plugin.Result {
-	return c.a.runner.CallNamed(ctx, c.a.registry, name, op, env)
 }
 
 // actionLister lists an alert's actions for the annotation reader.

@@ -1,0 +1,117 @@
+package action
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/plugin"
+)
+
+// recorderInstances is instance 1 of the testdata recorder plugin.
+type recorderInstances map[string]string
+
+func (v recorderInstances) Get(id uint64) (plugin.Instance, bool) {
+	return plugin.Instance{ID: id, CID: 1, Plugin: "recorder", Values: v}, id == 1
+}
+
+func TestRealRunner(t *testing.T) {
+	reg, problems := plugin.Load("testdata/plugins")
+	if len(problems) > 0 {
+		t.Fatalf("loading testdata/plugins: %v", problems)
+	}
+	runner, err := plugin.NewRunner(plugin.DefaultRunnerConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(t.TempDir(), "calls.log")
+	store := newMemStore()
+	d, err := New(Deps{
+		Store: store, Policies: testPolicies, Alerts: newAlerts(), Log: slog.New(slog.DiscardHandler),
+		Instances: recorderInstances{"RECORD_FILE": record, "FAIL_ON": "CREATE"},
+		Caller:    PluginCaller{Runner: runner, Registry: reg},
+		URL:       "http://127.0.0.1:8080", BinDir: "/opt/flowsentry/bin",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	r := &rig{t: t, store: store, d: d}
+	for _, ev := range []struct {
+		op  alert.Op
+		pps float64
+	}{{alert.OpCreate, 1500}, {alert.OpUpdate, 1600}, {alert.OpDelete, 1700}} {
+		al := tgrpAlert(1004, 9, ev.pps) // policy 9: instance 1 without overrides
+		if ev.op == alert.OpDelete {
+			al.Ended = t0.Add(time.Hour)
+		}
+		d.Alert(alert.Event{Op: ev.op, Alert: al})
+	}
+	r.settle()
+
+	calls, err := d.Calls(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		Op       alert.Op
+		ExitCode int
+		Output   string
+	}
+	var got []outcome
+	for _, c := range calls {
+		got = append(got, outcome{c.Op, c.ExitCode, string(c.Output)})
+	}
+	want := []outcome{
+		{alert.OpCreate, 3, "called with CREATE\n"}, // a failed call does not stop the action
+		{alert.OpUpdate, 0, "called with UPDATE\n"},
+		{alert.OpDelete, 0, "called with DELETE\n"},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("recorded calls (-got +want):\n%s", diff)
+	}
+
+	data, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(strings.TrimPrefix(string(data), "== "), "== ")
+	if len(blocks) != 3 {
+		t.Fatalf("the plugin ran %d times, want 3:\n%s", len(blocks), data)
+	}
+	// The environment is exactly the contract's (the shell adds PWD and
+	// may add SHLVL and _).
+	lines := strings.Split(strings.TrimSpace(blocks[1]), "\n")
+	var env []string
+	for _, l := range lines[1:] {
+		if k, _, _ := strings.Cut(l, "="); k != "PWD" && k != "SHLVL" && k != "_" {
+			env = append(env, l)
+		}
+	}
+	al := tgrpAlert(1004, 9, 1600)
+	tkn := ""
+	for _, l := range env {
+		if v, ok := strings.CutPrefix(l, "TKN="); ok {
+			tkn = v
+		}
+	}
+	wantEnv := env0(&al, 7, tkn, map[string]string{"RECORD_FILE": record, "FAIL_ON": "CREATE"})
+	if diff := cmp.Diff(append([]string{lines[0]}, env...), append([]string{"UPDATE"}, wantEnv...)); diff != "" {
+		t.Errorf("the plugin's argument and environment (-got +want):\n%s", diff)
+	}
+}
+
+// env0 is the environment the rig's dispatcher gives.
+func env0(al *alert.Alert, aid uint64, tkn string, config map[string]string) []string {
+	return env(al, aid, tkn, config, nil, "http://127.0.0.1:8080", "/opt/flowsentry/bin")
+}
