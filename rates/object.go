@@ -34,7 +34,7 @@ type Object struct {
 	firstSec int64
 	win      [numFlow]uint64 // sums of the closed seconds in the window
 	total    [numFlow]uint64 // exact once open is added
-	peak     [numFlow]float64
+	peak     [numFlow]uint64 // the highest window sums seen at a Tick
 
 	e     *Engine
 	key   Key
@@ -72,7 +72,7 @@ func (o *Object) values() (cur, avg, peak [numCounters]float64) {
 	for c := range numFlow {
 		cur[c] = float64(o.win[c]) / w
 		avg[c] = float64(o.totalOf(Counter(c))) / active
-		peak[c] = o.peak[c]
+		peak[c] = float64(o.peak[c]) / w
 	}
 	if u := o.uniq; u != nil {
 		for i := range u.sk {
@@ -95,8 +95,8 @@ func (o *Object) tick(e *Engine, prev int64) {
 		return
 	}
 	o.align(e, prev)
-	for c := range numFlow {
-		o.peak[c] = max(o.peak[c], o.Cur(Counter(c)))
+	for c, n := range o.win {
+		o.peak[c] = max(o.peak[c], n)
 	}
 }
 
@@ -168,30 +168,33 @@ type Stats struct {
 // Stats returns a copy of the object's state as of the last Tick (plus
 // records added since to the totals).
 func (o *Object) Stats() Stats {
+	var s Stats
+	o.fillStats(&s)
+	return s
+}
+
+// fillStats sets the fields of s, a zero Stats, from o: the snapshot
+// fills its slices in place rather than copying each Stats twice.
+func (o *Object) fillStats(s *Stats) {
 	cur, avg, peak := o.values()
-	s := Stats{
-		Key:       o.key,
-		FirstSeen: time.Unix(o.firstSec, 0).UTC(),
-		LastSeen:  time.Unix(0, o.last).UTC(),
-		Cur:       ratesOf(&cur),
-		Avg:       ratesOf(&avg),
-		Peak:      ratesOf(&peak),
-		Totals: Totals{
-			PacketsIn:  o.totalOf(PacketsIn),
-			PacketsOut: o.totalOf(PacketsOut),
-			BytesIn:    o.totalOf(BytesIn),
-			BytesOut:   o.totalOf(BytesOut),
-			NewConn:    o.totalOf(NewConn),
-			NewConnOut: o.totalOf(NewConnOut),
-			Updates:    o.totalOf(Updates),
-		},
+	s.Key = o.key
+	s.FirstSeen = time.Unix(o.firstSec, 0).UTC()
+	s.LastSeen = time.Unix(0, o.last).UTC()
+	s.Cur, s.Avg, s.Peak = ratesOf(&cur), ratesOf(&avg), ratesOf(&peak)
+	s.Totals = Totals{
+		PacketsIn:  o.totalOf(PacketsIn),
+		PacketsOut: o.totalOf(PacketsOut),
+		BytesIn:    o.totalOf(BytesIn),
+		BytesOut:   o.totalOf(BytesOut),
+		NewConn:    o.totalOf(NewConn),
+		NewConnOut: o.totalOf(NewConnOut),
+		Updates:    o.totalOf(Updates),
 	}
 	if o.group != nil {
 		s.Name, s.CID = o.group.name, o.group.cid
 	} else if o.e.model != nil && (o.key.Kind == KindInterface || o.key.Kind == KindInterfacePort) {
 		s.Name = o.e.model.InterfaceName(o.key.Exporter, o.key.IfIndex)
 	}
-	return s
 }
 
 // newObject returns a new object of key's kind, of traffic group group or

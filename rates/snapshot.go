@@ -126,7 +126,8 @@ func (e *Engine) publish() {
 			Interfaces: make([]Interface, 0, len(xo.exp.ifaces)),
 		}
 		for _, o := range xo.exp.ifaces {
-			x.Interfaces = append(x.Interfaces, Interface{Stats: o.Stats(), Counters: o.ifc.stats()})
+			x.Interfaces = append(x.Interfaces, Interface{Counters: o.ifc.stats()})
+			o.fillStats(&x.Interfaces[len(x.Interfaces)-1].Stats)
 		}
 		slices.SortFunc(x.Interfaces, func(a, b Interface) int { return cmp.Compare(a.Key.IfIndex, b.Key.IfIndex) })
 		s.Exporters = append(s.Exporters, x)
@@ -137,7 +138,7 @@ func (e *Engine) publish() {
 func statsOf(objs []*Object) []Stats {
 	out := make([]Stats, len(objs))
 	for i, o := range objs {
-		out[i] = o.Stats()
+		o.fillStats(&out[i])
 	}
 	return out
 }

@@ -112,7 +112,7 @@ func build(cfg config.Config, log *slog.Logger, stderr io.Writer) (*daemon, erro
 	}
 	col, err := collector.New(cfg.Collector, pl, reg, log)
 	if err != nil {
-		return nil, fmt.Errorf("collector: %w", err)
+		return nil, err
 	}
 	refresher, err := model.NewRefresher(model.RefresherDeps{Holder: holder, Logger: log, Registerer: reg})
 	if err != nil {
