@@ -421,10 +421,6 @@ func (s *Server) getAction(w http.ResponseWriter, r *http.Request, a *Alerting, 
 
 // actionOp approves, rejects, stops or restarts an action.
 func (s *Server) actionOp(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
-	ac, ok := s.action(w, r, a, p)
-	if !ok {
-		return
-	}
 	ops := map[string]func(context.Context, uint64) error{
 		"approve": a.Actions.Approve, "reject": a.Actions.Reject,
 		"stop": a.Actions.StopAction, "restart": a.Actions.Restart,
@@ -433,6 +429,10 @@ func (s *Server) actionOp(w http.ResponseWriter, r *http.Request, a *Alerting, p
 	f, ok := ops[op]
 	if !ok {
 		writeError(w, http.StatusNotFound, "no action operation %q; use approve, reject, stop or restart", op)
+		return
+	}
+	ac, ok := s.action(w, r, a, p)
+	if !ok {
 		return
 	}
 	al, err := a.Alerts.Get(r.Context(), ac.Alert)

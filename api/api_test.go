@@ -1,0 +1,245 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowsentry/flowsentry/annotate"
+	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/plugin"
+	"github.com/flowsentry/flowsentry/policy"
+	"github.com/flowsentry/flowsentry/rates"
+)
+
+type users map[string]Principal
+
+func (u users) Authenticate(_ context.Context, name, password string) (Principal, error) {
+	if p, ok := u[name]; ok && password == "pw" {
+		return p, nil
+	}
+	return Principal{}, errors.New("bad user name or password")
+}
+
+type memPolicies struct {
+	mu   sync.Mutex
+	docs map[uint64][]byte
+}
+
+func (m *memPolicies) SavePolicy(_ context.Context, id uint64, doc []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.docs[id] = doc
+	return nil
+}
+
+func (m *memPolicies) DeletePolicy(_ context.Context, id uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.docs, id)
+	return nil
+}
+
+func (m *memPolicies) Policies(context.Context) (map[uint64][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[uint64][]byte{}
+	for k, v := range m.docs {
+		out[k] = v
+	}
+	return out, nil
+}
+
+type memInstances struct {
+	mu   sync.Mutex
+	next uint64
+	m    map[uint64]plugin.Instance
+}
+
+func (s *memInstances) SaveInstance(_ context.Context, in *plugin.Instance) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in.ID == 0 {
+		s.next++
+		in.ID = s.next
+	}
+	s.m[in.ID] = *in
+	return nil
+}
+
+func (s *memInstances) DeleteInstance(_ context.Context, id uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+	return nil
+}
+
+func (s *memInstances) Instances(context.Context) ([]plugin.Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []plugin.Instance
+	for _, in := range s.m {
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func newTestServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := model.Build(model.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &rates.Snapshot{Groups: []rates.Stats{{
+		Key: rates.Key{Kind: rates.KindGroup, Group: 1}, Name: "internal",
+		Totals: rates.Totals{PacketsIn: 10, BytesIn: 600},
+	}}, GroupPorts: []rates.Stats{
+		{Key: rates.Key{Kind: rates.KindGroupPort, Group: 1, Proto: 6, Port: 80}, Cur: rates.Rates{BytesIn: 5}},
+		{Key: rates.Key{Kind: rates.KindGroupPort, Group: 1, Proto: 6, Port: 443}, Cur: rates.Rates{BytesIn: 50}},
+		{Key: rates.Key{Kind: rates.KindGroupPort, Group: 2, Proto: 6, Port: 22}, Cur: rates.Rates{BytesIn: 500}},
+	}}
+	reg, errs := plugin.Load("../examples")
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	pm := policy.NewManager(&memPolicies{docs: map[uint64][]byte{}}, nil)
+	if err := pm.Load(context.Background(), nil, []uint32{0, 5}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := annotate.NewReader(annotate.ReaderDeps{
+		Alerts: annotate.NewAlertList(), Users: annotate.StaticUsers{}, Values: &annotate.MemoryStore{},
+		Actions: annotate.StaticActions{}, Graphs: annotate.StaticGraphs{}, Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(DefaultConfig(), Deps{
+		Gatherer: prometheus.NewRegistry(), Registerer: prometheus.NewRegistry(),
+		Model: model.NewHolder(m), Rates: func() *rates.Snapshot { return snap }, Log: log,
+		Alerting: &Alerting{
+			Users: users{
+				"root":   {Name: "root", Admin: true},
+				"mgr5":   {Name: "mgr5", Manager: true, CIDs: []uint32{5}},
+				"viewer": {Name: "viewer", CIDs: []uint32{0}},
+			},
+			Policies: pm, Plugins: reg, Instances: plugin.NewInstances(reg, &memInstances{m: map[uint64]plugin.Instance{}}),
+			Annotator: http.NotFoundHandler(), Reader: reader,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.srv.Handler)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+type exchange struct {
+	method, path, user, body string
+	code                     int
+	contains                 []string
+}
+
+func (e exchange) run(t *testing.T, ts *httptest.Server) string {
+	t.Helper()
+	req, err := http.NewRequest(e.method, ts.URL+e.path, bytes.NewBufferString(e.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.user != "" {
+		req.SetBasicAuth(e.user, "pw")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != e.code {
+		t.Fatalf("%s %s: %d, want %d: %s", e.method, e.path, resp.StatusCode, e.code, body)
+	}
+	if resp.StatusCode != http.StatusNoContent && !json.Valid(body) && !strings.HasPrefix(e.path, "/metrics") {
+		t.Errorf("%s %s: body is not JSON: %s", e.method, e.path, body)
+	}
+	for _, c := range e.contains {
+		if !strings.Contains(string(body), c) {
+			t.Errorf("%s %s: body lacks %q: %s", e.method, e.path, c, body)
+		}
+	}
+	return string(body)
+}
+
+func TestRatesEndpoints(t *testing.T) {
+	ts := newTestServer(t)
+	for _, e := range []exchange{
+		{method: "GET", path: "/healthz", code: 200, contains: []string{`"ok"`}},
+		{method: "GET", path: "/", code: 200, contains: []string{"/api/v1/trafficgroups"}},
+		{method: "GET", path: "/api/v1/partitions", code: 200, contains: []string{`"default"`, "10.0.0.0/8"}},
+		{method: "GET", path: "/api/v1/trafficgroups", code: 200, contains: []string{`"internal"`, `"packets_in": 10`, `"bytes_in": 600`}},
+		{method: "GET", path: "/api/v1/trafficgroups/1", code: 200, contains: []string{`"id": 1`}},
+		{method: "GET", path: "/api/v1/trafficgroups/x", code: 400, contains: []string{`x\" is not a number`}},
+		{method: "GET", path: "/api/v1/trafficgroups/9", code: 404, contains: []string{"no traffic group with ID 9"}},
+		{method: "GET", path: "/api/v1/trafficgroups/1/ports?limit=1", code: 200, contains: []string{`"port": 443`}},
+		{method: "GET", path: "/api/v1/trafficgroups/1/ports?sort=bogus", code: 400, contains: []string{`sort=\"bogus\" is not valid`}},
+		{method: "GET", path: "/api/v1/trafficgroups/1/ports?limit=0", code: 400, contains: []string{"use a number from 1 to 10000"}},
+		{method: "GET", path: "/api/v1/trafficgroups/1/hosts", code: 200},
+		{method: "GET", path: "/api/v1/exporters", code: 200},
+		{method: "GET", path: "/api/v1/nothing", code: 404, contains: []string{"GET / lists the endpoints"}},
+	} {
+		e.run(t, ts)
+	}
+	// Ports are sorted by the current rate, highest first, and belong to
+	// the group asked for.
+	body := exchange{method: "GET", path: "/api/v1/trafficgroups/1/ports", code: 200}.run(t, ts)
+	if strings.Index(body, `"port": 443`) > strings.Index(body, `"port": 80`) || strings.Contains(body, `"port": 22`) {
+		t.Errorf("ports of group 1: %s", body)
+	}
+}
+
+func TestAlertingEndpoints(t *testing.T) {
+	ts := newTestServer(t)
+	policyJSON := `{"name":"web","cid":0,"family":"port_threshold","target":"traffic_groups","object_type":"TGRP+PROTO+PORT",
+		"threshold_type":"bits_in","threshold":8000,"proto":6,"port":80,"severity":3,"actions":[]}`
+	for _, e := range []exchange{
+		{method: "GET", path: "/api/v1/policies", code: 401, contains: []string{"basic auth"}},
+		{method: "GET", path: "/api/v1/policies", user: "nobody", code: 401, contains: []string{"bad user name or password"}},
+		{method: "GET", path: "/api/v1/policies", user: "root", code: 200, contains: []string{"Packets In", "Bits In", "New Connections (total)"}},
+		{method: "POST", path: "/api/v1/policies", user: "root", body: policyJSON, code: 201, contains: []string{`"threshold_type": "bytes_in"`, `"threshold": 1000`}},
+		{method: "POST", path: "/api/v1/policies", user: "root", body: `{"name":"x"`, code: 400, contains: []string{"not valid JSON"}},
+		{method: "POST", path: "/api/v1/policies", user: "root", body: `{"name":"x","colour":1}`, code: 400, contains: []string{"colour"}},
+		{method: "POST", path: "/api/v1/policies", user: "root", body: strings.Replace(policyJSON, `"severity":3`, `"severity":-2`, 1), code: 400, contains: []string{"severity: -2 is negative"}},
+		{method: "POST", path: "/api/v1/policies", user: "viewer", body: policyJSON, code: 403, contains: []string{"may not change policies of partition 0"}},
+		{method: "GET", path: "/api/v1/policies/abc", user: "root", code: 400, contains: []string{`abc\" is not a number`}},
+		{method: "GET", path: "/api/v1/policies/999", user: "root", code: 404},
+		{method: "DELETE", path: "/api/v1/policies/1", user: "viewer", code: 404, contains: []string{"may change"}},
+		{method: "DELETE", path: "/api/v1/policies/1", user: "root", code: 204},
+		{method: "GET", path: "/api/v1/plugins", user: "viewer", code: 200, contains: []string{`"email"`, "missing ','", "trailing ','"}},
+		{method: "POST", path: "/api/v1/instances", user: "root", body: `{"name":"mail","cid":0,"plugin":"email","values":{"EMAIL_PASSWORD":"hunter22"}}`, code: 201, contains: []string{"********", `"EMAIL_MAILPORT": "587"`}},
+		{method: "POST", path: "/api/v1/instances", user: "root", body: `{"name":"mail","cid":0,"plugin":"email","values":{"EMAIL_MAILPORT":"99999"}}`, code: 400, contains: []string{"EMAIL_MAILPORT"}},
+		{method: "POST", path: "/api/v1/instances", user: "mgr5", body: `{"name":"mail","cid":0,"plugin":"email","values":{}}`, code: 403},
+		{method: "GET", path: "/api/v1/instances/1", user: "viewer", code: 200, contains: []string{"********"}},
+		{method: "GET", path: "/api/v1/instances/1", user: "mgr5", code: 404},
+		{method: "POST", path: "/api/v1/actions/1/launch", user: "root", code: 404},
+	} {
+		body := e.run(t, ts)
+		if strings.Contains(body, "hunter22") {
+			t.Errorf("%s %s leaked a password: %s", e.method, e.path, body)
+		}
+	}
+	// A policy attaching the instance keeps it from being deleted.
+	attach := `{"name":"mail on flood","cid":0,"family":"threshold","target":"traffic_groups","object_type":"TGRP",
+		"threshold_type":"packets_in","threshold":10,"severity":2,"actions":[{"instance":1,"approval":true}]}`
+	exchange{method: "POST", path: "/api/v1/policies", user: "root", body: attach, code: 201}.run(t, ts)
+	exchange{method: "DELETE", path: "/api/v1/instances/1", user: "root", code: 409, contains: []string{"detach it first"}}.run(t, ts)
+}
