@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
@@ -17,10 +19,10 @@ import (
 )
 
 // readFrames returns every frame of an Ethernet pcap or pcapng capture,
-// named relative to the captures folder (capturesDir is in meter_test.go).
+// named relative to the captures folder.
 func readFrames(tb testing.TB, name string) [][]byte {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(capturesDir(tb), name))
+	f, err := os.Open(filepath.Join(testcaptures.Dir(tb), name))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
@@ -330,32 +332,11 @@ func TestNewMeterConfig(t *testing.T) {
 	}
 }
 
-// capturesDir finds shared/captures by walking up from the working
-// directory: CI clones the repository to X/main next to X/shared.
-func capturesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "captures")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/captures not found in any parent of the working directory: clone the repository next to the shared folder (X/main and X/shared)")
-		}
-		dir = parent
-	}
-}
-
 // TestMeterCapture meters a real SYN flood and checks the totals against an
 // independent count made with gopacket, and the number of flows against
 // softflowd's export of the same file.
 func TestMeterCapture(t *testing.T) {
-	path := filepath.Join(capturesDir(t), "attacks", "ddos", "pkt.TCP.synflood.spoofed.pcap")
+	path := filepath.Join(testcaptures.Dir(t), "attacks", "ddos", "pkt.TCP.synflood.spoofed.pcap")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/google/go-cmp/cmp"
@@ -18,26 +20,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
-
-// capturesDir returns the shared captures folder: the first X/shared/
-// captures found walking up from the working directory (CI clones the
-// repository to X/main, next to X/shared).
-func capturesDir(t *testing.T) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		c := filepath.Join(dir, "shared", "captures")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatalf("no shared/captures in %s or above: put the shared folder next to the repository (X/main, X/shared)", wd)
-		}
-	}
-}
 
 // packetReader is what pcapgo's pcap and pcapng readers have in common.
 type packetReader interface {
@@ -50,7 +32,7 @@ type packetReader interface {
 // second of the capture's clock, and for a window after its end.
 func replayCapture(t *testing.T, e *Engine, name string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(capturesDir(t), name))
+	f, err := os.Open(filepath.Join(testcaptures.Dir(t), name))
 	if err != nil {
 		t.Fatal(err)
 	}

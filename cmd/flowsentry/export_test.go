@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
@@ -24,7 +26,7 @@ import (
 // counts, and that every exported flow arrived.
 func TestSoftflowdExport(t *testing.T) {
 	softflowd := need(t, "softflowd")
-	caps := capturesDir(t)
+	caps := testcaptures.Dir(t)
 	cases := []struct {
 		name    string
 		capture string
@@ -81,7 +83,7 @@ const sfprobeLoss = 16
 // pmacct's sfprobe made from a capture (replayed from the export capture),
 // and a live pmacctd sfprobe reading the same capture.
 func TestSFlowExport(t *testing.T) {
-	caps := capturesDir(t)
+	caps := testcaptures.Dir(t)
 	t.Run("datagram capture", func(t *testing.T) {
 		capture := filepath.Join(caps, "flow-exports/derived/pmacct-sflow-nmap-synscan.pcap")
 		want := tsharkTotals(t, capture, sflowSamples)

@@ -46,26 +46,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// capturesDir finds ../shared/captures beside the repository.
-func capturesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "captures")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/captures not found beside the repository; clone the repo next to the shared folder")
-		}
-		dir = parent
-	}
-}
-
 // need returns the path of a tool the test command installs; its absence
 // fails the test, since CI must have it.
 func need(t testing.TB, name string) string {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
 )
 
 func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -190,7 +192,7 @@ func TestServeMalformedInput(t *testing.T) {
 			t.Errorf("no decode error counted with %s", reason)
 		}
 	}
-	caps := capturesDir(t)
+	caps := testcaptures.Dir(t)
 	sendPayloads(t, filepath.Join(caps, "flow-exports/derived/softflowd-v9-nmap-synscan.pcap"), s.netflow)
 	waitFor(t, func() bool { return s.metric(t, "flowsentry_pipeline_records_total") == 2002 }, "2,002 records after the bad input", s)
 }

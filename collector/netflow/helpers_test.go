@@ -9,32 +9,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
-
-// capturesDir returns the shared captures folder: shared/captures next to
-// the repository root (CI clones the repository to X/main with the
-// captures in X/shared), found by walking up from the package folder.
-func capturesDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "captures")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("shared/captures not found above the package folder; check out the shared folder next to the repository (X/main, X/shared)")
-		}
-		dir = parent
-	}
-}
 
 // datagram is one UDP payload of a capture.
 type datagram struct {
@@ -58,7 +38,7 @@ var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 // exporter.
 func readDatagrams(tb testing.TB, name string) []datagram {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(capturesDir(tb), "flow-exports", name))
+	data, err := os.ReadFile(filepath.Join(testcaptures.Dir(tb), "flow-exports", name))
 	if err != nil {
 		tb.Fatal(err)
 	}

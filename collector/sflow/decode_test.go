@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
@@ -26,32 +28,11 @@ const now = int64(1_700_000_000_000_000_000)
 
 var cmpAddr = cmpopts.EquateComparable(netip.Addr{})
 
-// capturesDir finds shared/captures by walking up from the working
-// directory (CI clones the repository to X/main, next to X/shared).
-func capturesDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		c := filepath.Join(dir, "shared", "captures")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no shared/captures folder above the working directory: clone the repository next to shared/")
-		}
-		dir = parent
-	}
-}
-
 // readFrames returns the frames of a pcap or pcapng capture, named
 // relative to the captures folder.
 func readFrames(tb testing.TB, name string) [][]byte {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(capturesDir(tb), name))
+	f, err := os.Open(filepath.Join(testcaptures.Dir(tb), name))
 	if err != nil {
 		tb.Fatal(err)
 	}
