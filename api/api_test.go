@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,69 +28,6 @@ func (u users) Authenticate(_ context.Context, name, password string) (Principal
 		return p, nil
 	}
 	return Principal{}, errors.New("bad user name or password")
-}
-
-type memPolicies struct {
-	mu   sync.Mutex
-	docs map[uint64][]byte
-}
-
-func (m *memPolicies) SavePolicy(_ context.Context, id uint64, doc []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.docs[id] = doc
-	return nil
-}
-
-func (m *memPolicies) DeletePolicy(_ context.Context, id uint64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.docs, id)
-	return nil
-}
-
-func (m *memPolicies) Policies(context.Context) (map[uint64][]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[uint64][]byte{}
-	for k, v := range m.docs {
-		out[k] = v
-	}
-	return out, nil
-}
-
-type memInstances struct {
-	mu   sync.Mutex
-	next uint64
-	m    map[uint64]plugin.Instance
-}
-
-func (s *memInstances) SaveInstance(_ context.Context, in *plugin.Instance) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if in.ID == 0 {
-		s.next++
-		in.ID = s.next
-	}
-	s.m[in.ID] = *in
-	return nil
-}
-
-func (s *memInstances) DeleteInstance(_ context.Context, id uint64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
-}
-
-func (s *memInstances) Instances(context.Context) ([]plugin.Instance, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []plugin.Instance
-	for _, in := range s.m {
-		out = append(out, in)
-	}
-	return out, nil
 }
 
 func newTestServer(t *testing.T) *httptest.Server {
@@ -113,7 +49,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
-	pm := policy.NewManager(&memPolicies{docs: map[uint64][]byte{}}, nil)
+	pm := policy.NewManager(&policy.MemStore{}, nil)
 	if err := pm.Load(context.Background(), nil, []uint32{0, 5}); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +69,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 				"mgr5":   {Name: "mgr5", Manager: true, CIDs: []uint32{5}},
 				"viewer": {Name: "viewer", CIDs: []uint32{0}},
 			},
-			Policies: pm, Plugins: reg, Instances: plugin.NewInstances(reg, &memInstances{m: map[uint64]plugin.Instance{}}),
+			Policies: pm, Plugins: reg, Instances: plugin.NewInstances(reg, &plugin.MemInstances{}),
 			Annotator: http.NotFoundHandler(), Reader: reader,
 		},
 	})

@@ -7,43 +7,13 @@ import (
 	"testing"
 )
 
-type memInstances struct {
-	next uint64
-	m    map[uint64]Instance
-}
-
-func (s *memInstances) SaveInstance(_ context.Context, in *Instance) error {
-	if s.m == nil {
-		s.m = map[uint64]Instance{}
-	}
-	if in.ID == 0 {
-		s.next++
-		in.ID = s.next + 100
-	}
-	s.m[in.ID] = *in
-	return nil
-}
-
-func (s *memInstances) DeleteInstance(_ context.Context, id uint64) error {
-	delete(s.m, id)
-	return nil
-}
-
-func (s *memInstances) Instances(context.Context) ([]Instance, error) {
-	var out []Instance
-	for _, in := range s.m {
-		out = append(out, in)
-	}
-	return out, nil
-}
-
 func TestInstances(t *testing.T) {
 	ctx := context.Background()
 	reg, errs := Load("../examples")
 	if len(errs) != 0 {
 		t.Fatalf("examples: %v", errs)
 	}
-	st := &memInstances{}
+	st := &MemInstances{}
 	s := NewInstances(reg, st)
 	cfg := []Instance{{ID: 1, Name: "mail ops", Plugin: "email", Values: map[string]string{"EMAIL_USERNAME": "ops"}}}
 	if _, err := s.Load(ctx, cfg); err != nil {

@@ -4,44 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 )
 
-type memStore struct {
-	mu   sync.Mutex
-	docs map[uint64][]byte
-}
-
-func (m *memStore) SavePolicy(_ context.Context, id uint64, doc []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.docs == nil {
-		m.docs = map[uint64][]byte{}
-	}
-	m.docs[id] = doc
-	return nil
-}
-
-func (m *memStore) DeletePolicy(_ context.Context, id uint64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.docs, id)
-	return nil
-}
-
-func (m *memStore) Policies(context.Context) (map[uint64][]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[uint64][]byte{}
-	for k, v := range m.docs {
-		out[k] = v
-	}
-	return out, nil
-}
-
 func TestDefaultsOnFirstStart(t *testing.T) {
-	st := &memStore{}
+	st := &MemStore{}
 	m := NewManager(st, nil)
 	if err := m.Load(context.Background(), nil, []uint32{0, 4}); err != nil {
 		t.Fatal(err)
@@ -124,7 +91,7 @@ func TestValidate(t *testing.T) {
 
 func TestOverridesAndCRUD(t *testing.T) {
 	ctx := context.Background()
-	m := NewManager(&memStore{}, nil)
+	m := NewManager(&MemStore{}, nil)
 	if err := m.Load(ctx, nil, []uint32{0}); err != nil {
 		t.Fatal(err)
 	}

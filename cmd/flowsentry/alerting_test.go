@@ -96,40 +96,8 @@ func floodNetFlow(t *testing.T, addr string, stop *atomic.Bool) chan struct{} {
 // period; ftnbi -alert -j lists the alert, and the API shows the
 // annotations.
 func TestAlertEndToEnd(t *testing.T) {
-	plugins, err := filepath.Abs("testdata/plugins")
-	if err != nil {
-		t.Fatal(err)
-	}
 	logFile := filepath.Join(t.TempDir(), "calls.log")
-	s := startServer(t, fmt.Sprintf(`plugin_dir: %s
-admin:
-  user: admin
-  password: s3cret-pass
-alerts:
-  update_interval: 2s
-  quiet_period: 5s
-  max_age: 1h
-instances:
-  - id: 1
-    cid: 0
-    plugin: recorder
-    name: record calls
-    values:
-      LOG_FILE: %s
-policies:
-  - id: 50
-    name: TG packets in
-    cid: 0
-    family: threshold
-    target: traffic_groups
-    object_type: TGRP
-    threshold_type: packets_in
-    threshold: 100
-    severity: 4
-    actions:
-      - instance: 1
-        overrides: {NOTE: "from the policy"}
-`, plugins, logFile))
+	s := startServer(t, alertConfig(t, logFile, false))
 	var stop atomic.Bool
 	done := floodNetFlow(t, s.netflow, &stop)
 	defer func() { stop.Store(true); <-done }()
@@ -229,7 +197,7 @@ policies:
 	if !found {
 		t.Fatalf("ftnbi -alert -tn -3m does not list alert %s:\n%s", id, out)
 	}
-	if _, _, code := runFtnbi(t, ftnbi, "-s", strings.TrimPrefix(s.base, "http://"), "-un", "admin", "-up", "wrong", "-alert", "-tn", "-3m", "-j"); code == 0 {
+	if _, _, code := runCmd(t, ftnbi, "-s", strings.TrimPrefix(s.base, "http://"), "-un", "admin", "-up", "wrong", "-alert", "-tn", "-3m", "-j"); code == 0 {
 		t.Error("ftnbi with a wrong password exited 0")
 	}
 
@@ -265,7 +233,8 @@ policies:
 	}
 }
 
-func runFtnbi(t *testing.T, bin string, args ...string) (string, string, int) {
+// runCmd runs a program to its end and returns its output and exit code.
+func runCmd(t *testing.T, bin string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var o, e strings.Builder
@@ -317,6 +286,7 @@ policies:
     actions:
       - instance: 1
         approval: %t
+        overrides: {NOTE: "from the policy"}
 `, plugins, logFile, approval)
 }
 
@@ -367,7 +337,7 @@ func TestAlertApprovalAndCrash(t *testing.T) {
 		t.Fatalf("the plugin was called before approval: %+v", calls[0])
 	}
 	cli := func(args ...string) (string, string, int) {
-		return runFtnbi(t, binary, append(append([]string{"action"}, args...),
+		return runCmd(t, binary, append(append([]string{"action"}, args...),
 			"--server", s.base, "--user", "admin", "--password", "s3cret-pass")...)
 	}
 	if _, errOut, code := cli("approve", aid); code != 0 {

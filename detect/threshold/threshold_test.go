@@ -19,38 +19,6 @@ import (
 	"github.com/flowsentry/flowsentry/rates"
 )
 
-type memPolicies struct {
-	mu   sync.Mutex
-	docs map[uint64][]byte
-}
-
-func (m *memPolicies) SavePolicy(_ context.Context, id uint64, doc []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.docs == nil {
-		m.docs = map[uint64][]byte{}
-	}
-	m.docs[id] = doc
-	return nil
-}
-
-func (m *memPolicies) DeletePolicy(_ context.Context, id uint64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.docs, id)
-	return nil
-}
-
-func (m *memPolicies) Policies(context.Context) (map[uint64][]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[uint64][]byte{}
-	for k, v := range m.docs {
-		out[k] = v
-	}
-	return out, nil
-}
-
 type observed struct {
 	now time.Time
 	c   alert.Condition
@@ -105,7 +73,7 @@ func newHarness(t *testing.T, cfg Config, policies ...policy.Policy) *harness {
 		t.Fatal(err)
 	}
 	re.SetModel(m)
-	pm := policy.NewManager(&memPolicies{}, nil)
+	pm := policy.NewManager(&policy.MemStore{}, nil)
 	if err := pm.Load(context.Background(), policies, nil); err != nil {
 		t.Fatal(err)
 	}

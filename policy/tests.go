@@ -1,0 +1,41 @@
+//go:build !release
+
+package policy
+
+import (
+	"context"
+	"maps"
+	"sync"
+)
+
+// MemStore is an in-memory Store for tests.
+type MemStore struct {
+	mu   sync.Mutex
+	docs map[uint64][]byte
+}
+
+// SavePolicy stores doc.
+func (m *MemStore) SavePolicy(_ context.Context, id uint64, doc []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.docs == nil {
+		m.docs = map[uint64][]byte{}
+	}
+	m.docs[id] = doc
+	return nil
+}
+
+// DeletePolicy forgets a policy.
+func (m *MemStore) DeletePolicy(_ context.Context, id uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.docs, id)
+	return nil
+}
+
+// Policies returns a copy of the stored documents.
+func (m *MemStore) Policies(context.Context) (map[uint64][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.docs), nil
+}
