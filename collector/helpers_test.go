@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -123,28 +122,6 @@ func generator(t testing.TB, cfg gen.Config) *gen.Generator {
 		t.Fatal(err)
 	}
 	return g
-}
-
-// capture returns the path of a file in shared/captures, found by walking
-// up from the working directory: CI clones the repository to X/main next
-// to X/shared.
-func capture(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "captures")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return filepath.Join(p, filepath.FromSlash(rel))
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/captures not found in any parent of the working directory: clone the repository next to the shared folder (X/main and X/shared)")
-		}
-		dir = parent
-	}
 }
 
 // udpPayloads returns the UDP payloads of a pcap file, in order.

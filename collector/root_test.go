@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
@@ -233,7 +235,7 @@ func TestCaptures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			payloads := udpPayloads(t, capture(t, tt.file))
+			payloads := udpPayloads(t, testcaptures.Path(t, tt.file))
 			sink := &testSink{}
 			c := start(t, testConfig(tt.protocol, "127.0.0.1:0"), sink)
 			conn := dial(t, c, 0, "127.0.0.1")

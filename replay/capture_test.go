@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -47,7 +49,7 @@ func readAll(c *Capture) readResult {
 
 func TestOpenCapture(t *testing.T) {
 	read := func(rel string) []byte {
-		b, err := os.ReadFile(capture(t, rel))
+		b, err := os.ReadFile(testcaptures.Path(t, rel))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +164,7 @@ func FuzzCapture(f *testing.F) {
 		"flow-exports/akvorado/netflow-nfv5.pcap",
 		"flow-exports/vendor/sflow_print-segv.pcap",
 	} {
-		b, err := os.ReadFile(capture(f, rel))
+		b, err := os.ReadFile(testcaptures.Path(f, rel))
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,28 +15,6 @@ import (
 
 	"github.com/flowsentry/flowsentry/flow"
 )
-
-// capture returns the path of a file in shared/captures, found by walking
-// up from the working directory: CI clones the repository to X/main next
-// to X/shared.
-func capture(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "captures")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return filepath.Join(p, filepath.FromSlash(rel))
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/captures not found in any parent of the working directory: clone the repository next to the shared folder (X/main and X/shared)")
-		}
-		dir = parent
-	}
-}
 
 // reference is what gopacket alone finds in an Ethernet capture: the
 // replay's totals are checked against it.

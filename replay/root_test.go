@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/layers"
 
@@ -57,7 +59,7 @@ func replayFile(t *testing.T, cfg Config, path string) (outcome, *testSink, erro
 }
 
 func TestRunCaptures(t *testing.T) {
-	synflood := ipTotals(t, capture(t, "attacks/ddos/pkt.TCP.synflood.spoofed.pcap"))
+	synflood := ipTotals(t, testcaptures.Path(t, "attacks/ddos/pkt.TCP.synflood.spoofed.pcap"))
 	// softflowd counts the captured bytes after the Ethernet header, frame
 	// padding included: 46 bytes per 60-byte frame where the IP total
 	// length, which the meter counts, is 40.
@@ -189,7 +191,7 @@ func TestRunCaptures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			path := capture(t, c.file)
+			path := testcaptures.Path(t, c.file)
 			ref := ipTotals(t, path)
 			cfg := DefaultConfig()
 			if c.tweak != nil {
@@ -275,7 +277,7 @@ func TestRunCorruptCapture(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			orig, err := os.ReadFile(capture(t, c.file))
+			orig, err := os.ReadFile(testcaptures.Path(t, c.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -363,8 +365,8 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"missing file", context.Background(), filepath.Join(dir, "none.pcap"), "replay: open " + filepath.Join(dir, "none.pcap") + ": no such file or directory", os.ErrNotExist},
 		{"not a capture", context.Background(), text, text + ": not a pcap or pcapng file (magic 0x6e6f7420)", nil},
-		{"cancelled", cancelled, capture(t, "attacks/ddos/pkt.TCP.synflood.spoofed.pcap"),
-			capture(t, "attacks/ddos/pkt.TCP.synflood.spoofed.pcap") + ": replay stopped after 0 packets: context canceled", context.Canceled},
+		{"cancelled", cancelled, testcaptures.Path(t, "attacks/ddos/pkt.TCP.synflood.spoofed.pcap"),
+			testcaptures.Path(t, "attacks/ddos/pkt.TCP.synflood.spoofed.pcap") + ": replay stopped after 0 packets: context canceled", context.Canceled},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -397,7 +399,7 @@ func fakeClock(step time.Duration) func() time.Time {
 }
 
 func TestRunProgress(t *testing.T) {
-	path := capture(t, "attacks/ddos/pkt.TCP.synflood.spoofed.pcap")
+	path := testcaptures.Path(t, "attacks/ddos/pkt.TCP.synflood.spoofed.pcap")
 	cases := []struct {
 		name string
 		step time.Duration // wall time per clock reading
@@ -525,7 +527,7 @@ func TestRunKeepsTemplates(t *testing.T) {
 	}
 	var got []Stats
 	for _, f := range []string{"flow-exports/akvorado/netflow-template.pcap", "flow-exports/akvorado/netflow-data.pcap"} {
-		st, err := r.Run(context.Background(), capture(t, f), nil)
+		st, err := r.Run(context.Background(), testcaptures.Path(t, f), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
