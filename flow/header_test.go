@@ -3,10 +3,7 @@ package flow
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/flowsentry/flowsentry/internal/testcaptures"
@@ -15,50 +12,17 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// readFrames returns every frame of an Ethernet pcap or pcapng capture,
-// named relative to the captures folder.
+// readFrames returns every frame of an Ethernet capture named relative to
+// the captures folder.
 func readFrames(tb testing.TB, name string) [][]byte {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(testcaptures.Dir(tb), name))
-	if err != nil {
-		tb.Fatal(err)
+	frames, link := testcaptures.Frames(tb, name)
+	if link != layers.LinkTypeEthernet {
+		tb.Fatalf("%s: link type %v, want Ethernet", name, link)
 	}
-	defer f.Close()
-	var src interface {
-		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	}
-	if r, err := pcapgo.NewReader(f); err == nil {
-		if r.LinkType() != layers.LinkTypeEthernet {
-			tb.Fatalf("%s: link type %v, want Ethernet", name, r.LinkType())
-		}
-		src = r
-	} else {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			tb.Fatal(err)
-		}
-		r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			tb.Fatalf("%s: neither pcap nor pcapng: %v", name, err)
-		}
-		if r.LinkType() != layers.LinkTypeEthernet {
-			tb.Fatalf("%s: link type %v, want Ethernet", name, r.LinkType())
-		}
-		src = r
-	}
-	var frames [][]byte
-	for {
-		data, _, err := src.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return frames
-		}
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		frames = append(frames, data)
-	}
+	return frames
 }
 
 // referenceHeader decodes a frame with gopacket's layers into the fields

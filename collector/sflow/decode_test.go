@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/flowsentry/flowsentry/internal/testcaptures"
@@ -16,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 	gfsflow "github.com/netsampler/goflow2/v2/decoders/sflow"
 	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
 
@@ -28,39 +24,12 @@ const now = int64(1_700_000_000_000_000_000)
 
 var cmpAddr = cmpopts.EquateComparable(netip.Addr{})
 
-// readFrames returns the frames of a pcap or pcapng capture, named
-// relative to the captures folder.
+// readFrames returns the frames of a capture named relative to the
+// captures folder.
 func readFrames(tb testing.TB, name string) [][]byte {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(testcaptures.Dir(tb), name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	var src interface {
-		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	}
-	if r, err := pcapgo.NewReader(f); err == nil {
-		src = r
-	} else {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			tb.Fatal(err)
-		}
-		if src, err = pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions); err != nil {
-			tb.Fatalf("%s: neither pcap nor pcapng: %v", name, err)
-		}
-	}
-	var frames [][]byte
-	for {
-		frame, _, err := src.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return frames
-		}
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		frames = append(frames, frame)
-	}
+	frames, _ := testcaptures.Frames(tb, name)
+	return frames
 }
 
 // readPayloads returns the UDP payloads of a capture of exports.
