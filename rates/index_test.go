@@ -16,7 +16,9 @@ func TestIndex(t *testing.T) {
 		{"group ports", func(rng *rand.Rand) uint64 {
 			return groupPortKey(uint32(rng.IntN(3)), uint8(rng.IntN(2)*11+6), uint16(rng.IntN(600)))
 		}},
-		{"hosts of one /22", func(rng *rand.Rand) uint64 { return host4Key(1, netipFrom4(10, 1, byte(rng.IntN(4)), byte(rng.IntN(256)))) }},
+		{"hosts of one /22", func(rng *rand.Rand) uint64 {
+			return host4Key(1, netipFrom4(10, 1, byte(rng.IntN(4)), byte(rng.IntN(256))))
+		}},
 		{"zero and small keys", func(rng *rand.Rand) uint64 { return uint64(rng.IntN(40)) }},
 		{"random", func(rng *rand.Rand) uint64 { return rng.Uint64() >> rng.IntN(64) }},
 	}

@@ -132,3 +132,42 @@ func TestExporterCap(t *testing.T) {
 		t.Errorf("group packets in = %d, want 2", got)
 	}
 }
+
+// TestInterfaceCap checks that an interface port whose interface was
+// refused counts alone, and that its interface counts from the first
+// record after the cap made room.
+func TestInterfaceCap(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxInterfaces = 1
+	cfg.IdleTimeout, cfg.ExporterTimeout = 10*time.Second, 10*time.Second
+	e, _ := newTestEngine(t, cfg)
+	for _, s := range []step{
+		add(rec("203.0.113.5", "10.1.0.10", via(1, 0), span(0.5, 0.5))),
+		tick(5.6),
+		add(rec("203.0.113.5", "10.1.0.10", via(2, 0), span(5.5, 5.5))), // interface 2 refused
+		tick(12), // interface 1 and its port expire
+		tick(12.4),
+		add(rec("203.0.113.5", "10.1.0.10", via(2, 0), span(12.5, 12.5))),
+		add(rec("203.0.113.5", "10.1.0.10", via(2, 0), span(12.6, 12.6))),
+		tick(13),
+	} {
+		if s.r != nil {
+			e.Add(s.r)
+		} else {
+			e.Tick(at(s.tick))
+		}
+	}
+	got := map[Key]uint64{}
+	for k, st := range allStats(e.Snapshot()) {
+		if k.Kind == KindInterface || k.Kind == KindInterfacePort {
+			got[k] = st.Totals.PacketsIn
+		}
+	}
+	want := map[Key]uint64{kIf(2): 2, kIfPort(2, flow.ProtoTCP, 443): 3}
+	if diff := cmp.Diff(got, want, cmpAddr); diff != "" {
+		t.Errorf("interface packets in (-got +want):\n%s", diff)
+	}
+	if got := testutil.ToFloat64(e.metrics.refused.WithLabelValues("interface")); got != 1 {
+		t.Errorf("refused interfaces = %v, want 1", got)
+	}
+}

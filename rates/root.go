@@ -71,9 +71,12 @@
 //
 // # Memory and cost
 //
-// An object holds (Window+1)×7 eight-byte buckets plus 384 bytes of state:
-// about 1.1 KiB with its map entry at the default window. A host that sent
-// a flow adds its two estimators, about 0.7 KiB at HLLPrecision 8.
+// An object holds Window+1 per-second slots of 64 bytes (7 eight-byte
+// counters, padded to a cache line) plus 384 bytes of state: about 1.1 KiB
+// with its index entry at the default window. A host that sent a flow adds
+// its two estimators, about 0.7 KiB at HLLPrecision 8. The slots hold
+// differences between consecutive seconds, so a record costs a few writes
+// per object it touches, however many seconds it is spread over.
 // Per-kind caps (Config.Max*) bound the total; refused objects are counted
 // in flowsentry_rates_objects_refused_total. Objects without traffic for
 // IdleTimeout, and exporters and their interfaces silent for

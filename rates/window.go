@@ -39,6 +39,10 @@ type placement struct {
 	// firstSec is the first second of its span.
 	endNs    int64
 	firstSec int64
+	// endOpen says whether the record ends in the open second; if not, its
+	// update adds one to ring offset endOff and takes it back at nextOff.
+	endOpen         bool
+	endOff, nextOff int
 
 	// The rest is set only when simple is false. total are the counts of
 	// the seconds before the open one, which reach the totals now (those
@@ -50,10 +54,6 @@ type placement struct {
 	// and where each count's remainder stops.
 	diffs [5]diff
 	nd    int
-	// endOpen says whether the record ends in the open second; if not, its
-	// update adds one to slot endOff and takes it back at nextOff.
-	endOpen         bool
-	endOff, nextOff int
 }
 
 // place spreads r over the seconds it covered, as described in the package
