@@ -44,7 +44,7 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 		"endpoints": []string{
 			"/api/v1/partitions", "/api/v1/trafficgroups", "/api/v1/trafficgroups/{id}",
 			"/api/v1/trafficgroups/{id}/ports", "/api/v1/trafficgroups/{id}/hosts",
-			"/api/v1/exporters", "/metrics", "/healthz",
+			"/api/v1/exporters", "/metrics", "/healthz", "/debug/pprof/",
 		},
 	})
 }
