@@ -60,14 +60,7 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 	a := &alerting{cfg: cfg, log: log, stderr: stderr, model: holder}
 	var errs []error
 	a.registry, errs = plugin.Load(cfg.PluginDir)
-	for _, err := range errs {
-		log.Warn("plugin folder", "err", err)
-	}
-	for _, pl := range a.registry.List() {
-		for _, w := range pl.Warnings {
-			log.Warn("plugin gui.json repaired", "plugin", pl.Name, "where", w.String())
-		}
-	}
+	a.logPlugins(errs)
 	for i := range cfg.Instances {
 		if _, err := a.registry.CheckInstance(&cfg.Instances[i]); err != nil {
 			return nil, fmt.Errorf("instances[%d]: %w", i, err)
@@ -125,6 +118,23 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 		Actions: a.actions, Alerts: a.alerts, Annotator: ann, Reader: reader, Baselines: a.detector.Baselines,
 	}
 	return a, nil
+}
+
+// rescan reads the plugin folder again (on SIGHUP): new plugins become
+// usable, removed or broken ones fail their calls with a recorded error.
+func (a *alerting) rescan() { a.logPlugins(a.registry.Rescan()) }
+
+// logPlugins logs the problems of the plugin folder and the repairs made
+// to gui.json files.
+func (a *alerting) logPlugins(errs []error) {
+	for _, err := range errs {
+		a.log.Warn("plugin folder", "err", err)
+	}
+	for _, pl := range a.registry.List() {
+		for _, w := range pl.Warnings {
+			a.log.Warn("plugin gui.json repaired", "plugin", pl.Name, "where", w.String())
+		}
+	}
 }
 
 // stages are the pipeline stages after the rate engine.

@@ -82,6 +82,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 type daemon struct {
 	log        *slog.Logger
 	holder     *model.Holder
+	alerting   *alerting
 	components []component
 }
 
@@ -126,8 +127,9 @@ func build(cfg config.Config, log *slog.Logger, stderr io.Writer) (*daemon, erro
 		return nil, fmt.Errorf("data_dir %s: %w (create it or point data_dir / --data at a writable folder)", cfg.DataDir, err)
 	}
 	return &daemon{
-		log:    log,
-		holder: holder,
+		log:      log,
+		holder:   holder,
+		alerting: al,
 		// Dependency order: consumers before producers, so that nothing
 		// is produced into a stage that is not running.
 		components: []component{refresher, al, pl, col, srv},
@@ -178,6 +180,7 @@ func (d *daemon) reload(configPath string, ov overrides) {
 		return
 	}
 	d.holder.Store(m)
+	d.alerting.rescan()
 	d.log.Info("configuration reloaded", "traffic_groups", len(m.Groups), "partitions", len(m.Partitions))
 }
 
