@@ -217,22 +217,11 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a *Alerting, 
 	if !readJSON(w, r, &pol) {
 		return
 	}
-	status := http.StatusCreated
-	if r.Method == http.MethodPut {
-		id, ok := pathID(w, r, "policy")
-		if !ok {
-			return
-		}
-		old, err := a.Policies.Get(id)
-		if err != nil || !p.mayChange(old.CID) {
-			writeError(w, http.StatusNotFound, "no policy %d that user %s may change", id, p.Name)
-			return
-		}
-		pol.ID, status = id, http.StatusOK
-	} else if pol.ID != 0 {
-		writeError(w, http.StatusBadRequest, "a new policy gets its ID from the server; leave id out, or PUT /api/v1/policies/%d to replace one", pol.ID)
+	id, status, ok := writeTarget(w, r, p, "policy", "policies", pol.ID, policyCID(a))
+	if !ok {
 		return
 	}
+	pol.ID = id
 	if !p.mayChange(pol.CID) {
 		writeError(w, http.StatusForbidden, "user %s may not change policies of partition %d", p.Name, pol.CID)
 		return
@@ -245,14 +234,54 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a *Alerting, 
 	writeJSON(w, status, saved)
 }
 
-func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
-	id, ok := pathID(w, r, "policy")
-	if !ok {
-		return
+// policyCID gives the partition of an existing policy.
+func policyCID(a *Alerting) func(uint64) (uint32, bool) {
+	return func(id uint64) (uint32, bool) {
+		pol, err := a.Policies.Get(id)
+		return pol.CID, err == nil
 	}
-	pol, err := a.Policies.Get(id)
-	if err != nil || !p.mayChange(pol.CID) {
-		writeError(w, http.StatusNotFound, "no policy %d that user %s may change", id, p.Name)
+}
+
+// instanceCID gives the partition of an existing plugin instance.
+func instanceCID(a *Alerting) func(uint64) (uint32, bool) {
+	return func(id uint64) (uint32, bool) {
+		in, ok := a.Instances.Get(id)
+		return in.CID, ok
+	}
+}
+
+// writeTarget decides the ID a POST or PUT writes: POST creates (the body
+// must carry no ID), PUT /{id} replaces an existing object the principal
+// may change. It writes the error response when there is none.
+func writeTarget(w http.ResponseWriter, r *http.Request, p Principal, what, collection string, bodyID uint64, cidOf func(uint64) (uint32, bool)) (id uint64, status int, ok bool) {
+	if r.Method != http.MethodPut {
+		if bodyID != 0 {
+			writeError(w, http.StatusBadRequest, "a new %s gets its ID from the server; leave id out, or PUT /api/v1/%s/%d to replace one", what, collection, bodyID)
+			return 0, 0, false
+		}
+		return 0, http.StatusCreated, true
+	}
+	id, ok = changeable(w, r, p, what, cidOf)
+	return id, http.StatusOK, ok
+}
+
+// changeable reads the {id} path value of an existing object the principal
+// may change, writing the error response when there is none.
+func changeable(w http.ResponseWriter, r *http.Request, p Principal, what string, cidOf func(uint64) (uint32, bool)) (uint64, bool) {
+	id, ok := pathID(w, r, what)
+	if !ok {
+		return 0, false
+	}
+	if cid, found := cidOf(id); !found || !p.mayChange(cid) {
+		writeError(w, http.StatusNotFound, "no %s %d that user %s may change", what, id, p.Name)
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	id, ok := changeable(w, r, p, "policy", policyCID(a))
+	if !ok {
 		return
 	}
 	if err := a.Policies.Delete(r.Context(), id); err != nil {
@@ -333,22 +362,11 @@ func (s *Server) putInstance(w http.ResponseWriter, r *http.Request, a *Alerting
 	if !readJSON(w, r, &in) {
 		return
 	}
-	status := http.StatusCreated
-	if r.Method == http.MethodPut {
-		id, ok := pathID(w, r, "plugin instance")
-		if !ok {
-			return
-		}
-		old, found := a.Instances.Get(id)
-		if !found || !p.mayChange(old.CID) {
-			writeError(w, http.StatusNotFound, "no plugin instance %d that user %s may change", id, p.Name)
-			return
-		}
-		in.ID, status = id, http.StatusOK
-	} else if in.ID != 0 {
-		writeError(w, http.StatusBadRequest, "a new plugin instance gets its ID from the server; leave id out, or PUT /api/v1/instances/%d", in.ID)
+	id, status, ok := writeTarget(w, r, p, "plugin instance", "instances", in.ID, instanceCID(a))
+	if !ok {
 		return
 	}
+	in.ID = id
 	if !p.mayChange(in.CID) {
 		writeError(w, http.StatusForbidden, "user %s may not change plugin instances of partition %d", p.Name, in.CID)
 		return
@@ -362,13 +380,8 @@ func (s *Server) putInstance(w http.ResponseWriter, r *http.Request, a *Alerting
 }
 
 func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
-	id, ok := pathID(w, r, "plugin instance")
+	id, ok := changeable(w, r, p, "plugin instance", instanceCID(a))
 	if !ok {
-		return
-	}
-	in, found := a.Instances.Get(id)
-	if !found || !p.mayChange(in.CID) {
-		writeError(w, http.StatusNotFound, "no plugin instance %d that user %s may change", id, p.Name)
 		return
 	}
 	for _, pol := range a.Policies.List() {

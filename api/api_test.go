@@ -159,6 +159,9 @@ func TestAlertingEndpoints(t *testing.T) {
 		{method: "POST", path: "/api/v1/policies", user: "viewer", body: policyJSON, code: 403, contains: []string{"may not change policies of partition 0"}},
 		{method: "GET", path: "/api/v1/policies/abc", user: "root", code: 400, contains: []string{`abc\" is not a number`}},
 		{method: "GET", path: "/api/v1/policies/999", user: "root", code: 404},
+		{method: "PUT", path: "/api/v1/policies/4", user: "root", body: strings.Replace(policyJSON, `"threshold":8000`, `"threshold":16000`, 1), code: 200, contains: []string{`"id": 4`, `"threshold": 2000`}},
+		{method: "PUT", path: "/api/v1/policies/77", user: "root", body: policyJSON, code: 404, contains: []string{"no policy 77"}},
+		{method: "POST", path: "/api/v1/policies", user: "root", body: strings.Replace(policyJSON, `{"name"`, `{"id":4,"name"`, 1), code: 400, contains: []string{"PUT /api/v1/policies/4"}},
 		{method: "DELETE", path: "/api/v1/policies/1", user: "viewer", code: 404, contains: []string{"may change"}},
 		{method: "DELETE", path: "/api/v1/policies/1", user: "root", code: 204},
 		{method: "GET", path: "/api/v1/plugins", user: "viewer", code: 200, contains: []string{`"email"`, "missing ','", "trailing ','"}},
@@ -167,6 +170,7 @@ func TestAlertingEndpoints(t *testing.T) {
 		{method: "POST", path: "/api/v1/instances", user: "mgr5", body: `{"name":"mail","cid":0,"plugin":"email","values":{}}`, code: 403},
 		{method: "GET", path: "/api/v1/instances/1", user: "viewer", code: 200, contains: []string{"********"}},
 		{method: "GET", path: "/api/v1/instances/1", user: "mgr5", code: 404},
+		{method: "PUT", path: "/api/v1/instances/1", user: "root", body: `{"name":"mail ops","cid":0,"plugin":"email","values":{"EMAIL_BODY":"hi"}}`, code: 200, contains: []string{`"name": "mail ops"`, `"EMAIL_BODY": "hi"`}},
 		{method: "POST", path: "/api/v1/actions/1/launch", user: "root", code: 404},
 	} {
 		body := e.run(t, ts)
