@@ -307,8 +307,9 @@ func (s *server) authGet(t *testing.T, path string, v any) {
 
 // TestAlertApprovalAndCrash attaches an action that waits for approval:
 // nothing is called until `flowsentry action approve`; then the server is
-// killed with SIGKILL in the middle of the open alert, restarted, and the
-// same alert (same ID) still gets its UPDATE and its DELETE.
+// stopped with SIGTERM and later killed with SIGKILL in the middle of the
+// open alert, restarted each time, and the same alert (same ID) still gets
+// its UPDATEs and its DELETE.
 func TestAlertApprovalAndCrash(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "calls.log")
 	s := startServer(t, alertConfig(t, logFile, true))
@@ -356,14 +357,17 @@ func TestAlertApprovalAndCrash(t *testing.T) {
 		t.Errorf("action show: %d %s", code, out)
 	}
 
-	// Crash while the alert is open, then restart on the same data.
-	s.kill(t)
-	before := len(readCalls(t, logFile))
-	s.launch(t)
-	waitFor(t, func() bool {
-		calls = readCalls(t, logFile)
-		return len(calls) > before && calls[len(calls)-1].op == "UPDATE"
-	}, "an UPDATE after the restart", s)
+	// A clean stop (SIGTERM), then a crash (SIGKILL), each while the alert
+	// is open; after each restart on the same data the alert goes on.
+	for _, stopServer := range []func(*testing.T){s.term, s.kill} {
+		stopServer(t)
+		before := len(readCalls(t, logFile))
+		s.launch(t)
+		waitFor(t, func() bool {
+			calls = readCalls(t, logFile)
+			return len(calls) > before && calls[len(calls)-1].op == "UPDATE"
+		}, "an UPDATE after the restart", s)
+	}
 	stop.Store(true)
 	<-done
 	waitFor(t, func() bool {
@@ -376,7 +380,7 @@ func TestAlertApprovalAndCrash(t *testing.T) {
 		}
 	}
 	if n := strings.Count(strings.Join(opsOf(calls), " "), "CREATE"); n != 1 {
-		t.Errorf("calls %v: want one CREATE across the crash", opsOf(calls))
+		t.Errorf("calls %v: want one CREATE across the restarts", opsOf(calls))
 	}
 }
 

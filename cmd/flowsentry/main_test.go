@@ -176,6 +176,17 @@ func (s *server) launch(t *testing.T) {
 	}
 }
 
+// term stops the server with SIGTERM and checks it exits cleanly.
+func (s *server) term(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("flowsentry serve exited with %v after SIGTERM; logs:\n%s", err, s.logs)
+	}
+}
+
 // kill ends the server with SIGKILL, as a crash would.
 func (s *server) kill(t *testing.T) {
 	t.Helper()
