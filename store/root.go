@@ -56,35 +56,53 @@ const busyTimeoutMS = 10000
 // of a record that does not exist.
 var ErrNotFound = errors.New("not found")
 
-// Store is the SQLite database of one data folder. Open it with Open and
-// release it with Close; all methods are safe for concurrent use.
+// Store is the SQLite database of one data folder. New builds it, Start
+// opens it, Close releases it (Open does New and Start at once); all
+// methods are safe for concurrent use once Start has returned.
 type Store struct {
 	log  *slog.Logger
+	dir  string
 	path string
 	// w is the single writer connection; r the read-only pool.
 	w *sql.DB
 	r *sql.DB
 }
 
-// Open creates dir if needed, opens (or creates) dir/flowsentry.db, and
-// applies the schema migrations this binary knows. It refuses a database
-// whose schema is newer than this binary. A nil log discards messages.
-func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
+// New returns the store of data folder dir without touching the disk, so
+// that components can be wired (and the configuration checked) before the
+// database opens. A nil log discards messages.
+func New(dir string, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if dir == "" {
-		return nil, errors.New("store: open: the data folder is empty: set data_dir to a writable folder")
+	return &Store{log: log, dir: dir}
+}
+
+// Open is New followed by Start.
+func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
+	s := New(dir, log)
+	if err := s.Start(ctx); err != nil {
+		return nil, err
 	}
-	abs, err := filepath.Abs(dir)
+	return s, nil
+}
+
+// Start creates the data folder if needed, opens (or creates)
+// flowsentry.db in it, and applies the schema migrations this binary
+// knows. It refuses a database whose schema is newer than this binary.
+func (s *Store) Start(ctx context.Context) error {
+	if s.dir == "" {
+		return errors.New("store: open: the data folder is empty: set data_dir to a writable folder")
+	}
+	abs, err := filepath.Abs(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return fmt.Errorf("store: open %s: %w", s.dir, err)
 	}
 	if err := os.MkdirAll(abs, 0o750); err != nil {
-		return nil, fmt.Errorf("store: create data folder: %w", err)
+		return fmt.Errorf("store: create data folder: %w", err)
 	}
 	path := filepath.Join(abs, FileName)
-	s := &Store{log: log, path: path}
+	s.path = path
 
 	s.w, err = sql.Open("sqlite", dsn(path, url.Values{
 		"_journal_mode": {"WAL"},
@@ -92,7 +110,7 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
 		"_txlock":       {"immediate"},
 	}))
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)
@@ -100,26 +118,26 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
 	s.w.SetConnMaxIdleTime(0)
 	if err := s.w.PingContext(ctx); err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.w.Close()
-		return nil, err
+		return err
 	}
 
 	s.r, err = sql.Open("sqlite", dsn(path, url.Values{"_query_only": {"1"}}))
 	if err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("store: open %s for reading: %w", path, err)
+		return fmt.Errorf("store: open %s for reading: %w", path, err)
 	}
 	readers := max(2, runtime.GOMAXPROCS(0))
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
 	if err := s.r.PingContext(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("store: open %s for reading: %w", path, err)
+		return fmt.Errorf("store: open %s for reading: %w", path, err)
 	}
-	return s, nil
+	return nil
 }
 
 // dsn builds the driver's data source name: a file: URI (so any character
@@ -137,8 +155,12 @@ func dsn(path string, extra url.Values) string {
 	return u.String()
 }
 
-// Close closes the database. Calls after Close fail.
+// Close closes the database; it does nothing when Start never succeeded.
+// Calls after Close fail.
 func (s *Store) Close() error {
+	if s.w == nil {
+		return nil
+	}
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

@@ -48,12 +48,6 @@ type alerting struct {
 	api       *api.Alerting
 }
 
-// lazyStore forwards to the database once Start opened it, so that the
-// components can be built (and --check can run) before it exists.
-type lazyStore struct{ s **store.Store }
-
-func (l lazyStore) get() *store.Store { return *l.s }
-
 // newAlerting validates the alerting configuration: the plugin folder is
 // read and every configured instance and policy is checked.
 func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*alerting, error) {
@@ -70,10 +64,13 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 	if a.runner, err = plugin.NewRunner(cfg.Plugins, reg, log); err != nil {
 		return nil, err
 	}
-	st := lazyStore{&a.store}
-	a.instances = plugin.NewInstances(a.registry, instanceStore{st})
-	a.policies = policy.NewManager(policyStore{st}, refChecker{a})
-	if a.alerts, err = alert.New(cfg.Alerts, alertStore{st}, alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }), log); err != nil {
+	// The store opens nothing until Start, so that --check can build
+	// everything without touching the data folder.
+	st := store.New(cfg.DataDir, log)
+	a.store = st
+	a.instances = plugin.NewInstances(a.registry, st)
+	a.policies = policy.NewManager(st, refChecker{a})
+	if a.alerts, err = alert.New(cfg.Alerts, st, alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }), log); err != nil {
 		return nil, err
 	}
 	if err := reg.Register(a.alerts); err != nil {
@@ -84,7 +81,7 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 		return nil, fmt.Errorf("find the flowsentry binary (for ftnbi on the plugins' PATH): %w", err)
 	}
 	if a.actions, err = action.New(action.Deps{
-		Store:     actionStore{st},
+		Store:     st,
 		Policies:  a.policies,
 		Instances: a.instances,
 		Alerts:    a.alerts,
@@ -98,16 +95,16 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 	if err := reg.Register(a.actions); err != nil {
 		return nil, err
 	}
-	if a.detector, err = threshold.New(cfg.Baselines, a.policies.Set, re, a.alerts, baselineStore{st}, log); err != nil {
+	if a.detector, err = threshold.New(cfg.Baselines, a.policies.Set, re, a.alerts, st, log); err != nil {
 		return nil, err
 	}
-	ann, err := annotate.New(cfg.Annotations, valueStore{st}, a.actions, nil, log)
+	ann, err := annotate.New(cfg.Annotations, st, a.actions, nil, log)
 	if err != nil {
 		return nil, err
 	}
 	users := users{st}
 	reader, err := annotate.NewReader(annotate.ReaderDeps{
-		Alerts: alertStore{st}, Users: annotateUsers{users}, Values: valueStore{st},
+		Alerts: st, Users: annotateUsers{users}, Values: st,
 		Actions: actionLister{a.actions}, Graphs: grapher{a.registry}, Log: log,
 	})
 	if err != nil {
@@ -147,11 +144,10 @@ func (a *alerting) stages() []pipelineStage {
 func (a *alerting) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := store.Open(ctx, a.cfg.DataDir, a.log)
-	if err != nil {
+	st := a.store
+	if err := st.Start(ctx); err != nil {
 		return err
 	}
-	a.store = st
 	password := a.cfg.Admin.Password
 	if password == "" {
 		password = os.Getenv("FLOWSENTRY_ADMIN_PASSWORD")
@@ -191,10 +187,8 @@ func (a *alerting) Stop() {
 	a.detector.Stop()
 	a.alerts.Stop()
 	a.actions.Stop()
-	if a.store != nil {
-		if err := a.store.Close(); err != nil {
-			a.log.Error("closing the database", "err", err)
-		}
+	if err := a.store.Close(); err != nil {
+		a.log.Error("closing the database", "err", err)
 	}
 }
 
@@ -227,92 +221,11 @@ func (alertTicker) Add(*flow.Record)             {}
 func (alertTicker) AddCounters(*flow.IfCounters) {}
 func (t alertTicker) Tick(now int64)             { t.e.Tick(time.Unix(0, now)) }
 
-// The adapters below forward to the database opened by Start.
-
-type instanceStore struct{ lazyStore }
-
-func (s instanceStore) SaveInstance(ctx context.Context, in *plugin.Instance) error {
-	return s.get().SaveInstance(ctx, in)
-}
-func (s instanceStore) DeleteInstance(ctx context.Context, id uint64) error {
-	return s.get().DeleteInstance(ctx, id)
-}
-func (s instanceStore) Instances(ctx context.Context) ([]plugin.Instance, error) {
-	return s.get().Instances(ctx)
-}
-
-type policyStore struct{ lazyStore }
-
-func (s policyStore) SavePolicy(ctx context.Context, id uint64, doc []byte) error {
-	return s.get().SavePolicy(ctx, id, doc)
-}
-func (s policyStore) DeletePolicy(ctx context.Context, id uint64) error {
-	return s.get().DeletePolicy(ctx, id)
-}
-func (s policyStore) Policies(ctx context.Context) (map[uint64][]byte, error) {
-	return s.get().Policies(ctx)
-}
-
-type alertStore struct{ lazyStore }
-
-func (s alertStore) NextAlertID(ctx context.Context) (uint64, error) { return s.get().NextAlertID(ctx) }
-func (s alertStore) SaveAlert(ctx context.Context, a *alert.Alert) error {
-	return s.get().SaveAlert(ctx, a)
-}
-func (s alertStore) OpenAlerts(ctx context.Context) ([]alert.Alert, error) {
-	return s.get().OpenAlerts(ctx)
-}
-func (s alertStore) Alerts(ctx context.Context, q alert.Query) ([]alert.Alert, error) {
-	return s.get().Alerts(ctx, q)
-}
-
-type actionStore struct{ lazyStore }
-
-func (s actionStore) NextActionID(ctx context.Context) (uint64, error) {
-	return s.get().NextActionID(ctx)
-}
-func (s actionStore) SaveAction(ctx context.Context, a *action.Action) error {
-	return s.get().SaveAction(ctx, a)
-}
-func (s actionStore) AddCall(ctx context.Context, c *action.Call) error {
-	return s.get().AddCall(ctx, c)
-}
-func (s actionStore) Actions(ctx context.Context, alertID uint64) ([]action.Action, error) {
-	return s.get().Actions(ctx, alertID)
-}
-func (s actionStore) Action(ctx context.Context, id uint64) (action.Action, error) {
-	return s.get().Action(ctx, id)
-}
-func (s actionStore) OpenActions(ctx context.Context) ([]action.Action, error) {
-	return s.get().OpenActions(ctx)
-}
-func (s actionStore) Calls(ctx context.Context, id uint64) ([]action.Call, error) {
-	return s.get().Calls(ctx, id)
-}
-
-type valueStore struct{ lazyStore }
-
-func (s valueStore) AddValues(ctx context.Context, vals []annotate.Value) error {
-	return s.get().AddValues(ctx, vals)
-}
-func (s valueStore) Values(ctx context.Context, alertID uint64) ([]annotate.Value, error) {
-	return s.get().Values(ctx, alertID)
-}
-
-type baselineStore struct{ lazyStore }
-
-func (s baselineStore) SaveBaselines(ctx context.Context, list []threshold.Baseline) error {
-	return s.get().SaveBaselines(ctx, list)
-}
-func (s baselineStore) Baselines(ctx context.Context) ([]threshold.Baseline, error) {
-	return s.get().Baselines(ctx)
-}
-
 // users authenticates API users against the database.
-type users struct{ lazyStore }
+type users struct{ s *store.Store }
 
 func (u users) Authenticate(ctx context.Context, name, password string) (api.Principal, error) {
-	usr, err := u.get().Authenticate(ctx, name, password)
+	usr, err := u.s.Authenticate(ctx, name, password)
 	if err != nil {
 		return api.Principal{}, err
 	}
