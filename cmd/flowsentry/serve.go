@@ -123,9 +123,6 @@ func build(cfg config.Config, log *slog.Logger, stderr io.Writer) (*daemon, erro
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w (create it or point data_dir / --data at a writable folder)", cfg.DataDir, err)
-	}
 	return &daemon{
 		log:      log,
 		holder:   holder,
