@@ -140,7 +140,7 @@ func TestValues(t *testing.T) {
 	if diff := cmp.Diff(h.events[len(h.events)-1], Event{Op: OpUpdate, Alert: wantAlert}); diff != "" {
 		t.Errorf("UPDATE event (-got +want):\n%s", diff)
 	}
-	if diff := cmp.Diff(h.store.alerts[1001], wantAlert); diff != "" {
+	if diff := cmp.Diff(storedAlert(h.store, 1001), wantAlert); diff != "" {
 		t.Errorf("stored alert at the UPDATE (-got +want):\n%s", diff)
 	}
 }
@@ -269,7 +269,7 @@ func TestStoreFailures(t *testing.T) {
 func TestDuplicateOpenAlertsAtStart(t *testing.T) {
 	store := newMemStore()
 	for _, id := range []uint64{5, 9} {
-		store.alerts[id] = Alert{ID: id, Policy: 7, Key: "TGRP/1", Type: "threshold_exceeded", Earliest: t0, LastCall: t0}
+		_ = store.MemStore.SaveAlert(context.Background(), &Alert{ID: id, Policy: 7, Key: "TGRP/1", Type: "threshold_exceeded", Earliest: t0, LastCall: t0})
 	}
 	h := newHarness(t, DefaultConfig(), store)
 	h.observe(10*sec, tgrpCondition(1000))
@@ -399,4 +399,9 @@ func TestConfigValidate(t *testing.T) {
 			"alert.max_age: 0s is not longer than quiet_period (0s); use e.g. 12h (the manual's value)" {
 		t.Errorf("New with a zero config: %v", err)
 	}
+}
+
+func storedAlert(s *memStore, id uint64) Alert {
+	a, _ := s.stored(id)
+	return a
 }

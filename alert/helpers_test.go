@@ -1,22 +1,18 @@
 package alert
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
 
-// memStore is an in-memory Store whose calls can be made to fail.
+// memStore is the in-memory store whose calls can be made to fail.
 type memStore struct {
-	mu      sync.Mutex
-	next    uint64
-	alerts  map[uint64]Alert
+	*MemStore
 	saves   int
 	failIDs bool // NextAlertID fails
 	failOps []Op // SaveAlert fails for alerts about to get these ops
@@ -24,71 +20,29 @@ type memStore struct {
 
 var errDown = errors.New("store is down")
 
-func newMemStore() *memStore { return &memStore{next: 1000, alerts: map[uint64]Alert{}} }
+func newMemStore() *memStore { return &memStore{MemStore: NewMemStore(1000)} }
 
-func (s *memStore) NextAlertID(context.Context) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *memStore) NextAlertID(ctx context.Context) (uint64, error) {
 	if s.failIDs {
 		return 0, errDown
 	}
-	s.next++
-	return s.next, nil
+	return s.MemStore.NextAlertID(ctx)
 }
 
-func (s *memStore) SaveAlert(_ context.Context, a *Alert) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if slices.Contains(s.failOps, opOf(s.alerts, a)) {
+func (s *memStore) SaveAlert(ctx context.Context, a *Alert) error {
+	_, stored := s.stored(a.ID)
+	op := OpUpdate
+	switch {
+	case !stored:
+		op = OpCreate
+	case !a.Ended.IsZero():
+		op = OpDelete
+	}
+	if slices.Contains(s.failOps, op) {
 		return errDown
 	}
 	s.saves++
-	s.alerts[a.ID] = *a
-	return nil
-}
-
-// opOf guesses the transition a save stands for, for failure injection.
-func opOf(stored map[uint64]Alert, a *Alert) Op {
-	switch _, ok := stored[a.ID]; {
-	case !ok:
-		return OpCreate
-	case !a.Ended.IsZero():
-		return OpDelete
-	}
-	return OpUpdate
-}
-
-func (s *memStore) OpenAlerts(context.Context) ([]Alert, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Alert
-	for _, a := range s.alerts {
-		if a.Open() {
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-
-func (s *memStore) Alerts(_ context.Context, q Query) ([]Alert, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Alert
-	for _, a := range s.alerts {
-		switch {
-		case q.IDs != nil && !slices.Contains(q.IDs, a.ID):
-		case q.CIDs != nil && !slices.Contains(q.CIDs, a.CID):
-		case !q.CreatedSince.IsZero() && a.Earliest.Before(q.CreatedSince):
-		case !q.ActiveSince.IsZero() && !a.Open() && a.Latest.Before(q.ActiveSince):
-		default:
-			out = append(out, a)
-		}
-	}
-	slices.SortFunc(out, func(a, b Alert) int { return cmp.Compare(b.ID, a.ID) })
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
-	return out, nil
+	return s.MemStore.SaveAlert(ctx, a)
 }
 
 // got is an event as the tests compare it: when it was issued (the time of

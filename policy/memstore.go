@@ -1,5 +1,3 @@
-//go:build !release
-
 package policy
 
 import (
@@ -8,7 +6,8 @@ import (
 	"sync"
 )
 
-// MemStore is an in-memory Store for tests.
+// MemStore is a Store in memory, for replays (which persist nothing) and
+// tests. It is safe for concurrent use.
 type MemStore struct {
 	mu   sync.Mutex
 	docs map[uint64][]byte
