@@ -9,13 +9,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/term"
 
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/api"
+	"github.com/flowsentry/flowsentry/detect/threshold"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
+	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/replay"
 )
@@ -31,6 +36,26 @@ type groupSummary struct {
 	PacketsOut uint64 `json:"packets_out"`
 	BytesIn    uint64 `json:"bytes_in"`
 	BytesOut   uint64 `json:"bytes_out"`
+}
+
+// alertLine is the JSON line replay prints per alert event: the operation a
+// plugin would be called with, and the alert in the FlowTraq JSON format.
+type alertLine struct {
+	Type  string         `json:"type"`
+	Op    alert.Op       `json:"op"`
+	Alert annotate.Alert `json:"alert"`
+}
+
+// clockSink remembers the capture clock replay advances the pipeline to.
+type clockSink struct {
+	*pipeline.Pipeline
+	last int64
+}
+
+// Advance moves the pipeline's clock.
+func (c *clockSink) Advance(now int64) {
+	c.last = max(c.last, now)
+	c.Pipeline.Advance(now)
 }
 
 // replayStats is the JSON line replay prints per file.
@@ -83,12 +108,45 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowsentry replay: rates: %v\n", err)
 		return 1
 	}
-	pl, err := pipeline.New(cfg.Pipeline, holder, []pipeline.Stage{re}, nil, reg, log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	enc := json.NewEncoder(stdout)
+	// Detectors and the alert engine run as in serve, on the capture's
+	// clock, with nothing persisted and no plugin called: alert events are
+	// printed instead.
+	pm := policy.NewManager(&policy.MemStore{}, nil)
+	var cids []uint32
+	for _, p := range m.Partitions {
+		cids = append(cids, p.CID)
+	}
+	if err := pm.Load(ctx, cfg.Policies, cids); err != nil {
+		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
+		return 1
+	}
+	eng, err := alert.New(cfg.Alerts, alert.NewMemStore(0), alert.SinkFunc(func(ev alert.Event) {
+		_ = enc.Encode(alertLine{Type: "alert", Op: ev.Op, Alert: annotate.Alert(ev.Alert)})
+	}), log)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
+		return 1
+	}
+	if err := eng.Start(ctx); err != nil {
+		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
+		return 1
+	}
+	defer eng.Stop()
+	det, err := threshold.New(cfg.Baselines, pm.Set, re, eng, nil, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
+		return 1
+	}
+	pl, err := pipeline.New(cfg.Pipeline, holder, []pipeline.Stage{re, det, alertTicker{eng}}, nil, reg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "flowsentry replay: pipeline: %v\n", err)
 		return 1
 	}
-	rp, err := replay.New(cfg.Replay, pl, log)
+	clock := &clockSink{Pipeline: pl}
+	rp, err := replay.New(cfg.Replay, clock, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
 		return 1
@@ -97,9 +155,6 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		progress = stderr
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	enc := json.NewEncoder(stdout)
 	for _, file := range fs.Args() {
 		st, err := rp.Run(ctx, file, progress)
 		if err != nil {
@@ -110,7 +165,16 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	for _, g := range api.TrafficGroups(holder.Load(), re.Snapshot()) {
+	// The totals are those at the end of the capture; then the clock moves
+	// past the quiet period so that every alert still open ends with its
+	// DELETE (idle rate objects expire meanwhile, hence the order).
+	snap := re.Snapshot()
+	if clock.last != 0 {
+		// An UPDATE may be due first; the quiet period runs from it.
+		clock.Advance(clock.last + int64(cfg.Alerts.UpdateInterval))
+		clock.Advance(clock.last + int64(cfg.Alerts.QuietPeriod+time.Second))
+	}
+	for _, g := range api.TrafficGroups(holder.Load(), snap) {
 		line := groupSummary{
 			Type: "summary", TGrp: g.ID, TGrpName: g.Name, CID: g.CID,
 			Flows:     g.Totals.Updates,
