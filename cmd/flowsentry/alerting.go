@@ -22,6 +22,7 @@ import (
 	"github.com/flowsentry/flowsentry/detect/threshold"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
@@ -135,8 +136,8 @@ func (a *alerting) logPlugins(errs []error) {
 }
 
 // stages are the pipeline stages after the rate engine.
-func (a *alerting) stages() []pipelineStage {
-	return []pipelineStage{a.detector, alertTicker{a.alerts}}
+func (a *alerting) stages() []pipeline.Stage {
+	return []pipeline.Stage{a.detector, alertTicker{a.alerts}}
 }
 
 // Start opens the database, creates the first administrator, and loads
@@ -203,14 +204,6 @@ func apiURL(addr string) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
-}
-
-// pipelineStage is a pipeline stage (pipeline.Stage).
-type pipelineStage interface {
-	SetModel(*model.Model)
-	Add(*flow.Record)
-	AddCounters(*flow.IfCounters)
-	Tick(int64)
 }
 
 // alertTicker runs the alert engine's Tick after the detectors of a tick.

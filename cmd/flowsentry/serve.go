@@ -103,11 +103,7 @@ func build(cfg config.Config, log *slog.Logger, stderr io.Writer) (*daemon, erro
 	if err != nil {
 		return nil, err
 	}
-	stages := []pipeline.Stage{re}
-	for _, s := range al.stages() {
-		stages = append(stages, s)
-	}
-	pl, err := pipeline.New(cfg.Pipeline, holder, stages, nil, reg, log)
+	pl, err := pipeline.New(cfg.Pipeline, holder, append([]pipeline.Stage{re}, al.stages()...), nil, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
