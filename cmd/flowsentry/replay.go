@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/api"
+	"github.com/flowsentry/flowsentry/config"
 	"github.com/flowsentry/flowsentry/detect/threshold"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
@@ -92,77 +94,75 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := loadConfig(*configPath, overrides{})
+	if err == nil {
+		err = runReplay(cfg, fs.Args(), stdout, stderr, log)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
 		return 1
 	}
+	return 0
+}
+
+// runReplay replays files through the pipeline serve runs — rates,
+// detectors and the alert engine — on the capture's clock, with nothing
+// persisted and no plugin called: alert events are printed instead.
+func runReplay(cfg config.Config, files []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	m, err := model.Build(cfg.Model)
 	if err != nil {
-		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
-		return 1
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	holder := model.NewHolder(m)
 	re, err := rates.New(cfg.Rates, reg)
 	if err != nil {
-		fmt.Fprintf(stderr, "flowsentry replay: rates: %v\n", err)
-		return 1
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	enc := json.NewEncoder(stdout)
-	// Detectors and the alert engine run as in serve, on the capture's
-	// clock, with nothing persisted and no plugin called: alert events are
-	// printed instead.
 	pm := policy.NewManager(&policy.MemStore{}, nil)
 	var cids []uint32
 	for _, p := range m.Partitions {
 		cids = append(cids, p.CID)
 	}
 	if err := pm.Load(ctx, cfg.Policies, cids); err != nil {
-		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
-		return 1
+		return err
 	}
 	eng, err := alert.New(cfg.Alerts, alert.NewMemStore(0), alert.SinkFunc(func(ev alert.Event) {
 		_ = enc.Encode(alertLine{Type: "alert", Op: ev.Op, Alert: annotate.Alert(ev.Alert)})
 	}), log)
 	if err != nil {
-		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
-		return 1
+		return err
 	}
 	if err := eng.Start(ctx); err != nil {
-		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
-		return 1
+		return err
 	}
 	defer eng.Stop()
 	det, err := threshold.New(cfg.Baselines, pm.Set, re, eng, nil, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
-		return 1
+		return err
 	}
 	pl, err := pipeline.New(cfg.Pipeline, holder, []pipeline.Stage{re, det, alertTicker{eng}}, nil, reg, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "flowsentry replay: pipeline: %v\n", err)
-		return 1
+		return err
 	}
 	clock := &clockSink{Pipeline: pl}
 	rp, err := replay.New(cfg.Replay, clock, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
-		return 1
+		return err
 	}
 	var progress io.Writer
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		progress = stderr
 	}
-	for _, file := range fs.Args() {
+	for _, file := range files {
 		st, err := rp.Run(ctx, file, progress)
 		if err != nil {
-			fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
-			return 1
+			return err
 		}
 		if err := enc.Encode(statsLine(file, st)); err != nil {
-			return 1
+			return err
 		}
 	}
 	// The totals are those at the end of the capture; then the clock moves
@@ -182,11 +182,10 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 			BytesIn: g.Totals.BytesIn, BytesOut: g.Totals.BytesOut,
 		}
 		if err := enc.Encode(line); err != nil {
-			return 1
+			return err
 		}
 	}
-	log.Debug("replay done")
-	return 0
+	return nil
 }
 
 func statsLine(file string, st replay.Stats) replayStats {
