@@ -357,18 +357,18 @@ func TestDecodeCaptures(t *testing.T) {
 	d := NewDecoder()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := want{Errors: map[string]int{}}
+			total := want{Errors: map[string]int{}}
 			for i, p := range readPayloads(t, tt.file) {
-				got.Datagrams++
+				total.Datagrams++
 				b := flow.NewBatch()
-				st, err := d.Decode(now, p, b)
+				ds, err := d.Decode(now, p, b)
 				wantRecs, wantCounters, comparable, refErr := reference(t, p)
 				if err != nil {
 					var de *flow.DecodeError
 					if !errors.As(err, &de) {
 						t.Fatalf("datagram %d: error %v is not a *flow.DecodeError", i, err)
 					}
-					got.Errors[de.Reason]++
+					total.Errors[de.Reason]++
 					if len(b.Records)+len(b.Counters) != 0 {
 						t.Errorf("datagram %d: %d records and %d counters appended despite %v", i, len(b.Records), len(b.Counters), err)
 					}
@@ -388,20 +388,20 @@ func TestDecodeCaptures(t *testing.T) {
 				if diff := cmp.Diff(b.Counters, wantCounters, cmpAddr, cmpopts.EquateEmpty()); diff != "" {
 					t.Errorf("datagram %d: counters (-got +want):\n%s", i, diff)
 				}
-				if st.Records != len(b.Records) || st.Counters != len(b.Counters) {
-					t.Errorf("datagram %d: stats %+v for %d records, %d counters", i, st, len(b.Records), len(b.Counters))
+				if ds.Records != len(b.Records) || ds.Counters != len(b.Counters) {
+					t.Errorf("datagram %d: stats %+v for %d records, %d counters", i, ds, len(b.Records), len(b.Counters))
 				}
-				got.FlowSamples += st.FlowSamples
-				got.CounterSamples += st.CounterSamples
-				got.Records += st.Records
-				got.Counters += st.Counters
-				got.Skipped += st.Skipped
+				total.FlowSamples += ds.FlowSamples
+				total.CounterSamples += ds.CounterSamples
+				total.Records += ds.Records
+				total.Counters += ds.Counters
+				total.Skipped += ds.Skipped
 				b.Release()
 			}
 			if tt.want.Errors == nil {
 				tt.want.Errors = map[string]int{}
 			}
-			if diff := cmp.Diff(got, tt.want); diff != "" {
+			if diff := cmp.Diff(total, tt.want); diff != "" {
 				t.Errorf("totals (-got +want):\n%s", diff)
 			}
 		})
@@ -463,21 +463,21 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		held := flow.Record{Packets: 42}
 		b := &flow.Batch{Records: []flow.Record{held}}
-		st, err := d.Decode(now, p, b)
+		ds, err := d.Decode(now, p, b)
 		if err != nil {
 			var de *flow.DecodeError
 			if !errors.As(err, &de) || !reasons[de.Reason] {
 				t.Fatalf("error %v is not a *flow.DecodeError with a known reason", err)
 			}
-			if st != (Stats{}) || len(b.Records) != 1 || len(b.Counters) != 0 {
-				t.Fatalf("rejected datagram left stats %+v, %d records, %d counters", st, len(b.Records), len(b.Counters))
+			if ds != (Stats{}) || len(b.Records) != 1 || len(b.Counters) != 0 {
+				t.Fatalf("rejected datagram left stats %+v, %d records, %d counters", ds, len(b.Records), len(b.Counters))
 			}
 			return // goflow2 is asked only about accepted input: its counts are not bounded by the bytes
 		}
 		got := b.Records[1:]
-		if st.Records != len(got) || st.Counters != len(b.Counters) || st.Records > st.FlowSamples ||
-			st.FlowSamples+st.CounterSamples > st.Samples || st.Skipped > st.Samples || st.Samples > len(p)/8 {
-			t.Fatalf("stats %+v for %d records, %d counters, %d bytes", st, len(got), len(b.Counters), len(p))
+		if ds.Records != len(got) || ds.Counters != len(b.Counters) || ds.Records > ds.FlowSamples ||
+			ds.FlowSamples+ds.CounterSamples > ds.Samples || ds.Skipped > ds.Samples || ds.Samples > len(p)/8 {
+			t.Fatalf("stats %+v for %d records, %d counters, %d bytes", ds, len(got), len(b.Counters), len(p))
 		}
 		for _, r := range got {
 			if r.Source != flow.SourceSFlow || !r.Exporter.IsValid() || !r.Src.IsValid() || r.Src.Is4() != r.Dst.Is4() ||
@@ -518,11 +518,11 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		for _, p := range payloads {
 			batch.Records, batch.Counters = batch.Records[:0], batch.Counters[:0]
-			st, err := d.Decode(now, p, batch)
+			ds, err := d.Decode(now, p, batch)
 			if err != nil {
 				b.Fatal(err)
 			}
-			samples += st.Samples
+			samples += ds.Samples
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(samples), "ns/sample")
