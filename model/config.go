@@ -177,13 +177,7 @@ func (c Config) compile() (parts, error) {
 	groupNames := make(map[groupName]int, len(c.TrafficGroups))
 	for i, g := range c.TrafficGroups {
 		path := fmt.Sprintf("traffic_groups[%d]", i)
-		if g.ID == 0 {
-			fail(path+".id", "0 is not valid; use an integer from 1 to %d", uint32(math.MaxUint32))
-		} else if j, dup := ids[g.ID]; dup {
-			fail(path+".id", "%d is already the id of traffic_groups[%d]; give each traffic group its own id", g.ID, j)
-		} else {
-			ids[g.ID] = i
-		}
+		checkID(fail, "traffic_groups", "traffic group", i, g.ID, ids)
 		if strings.TrimSpace(g.Name) == "" {
 			fail(path+".name", "is empty; give the traffic group a name")
 		} else if j, dup := groupNames[groupName{g.Partition, g.Name}]; dup {
@@ -238,13 +232,7 @@ func (c Config) compile() (parts, error) {
 	listNames := make(map[string]int, len(c.Blacklists))
 	for i, b := range c.Blacklists {
 		path := fmt.Sprintf("blacklists[%d]", i)
-		if b.ID == 0 {
-			fail(path+".id", "0 is not valid; use an integer from 1 to %d", uint32(math.MaxUint32))
-		} else if j, dup := listIDs[b.ID]; dup {
-			fail(path+".id", "%d is already the id of blacklists[%d]; give each blacklist its own id", b.ID, j)
-		} else {
-			listIDs[b.ID] = i
-		}
+		checkID(fail, "blacklists", "blacklist", i, b.ID, listIDs)
 		if strings.TrimSpace(b.Name) == "" {
 			fail(path+".name", "is empty; give the blacklist a name")
 		} else if j, dup := listNames[b.Name]; dup {
@@ -317,4 +305,17 @@ func Build(cfg Config) (*Model, error) {
 		}
 	}
 	return New(p.partitions, p.groups, p.ifNames).withBlacklists(p.blacklists), nil
+}
+
+// checkID reports an id of item i of list that is 0 or already used by an
+// earlier item (seen maps ids to their item), and records it.
+func checkID(fail func(path, format string, args ...any), list, what string, i int, id uint32, seen map[uint32]int) {
+	path := fmt.Sprintf("%s[%d].id", list, i)
+	if id == 0 {
+		fail(path, "0 is not valid; use an integer from 1 to %d", uint32(math.MaxUint32))
+	} else if j, dup := seen[id]; dup {
+		fail(path, "%d is already the id of %s[%d]; give each %s its own id", id, list, j, what)
+	} else {
+		seen[id] = i
+	}
 }
