@@ -21,12 +21,12 @@ import (
 
 // Config is the root configuration.
 type Config struct {
-	// DataDir is the folder holding the database and state, relative to
-	// the working directory unless absolute; created when missing.
+	// DataDir is the folder holding the database and state; created when
+	// missing. A relative path is taken from the configuration file's
+	// folder (from the working directory for the embedded default).
 	DataDir string `yaml:"data_dir"`
 	// PluginDir is the folder holding one subfolder per plugin (gui.json
-	// and the executable), relative to the working directory unless
-	// absolute.
+	// and the executable); relative like DataDir.
 	PluginDir string `yaml:"plugin_dir"`
 	// HTTP configures the UI, API and /metrics server.
 	HTTP api.Config `yaml:"http"`

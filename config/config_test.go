@@ -230,7 +230,7 @@ func TestLoad(t *testing.T) {
 		name  string
 		yaml  string
 		files map[string]string
-		want  func(dir string, c *Config) // changes to Default()
+		want  func(dir string, c *Config) // changes to Default() with its paths resolved
 	}{
 		{"empty file", "", nil, func(string, *Config) {}},
 		{"comments only", "# nothing set\n", nil, func(string, *Config) {}},
@@ -276,6 +276,9 @@ traffic_groups:
 			}
 			c.Model.TrafficGroups = []model.TrafficGroupConfig{{ID: 1, Name: "internal", Partition: 0, CIDRs: []string{"10.0.0.0/8"}}}
 		}},
+		{"relative and absolute folders", "data_dir: state\nplugin_dir: /opt/flowsentry/plugins\n", nil, func(dir string, c *Config) {
+			c.DataDir, c.PluginDir = filepath.Join(dir, "state"), "/opt/flowsentry/plugins"
+		}},
 		{"relative blacklist file", "blacklists:\n  - {id: 1, name: drop, file: drop.txt, refresh: 90s}\n",
 			map[string]string{"drop.txt": "192.0.2.1\n"}, func(dir string, c *Config) {
 				c.Model.Blacklists = []model.BlacklistConfig{{ID: 1, Name: "drop", File: filepath.Join(dir, "drop.txt"), Refresh: 90 * time.Second}}
@@ -292,6 +295,7 @@ traffic_groups:
 				t.Fatalf("Load: %v", err)
 			}
 			want := Default()
+			want.DataDir, want.PluginDir = filepath.Join(dir, "data"), filepath.Join(dir, "plugins")
 			tc.want(dir, &want)
 			if diff := cmp.Diff(got, want, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 				t.Errorf("Load (-got +want):\n%s", diff)
@@ -421,11 +425,16 @@ func TestDumpRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load example: %v", err)
 	}
+	// An empty file is the defaults with their paths made absolute.
+	defaults, err := parse("empty.yaml", nil)
+	if err != nil {
+		t.Fatalf("Load of an empty file: %v", err)
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 	}{
-		{"default", Default()},
+		{"default", defaults},
 		{"example", example},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -47,42 +47,108 @@ func (e *Error) Error() string {
 	return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
 }
 
+// File is a configuration as loaded: the values, and where in the file
+// each key was written, so that problems found after loading (references
+// between policies, instances and traffic groups; plugin values) can be
+// reported at their file and line too.
+type File struct {
+	// Config is the loaded configuration.
+	Config Config
+	// path is the file ("" for the embedded default); lines maps key
+	// paths to their lines.
+	path  string
+	lines map[string]int
+}
+
+// Embedded returns the embedded default configuration as a File, its
+// relative paths made absolute against the working directory.
+func Embedded() *File {
+	cfg := Default()
+	cfg.DataDir, cfg.PluginDir = resolve(".", cfg.DataDir), resolve(".", cfg.PluginDir)
+	return &File{Config: cfg}
+}
+
 // Load reads the configuration file at path over Default and validates the
-// result. Relative blacklist files are taken relative to the file's folder
-// and made absolute. Every problem found is reported, each as an *Error.
+// result. Relative paths in it (data_dir, plugin_dir, blacklist files) are
+// taken relative to the file's folder and made absolute. Every problem
+// found is reported, each as an *Error.
 func Load(path string) (Config, error) {
+	f, err := Read(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return f.Config, nil
+}
+
+// Read is Load keeping the lines of the keys for File.Locate.
+func Read(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("read configuration: %w; give an existing file, or no file to run on the defaults", err)
+		return nil, fmt.Errorf("read configuration: %w; give an existing file, or no file to run on the defaults", err)
 	}
-	return parse(path, data)
+	return parseFile(path, data)
 }
 
 // parse is Load on the file's contents.
 func parse(file string, data []byte) (Config, error) {
-	cfg := Default()
-	d, err := decodeFile(file, data, &cfg)
+	f, err := parseFile(file, data)
 	if err != nil {
 		return Config{}, err
 	}
+	return f.Config, nil
+}
+
+func parseFile(file string, data []byte) (*File, error) {
+	cfg := Default()
+	d, err := decodeFile(file, data, &cfg)
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Dir(file)
+	cfg.DataDir = resolve(dir, cfg.DataDir)
+	cfg.PluginDir = resolve(dir, cfg.PluginDir)
 	for i := range cfg.Model.Blacklists {
 		b := &cfg.Model.Blacklists[i]
-		if b.File == "" || filepath.IsAbs(b.File) {
-			continue
-		}
-		b.File = filepath.Join(dir, b.File)
-		if abs, err := filepath.Abs(b.File); err == nil {
-			b.File = abs
-		}
+		b.File = resolve(dir, b.File)
 	}
 	if err := cfg.Validate(); err != nil {
 		for _, e := range check.Flatten(err) {
 			d.locate(e)
 		}
-		return Config{}, d.joined()
+		return nil, d.joined()
 	}
-	return cfg, nil
+	return &File{Config: cfg, path: file, lines: d.lines}, nil
+}
+
+// resolve makes a relative path absolute against dir, the folder of the
+// configuration file; empty and absolute paths stay as they are.
+func resolve(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	p := filepath.Join(dir, path)
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+// Locate turns the *check.Error values in err (key paths from the top of
+// the file, joined at any depth) into *Error values at the line of their
+// key, in line order; other errors get the file's name. For the embedded
+// default it returns err with each problem on its own line.
+func (f *File) Locate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if f.path == "" {
+		return errors.Join(check.Flatten(err)...)
+	}
+	d := &decoder{file: f.path, lines: f.lines}
+	for _, e := range check.Flatten(err) {
+		d.locate(e)
+	}
+	return d.joined()
 }
 
 // decodeFile decodes the YAML document in data into the struct v points
@@ -209,8 +275,8 @@ func countLines(data []byte) int {
 }
 
 // Dump writes cfg as YAML that Load accepts and turns back into cfg (for a
-// cfg that validates; Load makes relative blacklist files absolute, so a
-// cfg from Load round-trips wherever the dump is written).
+// cfg that validates; Load makes relative paths absolute, so a cfg from
+// Load round-trips wherever the dump is written).
 func Dump(w io.Writer, cfg Config) error {
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)

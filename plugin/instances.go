@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/flowsentry/flowsentry/config/check"
 )
 
 // ErrNoInstance is returned for a plugin instance ID that does not exist.
@@ -45,13 +47,22 @@ func (s *Instances) Load(ctx context.Context, fromConfig []Instance) (problems [
 		}
 		s.byID[in.ID] = in
 	}
+	// Check them all before saving any, so that a bad file changes
+	// nothing.
+	var errs []error
 	for i, in := range fromConfig {
 		if in.ID == 0 {
-			return problems, fmt.Errorf("instances[%d] %q: give an id: instances in the configuration file keep their IDs", i, in.Name)
+			errs = append(errs, check.Errorf(fmt.Sprintf("instances[%d].id", i), "instance %q has no id; give one: instances in the configuration file keep their IDs", in.Name))
+			continue
 		}
 		if _, err := s.reg.CheckInstance(&in); err != nil {
-			return problems, fmt.Errorf("instances[%d]: %w", i, err)
+			errs = append(errs, check.Prefix(fmt.Sprintf("instances[%d]", i), err))
 		}
+	}
+	if len(errs) > 0 {
+		return problems, errors.Join(errs...)
+	}
+	for _, in := range fromConfig {
 		if err := s.store.SaveInstance(ctx, &in); err != nil {
 			return problems, fmt.Errorf("save plugin instance %d: %w", in.ID, err)
 		}
@@ -127,6 +138,8 @@ func (s *Instances) CheckOverrides(id uint64, overrides map[string]string) error
 	if !ok {
 		return fmt.Errorf("plugin instance %d: plugin %q is not installed", id, in.Plugin)
 	}
-	_, err := p.ValidateOverrides(overrides)
-	return err
+	if _, err := p.ValidateOverrides(overrides); err != nil {
+		return keyErrors("overrides", fmt.Sprintf("plugin instance %d", id), err)
+	}
+	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/flowsentry/flowsentry/config/check"
 )
 
 // Registry holds the plugins of the plugin folder: one per subfolder that
@@ -86,10 +88,11 @@ func (r *Registry) List() []*Plugin {
 
 // CheckInstance checks that an instance has a name, names a valid plugin
 // of the folder and has valid values; it returns the values with the
-// defaults applied.
+// defaults applied. The problems are *check.Error values at the key path
+// of the instance's field ("name", "plugin", "values.EMAIL_MAILPORT").
 func (r *Registry) CheckInstance(in *Instance) (map[string]string, error) {
 	if strings.TrimSpace(in.Name) == "" {
-		return nil, fmt.Errorf("plugin instance %d: name is empty; give the instance a name", in.ID)
+		return nil, check.Errorf("name", "plugin instance %d: name is empty; give the instance a name", in.ID)
 	}
 	p, ok := r.Get(in.Plugin)
 	if !ok {
@@ -97,12 +100,28 @@ func (r *Registry) CheckInstance(in *Instance) (map[string]string, error) {
 		for _, p := range r.List() {
 			names = append(names, p.Name)
 		}
-		return nil, fmt.Errorf("plugin instance %q: plugin %q is not in the plugin folder %s; installed: %s",
+		return nil, check.Errorf("plugin", "plugin instance %q: plugin %q is not in the plugin folder %s; installed: %s",
 			in.Name, in.Plugin, r.dir, strings.Join(names, ", "))
 	}
 	values, err := p.ValidateValues(in.Values)
 	if err != nil {
-		return nil, fmt.Errorf("plugin instance %q: %w", in.Name, err)
+		return nil, keyErrors("values", fmt.Sprintf("plugin instance %q", in.Name), err)
 	}
 	return values, nil
+}
+
+// keyErrors turns the problems of ValidateValues or ValidateOverrides
+// into *check.Error values at field.KEY (at field for the problems of the
+// whole plugin), each message starting with what.
+func keyErrors(field, what string, err error) error {
+	var out []error
+	for _, e := range check.Flatten(err) {
+		path := field
+		var pe *Error
+		if errors.As(e, &pe) && pe.Key != "" {
+			path += "." + pe.Key
+		}
+		out = append(out, check.Errorf(path, "%s: %v", what, e))
+	}
+	return errors.Join(out...)
 }

@@ -144,16 +144,16 @@ func TestCheckInstance(t *testing.T) {
 			in:   Instance{Name: "ops mail", Plugin: "email", Values: map[string]string{"EMAIL_USERNAME": "ops"}},
 			want: map[string]string{"EMAIL_USERNAME": "ops", "EMAIL_MAILPORT": "587"},
 		},
-		{name: "no name", in: Instance{ID: 4, Plugin: "email"}, err: "plugin instance 4: name is empty; give the instance a name"},
+		{name: "no name", in: Instance{ID: 4, Plugin: "email"}, err: "name: plugin instance 4: name is empty; give the instance a name"},
 		{
 			name: "unknown plugin",
 			in:   Instance{Name: "x", Plugin: "sms"},
-			err:  `plugin instance "x": plugin "sms" is not in the plugin folder ../examples; installed: email`,
+			err:  `plugin: plugin instance "x": plugin "sms" is not in the plugin folder ../examples; installed: email`,
 		},
 		{
 			name: "bad value",
 			in:   Instance{Name: "x", Plugin: "email", Values: map[string]string{"EMAIL_USERNAME": "o"}},
-			err:  `plugin instance "x": plugin "email": EMAIL_USERNAME ("Username"): value "o" is 1 character long, shorter than the minimum length 2`,
+			err:  `values.EMAIL_USERNAME: plugin instance "x": plugin "email": EMAIL_USERNAME ("Username"): value "o" is 1 character long, shorter than the minimum length 2`,
 		},
 	}
 	for _, c := range cases {

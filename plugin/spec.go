@@ -112,6 +112,9 @@ type Error struct {
 	// Field locates the problem, e.g. `configurationFields[2] "EMAIL_MAILPORT"`;
 	// empty when it concerns the whole plugin.
 	Field string
+	// Key is the configuration key of an instance value or a policy
+	// override the problem concerns; empty for problems of gui.json.
+	Key string
 	// Rule says which rule is broken and how to fix it.
 	Rule string
 }

@@ -110,13 +110,13 @@ func (p *Plugin) ValidateValues(values map[string]string) (map[string]string, er
 		v := values[f.Key]
 		switch {
 		case v == "" && f.Spec.Required:
-			errs = append(errs, &Error{Plugin: p.Name, Field: f.where(), Rule: "is required; give a value"})
+			errs = append(errs, &Error{Plugin: p.Name, Key: f.Key, Field: f.where(), Rule: "is required; give a value"})
 		case v == "" && f.Spec.Default != nil:
 			out[f.Key] = *f.Spec.Default
 		case v == "":
 		default:
 			if problem := f.Spec.check(v); problem != "" {
-				errs = append(errs, &Error{Plugin: p.Name, Field: f.where(), Rule: f.Spec.describe(v) + " " + problem})
+				errs = append(errs, &Error{Plugin: p.Name, Key: f.Key, Field: f.where(), Rule: f.Spec.describe(v) + " " + problem})
 				continue
 			}
 			out[f.Key] = v
@@ -145,10 +145,10 @@ func (p *Plugin) ValidateOverrides(overrides map[string]string) (map[string]stri
 		switch {
 		case !ok || v == "":
 		case !f.AllowOverride:
-			errs = append(errs, &Error{Plugin: p.Name, Field: f.where(), Rule: "cannot be overridden by a policy (allowOverride is false); set it on the plugin instance"})
+			errs = append(errs, &Error{Plugin: p.Name, Key: f.Key, Field: f.where(), Rule: "cannot be overridden by a policy (allowOverride is false); set it on the plugin instance"})
 		default:
 			if problem := f.Spec.check(v); problem != "" {
-				errs = append(errs, &Error{Plugin: p.Name, Field: f.where(), Rule: "override " + f.Spec.describe(v) + " " + problem})
+				errs = append(errs, &Error{Plugin: p.Name, Key: f.Key, Field: f.where(), Rule: "override " + f.Spec.describe(v) + " " + problem})
 				continue
 			}
 			out[key] = v
@@ -165,7 +165,7 @@ func (p *Plugin) unknownKeys(values map[string]string) []error {
 	var errs []error
 	for _, key := range slices.Sorted(maps.Keys(values)) {
 		if _, ok := p.Spec.Field(key); !ok {
-			errs = append(errs, &Error{Plugin: p.Name, Field: strconv.Quote(key),
+			errs = append(errs, &Error{Plugin: p.Name, Key: key, Field: strconv.Quote(key),
 				Rule: "is not a configuration key of this plugin; its keys are " + p.Spec.keys()})
 		}
 	}

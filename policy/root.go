@@ -14,6 +14,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/flowsentry/flowsentry/config/check"
 )
 
 // Store persists policies as JSON documents.
@@ -75,22 +77,34 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 		all[id] = p
 		m.nextID = max(m.nextID, id)
 	}
+	var errs []error
 	for i, p := range fromConfig {
 		p.Normalize()
 		if p.ID == 0 {
-			return fmt.Errorf("policies[%d] %q: give an id: policies in the configuration file keep their IDs", i, p.Name)
+			errs = append(errs, check.Errorf(fmt.Sprintf("policies[%d].id", i), "policy %q has no id; give one: policies in the configuration file keep their IDs", p.Name))
+			continue
 		}
 		all[p.ID] = p
 		m.nextID = max(m.nextID, p.ID)
 	}
 	// Overrides in the file may name templates of the file: check them
-	// against the whole set.
+	// against the whole set, every one before saving any, so that a bad
+	// file changes nothing.
 	m.set.Store(newSet(values(all)))
 	for i, p := range fromConfig {
+		if p.ID == 0 {
+			continue
+		}
 		p := all[p.ID]
 		if err := m.valid(&p); err != nil {
-			return fmt.Errorf("policies[%d] %q: %w", i, p.Name, err)
+			errs = append(errs, check.Prefix(fmt.Sprintf("policies[%d]", i), err))
 		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, p := range fromConfig {
+		p := all[p.ID]
 		if err := m.save(ctx, &p); err != nil {
 			return err
 		}
@@ -220,10 +234,10 @@ func (m *Manager) valid(p *Policy) error {
 			}
 		}
 		if tmpl == nil || !tmpl.Template() {
-			return fmt.Errorf("override: policy %d is not a template; override a template policy (one without tgrp or interface)", p.Override)
+			return check.Errorf("override", "policy %d is not a template; override a template policy (one without tgrp or interface)", p.Override)
 		}
 		if tmpl.CID != p.CID || tmpl.Target != p.Target {
-			return fmt.Errorf("override: template %d is for partition %d %s; an override must use the same", tmpl.ID, tmpl.CID, tmpl.Target)
+			return check.Errorf("override", "template %d is for partition %d %s; an override must use the same", tmpl.ID, tmpl.CID, tmpl.Target)
 		}
 	}
 	if m.checker != nil {

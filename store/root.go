@@ -158,14 +158,13 @@ func dsn(path string, extra url.Values) string {
 // Close closes the database; it does nothing when Start never succeeded.
 // Calls after Close fail.
 func (s *Store) Close() error {
-	if s.w == nil {
-		return nil
-	}
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
-	errs = append(errs, s.w.Close())
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
@@ -198,4 +197,35 @@ func changedOne(res sql.Result) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// Exists reports whether data folder dir holds a database.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, FileName))
+	return err == nil
+}
+
+// OpenReadOnly opens the existing database of data folder dir for reading
+// only: it creates, migrates and writes nothing, so that `serve --check`
+// can validate the configuration against the stored policies and
+// instances. Only the reading methods work on the result.
+func OpenReadOnly(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
+	s := New(dir, log)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	s.path = filepath.Join(abs, FileName)
+	if _, err := os.Stat(s.path); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	s.r, err = sql.Open("sqlite", dsn(s.path, url.Values{"mode": {"ro"}, "_query_only": {"1"}}))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s for reading: %w", s.path, err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		s.r.Close()
+		return nil, fmt.Errorf("store: open %s for reading: %w", s.path, err)
+	}
+	return s, nil
 }

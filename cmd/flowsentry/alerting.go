@@ -33,6 +33,7 @@ import (
 // actions and annotations. build creates it without opening anything;
 // Start opens the database and loads the state in dependency order.
 type alerting struct {
+	file   *config.File
 	cfg    config.Config
 	log    *slog.Logger
 	stderr io.Writer
@@ -50,16 +51,18 @@ type alerting struct {
 }
 
 // newAlerting validates the alerting configuration: the plugin folder is
-// read and every configured instance and policy is checked.
-func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*alerting, error) {
-	a := &alerting{cfg: cfg, log: log, stderr: stderr, model: holder}
+// read and every configured instance and policy is checked as Start will,
+// without writing anything.
+func newAlerting(f *config.File, holder *model.Holder, re *rates.Engine, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*alerting, error) {
+	cfg := f.Config
+	a := &alerting{file: f, cfg: cfg, log: log, stderr: stderr, model: holder}
 	var errs []error
 	a.registry, errs = plugin.Load(cfg.PluginDir)
 	a.logPlugins(errs)
-	for i := range cfg.Instances {
-		if _, err := a.registry.CheckInstance(&cfg.Instances[i]); err != nil {
-			return nil, fmt.Errorf("instances[%d]: %w", i, err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := preflight(ctx, f, holder, a.registry, log); err != nil {
+		return nil, err
 	}
 	var err error
 	if a.runner, err = plugin.NewRunner(cfg.Plugins, reg, log); err != nil {
@@ -70,7 +73,7 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 	st := store.New(cfg.DataDir, log)
 	a.store = st
 	a.instances = plugin.NewInstances(a.registry, st)
-	a.policies = policy.NewManager(st, refChecker{a})
+	a.policies = policy.NewManager(st, refChecker{model: holder, instances: a.instances})
 	if a.alerts, err = alert.New(cfg.Alerts, st, alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }), log); err != nil {
 		return nil, err
 	}
@@ -149,6 +152,16 @@ func (a *alerting) Start() error {
 	if err := st.Start(ctx); err != nil {
 		return err
 	}
+	problems, err := a.instances.Load(ctx, a.cfg.Instances)
+	if err != nil {
+		return a.file.Locate(err)
+	}
+	for _, p := range problems {
+		a.log.Warn("stored plugin instance is not usable; its calls will fail", "err", p)
+	}
+	if err := a.policies.Load(ctx, a.cfg.Policies, partitionIDs(a.model.Load())); err != nil {
+		return a.file.Locate(err)
+	}
 	password := a.cfg.Admin.Password
 	if password == "" {
 		password = os.Getenv("FLOWSENTRY_ADMIN_PASSWORD")
@@ -159,20 +172,6 @@ func (a *alerting) Start() error {
 	}
 	if generated != "" {
 		fmt.Fprintf(a.stderr, "flowsentry: created the administrator %q with the password %s — it is shown only this once\n", a.cfg.Admin.User, generated)
-	}
-	problems, err := a.instances.Load(ctx, a.cfg.Instances)
-	if err != nil {
-		return err
-	}
-	for _, p := range problems {
-		a.log.Warn("stored plugin instance is not usable; its calls will fail", "err", p)
-	}
-	var cids []uint32
-	for _, p := range a.model.Load().Partitions {
-		cids = append(cids, p.CID)
-	}
-	if err := a.policies.Load(ctx, a.cfg.Policies, cids); err != nil {
-		return err
 	}
 	if err := a.alerts.Start(ctx); err != nil {
 		return err
@@ -263,31 +262,4 @@ func (g grapher) Graphs(name string) ([]string, []annotate.UpdateField) {
 		fields = append(fields, annotate.UpdateField{Label: f.Label, Key: f.Key, Container: f.Container, Record: f.Record})
 	}
 	return slices.Clone(p.Spec.Containers), fields
-}
-
-// refChecker checks what a policy refers to: its partition, traffic group
-// and plugin instances with their overrides.
-type refChecker struct{ a *alerting }
-
-func (c refChecker) CheckRefs(p *policy.Policy) error {
-	m := c.a.model.Load()
-	if !slices.ContainsFunc(m.Partitions, func(pt model.Partition) bool { return pt.CID == p.CID }) {
-		return fmt.Errorf("cid: partition %d does not exist", p.CID)
-	}
-	if p.Group != 0 && !slices.ContainsFunc(m.Groups, func(g model.TrafficGroup) bool { return g.ID == p.Group && g.CID == p.CID }) {
-		return fmt.Errorf("tgrp: traffic group %d does not exist in partition %d", p.Group, p.CID)
-	}
-	for i, at := range p.Actions {
-		in, ok := c.a.instances.Get(at.Instance)
-		if !ok {
-			return fmt.Errorf("actions[%d]: plugin instance %d does not exist", i, at.Instance)
-		}
-		if in.CID != p.CID {
-			return fmt.Errorf("actions[%d]: plugin instance %d belongs to partition %d, the policy to %d", i, at.Instance, in.CID, p.CID)
-		}
-		if err := c.a.instances.CheckOverrides(at.Instance, at.Overrides); err != nil {
-			return fmt.Errorf("actions[%d]: %w", i, err)
-		}
-	}
-	return nil
 }

@@ -43,14 +43,14 @@ func (o overrides) apply(cfg *config.Config) {
 
 // loadConfig loads path (the embedded default when empty), applies the
 // overrides and validates the result.
-func loadConfig(path string, ov overrides) (config.Config, error) {
-	cfg := config.Default()
+func loadConfig(path string, ov overrides) (*config.File, error) {
+	f := config.Embedded()
 	if path != "" {
 		var err error
-		if cfg, err = config.Load(path); err != nil {
-			return cfg, err
+		if f, err = config.Read(path); err != nil {
+			return nil, err
 		}
 	}
-	ov.apply(&cfg)
-	return cfg, cfg.Validate()
+	ov.apply(&f.Config)
+	return f, f.Locate(f.Config.Validate())
 }

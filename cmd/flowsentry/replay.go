@@ -22,7 +22,7 @@ import (
 	"github.com/flowsentry/flowsentry/detect/threshold"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
-	"github.com/flowsentry/flowsentry/policy"
+	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/replay"
 )
@@ -93,9 +93,9 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
 		return 2
 	}
-	cfg, err := loadConfig(*configPath, overrides{})
+	f, err := loadConfig(*configPath, overrides{})
 	if err == nil {
-		err = runReplay(cfg, fs.Args(), stdout, stderr, log)
+		err = runReplay(f, fs.Args(), stdout, stderr, log)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "flowsentry replay: %v\n", err)
@@ -107,7 +107,8 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 // runReplay replays files through the pipeline serve runs — rates,
 // detectors and the alert engine — on the capture's clock, with nothing
 // persisted and no plugin called: alert events are printed instead.
-func runReplay(cfg config.Config, files []string, stdout, stderr io.Writer, log *slog.Logger) error {
+func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	cfg := f.Config
 	m, err := model.Build(cfg.Model)
 	if err != nil {
 		return err
@@ -121,12 +122,10 @@ func runReplay(cfg config.Config, files []string, stdout, stderr io.Writer, log 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	enc := json.NewEncoder(stdout)
-	pm := policy.NewManager(&policy.MemStore{}, nil)
-	var cids []uint32
-	for _, p := range m.Partitions {
-		cids = append(cids, p.CID)
-	}
-	if err := pm.Load(ctx, cfg.Policies, cids); err != nil {
+	// The policies serve would run, checked as serve checks them.
+	plugins, _ := plugin.Load(cfg.PluginDir)
+	pm, err := preflight(ctx, f, holder, plugins, log)
+	if err != nil {
 		return err
 	}
 	eng, err := alert.New(cfg.Alerts, alert.NewMemStore(0), alert.SinkFunc(func(ev alert.Event) {

@@ -48,19 +48,19 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
 		return 2
 	}
-	cfg, err := loadConfig(*configPath, ov)
+	f, err := loadConfig(*configPath, ov)
 	if err != nil {
 		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
 		return 1
 	}
 	if *dump {
-		if err := config.Dump(stdout, cfg); err != nil {
+		if err := config.Dump(stdout, f.Config); err != nil {
 			fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
 			return 1
 		}
 		return 0
 	}
-	d, err := build(cfg, log, stderr)
+	d, err := build(f, log, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
 		return 1
@@ -87,7 +87,8 @@ type daemon struct {
 }
 
 // build creates every component without opening anything.
-func build(cfg config.Config, log *slog.Logger, stderr io.Writer) (*daemon, error) {
+func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) {
+	cfg := f.Config
 	m, err := model.Build(cfg.Model)
 	if err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func build(cfg config.Config, log *slog.Logger, stderr io.Writer) (*daemon, erro
 	if err != nil {
 		return nil, fmt.Errorf("rates: %w", err)
 	}
-	al, err := newAlerting(cfg, holder, re, reg, log, stderr)
+	al, err := newAlerting(f, holder, re, reg, log, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -162,12 +163,12 @@ func (d *daemon) run(ctx context.Context, configPath string, ov overrides) error
 // reload rebuilds the model from the configuration file; on any error the
 // model in use stays. Listener and HTTP changes need a restart.
 func (d *daemon) reload(configPath string, ov overrides) {
-	cfg, err := loadConfig(configPath, ov)
+	f, err := loadConfig(configPath, ov)
 	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", "err", err)
 		return
 	}
-	m, err := model.Build(cfg.Model)
+	m, err := model.Build(f.Config.Model)
 	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", "err", err)
 		return

@@ -31,6 +31,10 @@ func writeConfig(t *testing.T, body string) string {
 // and on files, and that configuration errors name the file, the line, the
 // key and what is valid.
 func TestServeCheckAndDump(t *testing.T) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		config string // "" = no --config
@@ -42,7 +46,7 @@ func TestServeCheckAndDump(t *testing.T) {
 		{name: "default check", args: []string{"--check"}, code: 0, stdout: []string{"configuration OK"}},
 		{name: "default dump", args: []string{"--dump"}, code: 0, stdout: []string{
 			"address: 127.0.0.1:8080", "address: :2055", "protocol: netflow", "address: :6343", "protocol: sflow",
-			"data_dir: ./data", "name: internal", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}},
+			"data_dir: " + filepath.Join(cwd, "data"), "name: internal", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}},
 		{name: "unknown key", config: "traffic_groups:\n  - id: 5\n    name: dmz\n    partition: 0\n    cidr: [192.0.2.0/24]\n",
 			args: []string{"--check"}, code: 1, stderr: []string{"flowsentry.yaml:5:", `"cidr"`, "cidrs"}},
 		{name: "bad protocol", config: "collector:\n  listeners:\n    - address: 127.0.0.1:2055\n      protocol: netflw\n",
@@ -183,4 +187,85 @@ func TestServeMalformedInput(t *testing.T) {
 	caps := testcaptures.Dir(t)
 	sendPayloads(t, filepath.Join(caps, "flow-exports/derived/softflowd-v9-nmap-synscan.pcap"), s.netflow)
 	waitFor(t, func() bool { return s.metric(t, "flowsentry_pipeline_records_total") == 2002 }, "2,002 records after the bad input", s)
+}
+
+// TestServeRefusesBeforeTouchingDisk checks that --check runs the
+// validation serve runs — references between policies, partitions,
+// traffic groups and plugin instances, plugin values, addresses — that
+// each problem names the file, the line and the key, and that serve
+// refusing a file has created nothing in its data folder.
+func TestServeRefusesBeforeTouchingDisk(t *testing.T) {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const policy = "  - id: 100\n    name: web\n    cid: %d\n    family: threshold\n    target: traffic_groups\n" +
+		"    object_type: TGRP\n    threshold_type: packets_in\n    threshold: 1000\n    severity: 5\n%s"
+	instance := "plugin_dir: " + examples + "\ninstances:\n  - id: 3\n    cid: 0\n    plugin: email\n    name: ops mail\n" +
+		"    values:\n      EMAIL_USERNAME: ops\n%s"
+	cases := []struct {
+		name   string
+		config string
+		at     string // the line holding this text is the one the error names
+		want   []string
+	}{
+		{"missing traffic group", "policies:\n" + fmt.Sprintf(policy, 0, "    tgrp: 7\n"), "tgrp: 7",
+			[]string{"policies[0].tgrp", "traffic group 7 does not exist in partition 0"}},
+		{"missing partition", "policies:\n" + fmt.Sprintf(policy, 5, ""), "cid: 5",
+			[]string{"policies[0].cid", "partition 5 does not exist"}},
+		{"missing instance", "policies:\n" + fmt.Sprintf(policy, 0, "    actions:\n      - instance: 9\n"), "instance: 9",
+			[]string{"policies[0].actions[0].instance", "plugin instance 9 does not exist"}},
+		{"bad http port", "http:\n  address: 127.0.0.1:80800\n", "80800",
+			[]string{"http.address", `port "80800"`, "0 to 65535"}},
+		{"bad instance value", fmt.Sprintf(instance, "      EMAIL_MAILPORT: 99999\n"), "99999",
+			[]string{"instances[0].values.EMAIL_MAILPORT", "greater than the maximum 65000"}},
+		{"bad override", fmt.Sprintf(instance, "") + "policies:\n" + fmt.Sprintf(policy, 0, "    actions:\n      - instance: 3\n        overrides:\n          EMAIL_MAILPORT: \"0\"\n"),
+			"EMAIL_MAILPORT: \"0\"", []string{"policies[0].actions[0].overrides.EMAIL_MAILPORT"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, tc.config)
+			line := 0
+			for i, l := range strings.Split(tc.config, "\n") {
+				if strings.Contains(l, tc.at) {
+					line = i + 1
+					break
+				}
+			}
+			want := append([]string{fmt.Sprintf("flowsentry.yaml:%d: ", line)}, tc.want...)
+			for _, args := range [][]string{
+				{"serve", "--check", "--config", path},
+				{"serve", "--config", path, "--http", "127.0.0.1:0", "--netflow", "127.0.0.1:0", "--sflow", "127.0.0.1:0"},
+			} {
+				if tc.name == "bad http port" {
+					args = slicesWithout(args, "--http", "127.0.0.1:0")
+				}
+				out, errOut, code := runBinary(t, args...)
+				if code != 1 {
+					t.Fatalf("%v: exit code %d, want 1\nstdout: %s\nstderr: %s", args, code, out, errOut)
+				}
+				for _, s := range want {
+					if !strings.Contains(errOut, s) {
+						t.Errorf("%v: stderr lacks %q:\n%s", args, s, errOut)
+					}
+				}
+				if _, err := os.Stat(filepath.Join(filepath.Dir(path), "data")); !os.IsNotExist(err) {
+					t.Fatalf("%v: the data folder exists after a refused start (stat: %v)", args, err)
+				}
+			}
+		})
+	}
+}
+
+// slicesWithout returns args without the pair name, value.
+func slicesWithout(args []string, name, value string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == name && i+1 < len(args) && args[i+1] == value {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }

@@ -1,5 +1,3 @@
-//go:build !release
-
 package plugin
 
 import (
@@ -7,8 +5,8 @@ import (
 	"sync"
 )
 
-// MemInstances is an in-memory InstanceStore for tests; it assigns IDs
-// from 1.
+// MemInstances is an in-memory InstanceStore, for replays and checks
+// (which persist nothing) and tests; it assigns IDs from 1.
 type MemInstances struct {
 	mu   sync.Mutex
 	next uint64
