@@ -81,7 +81,8 @@ func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger) (*C
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m, err := newMetrics(reg)
+	templates := netflow.NewTemplates(cfg.Templates)
+	m, err := newMetrics(reg, templates)
 	if err != nil {
 		return nil, fmt.Errorf("collector: register metrics: %w", err)
 	}
@@ -92,7 +93,7 @@ func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger) (*C
 		m:         m,
 		labels:    &exporterLabels{max: cfg.MaxExporters, labels: make(map[netip.Addr]string)},
 		errs:      newErrorLog(log, errorLogInterval),
-		templates: netflow.NewTemplates(cfg.Templates),
+		templates: templates,
 	}, nil
 }
 

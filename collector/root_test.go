@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flowsentry/flowsentry/flow"
@@ -404,6 +405,42 @@ func TestQueueFull(t *testing.T) {
 	}
 	if n := value(c.m.records, "127.0.0.1", "netflow5"); n != datagrams*30 {
 		t.Errorf("records_total = %v, want %d (decoded, then dropped)", n, datagrams*30)
+	}
+}
+
+// TestTemplateBounds floods the collector with IPFIX templates, 20 new
+// ones a datagram in a new observation domain each time: the cache keeps
+// the exporter's bound, and the evictions and the cache size are in the
+// metrics.
+func TestTemplateBounds(t *testing.T) {
+	cfg := testConfig("netflow", "127.0.0.1:0")
+	cfg.Templates.MaxTemplatesPerExporter, cfg.Templates.MaxTemplates = 50, 60
+	c := start(t, cfg, &testSink{})
+	conn := dial(t, c, 0, "127.0.0.1")
+	const datagrams, perDatagram = 10, 20
+	for domain := range uint32(datagrams) {
+		set := be(2, 4+12*perDatagram)
+		for id := range uint16(perDatagram) {
+			set = append(set, be(256+id, 2, 8, 4, 12, 4)...) // source and destination IPv4 address
+		}
+		send(t, conn, append(append(be(10, uint16(16+len(set))), be32(0, 0, domain)...), set...))
+	}
+	waitFor(t, "every datagram", func() bool { return sum(t, c.m.datagrams) == datagrams })
+	if n := value(c.m.templatesLearned, "127.0.0.1"); n != datagrams*perDatagram {
+		t.Errorf("templates_learned_total = %v, want %d", n, datagrams*perDatagram)
+	}
+	for _, m := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"templates", testutil.ToFloat64(c.m.templates), 50},
+		{`template_evictions_total{reason="exporter_limit"}`, testutil.ToFloat64(c.m.evictedExporterLimit), datagrams*perDatagram - 50},
+		{`template_evictions_total{reason="total_limit"}`, testutil.ToFloat64(c.m.evictedTotalLimit), 0},
+		{`template_evictions_total{reason="age"}`, testutil.ToFloat64(c.m.evictedAge), 0},
+	} {
+		if m.got != m.want {
+			t.Errorf("%s = %v, want %v", m.name, m.got, m.want)
+		}
 	}
 }
 
