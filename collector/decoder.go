@@ -27,6 +27,8 @@ type stats struct {
 	replayed           int
 	noAddress          int
 	skippedSamples     int
+	// evicted are the templates, of any exporter, the cache dropped.
+	evicted netflow.Evictions
 }
 
 // netflowDecoder adapts netflow.Decoder (NetFlow v5, v9, IPFIX).
@@ -45,6 +47,7 @@ func (n netflowDecoder) decode(exporter netip.Addr, now int64, payload []byte, b
 		heldDropped:        st.HeldDropped,
 		replayed:           st.Replayed,
 		noAddress:          st.NoAddress,
+		evicted:            st.Evicted,
 	}
 	switch st.Version {
 	case 5:

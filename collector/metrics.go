@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowsentry/flowsentry/collector/netflow"
 	"github.com/flowsentry/flowsentry/flow"
 )
 
@@ -13,6 +14,13 @@ import (
 const (
 	dropQueueFull = "queue_full"
 	dropSocket    = "socket"
+)
+
+// Values of the "reason" label of template_evictions_total.
+const (
+	evictExporterLimit = "exporter_limit"
+	evictTotalLimit    = "total_limit"
+	evictAge           = "age"
 )
 
 // otherExporter is the exporter label of exporters beyond MaxExporters.
@@ -31,15 +39,19 @@ type metrics struct {
 	noAddress          *prometheus.CounterVec
 	skippedSamples     *prometheus.CounterVec
 	heldDropped        prometheus.Counter
-	drops              *prometheus.CounterVec
-	droppedRecords     *prometheus.CounterVec
-	readErrors         *prometheus.CounterVec
-	batchDelay         prometheus.Histogram
-	receiveBuffer      *prometheus.GaugeVec
+	templates          prometheus.GaugeFunc
+	// The template_evictions_total series, by reason.
+	evictedExporterLimit, evictedTotalLimit, evictedAge prometheus.Counter
+	drops                                               *prometheus.CounterVec
+	droppedRecords                                      *prometheus.CounterVec
+	readErrors                                          *prometheus.CounterVec
+	batchDelay                                          prometheus.Histogram
+	receiveBuffer                                       *prometheus.GaugeVec
 }
 
-// newMetrics creates the metrics and registers them with reg.
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics creates the metrics and registers them with reg; templates
+// is the template cache whose size they report.
+func newMetrics(reg prometheus.Registerer, templates *netflow.Templates) (*metrics, error) {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowsentry_collector_" + name, Help: help}, labels)
 	}
@@ -71,10 +83,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Effective kernel receive buffer of each worker's socket (as set, without the kernel's doubling).",
 		}, []string{"worker"}),
 	}
+	evictions := counter("template_evictions_total",
+		"NetFlow v9 / IPFIX templates dropped from the cache: exporter_limit (the exporter had templates.max_templates_per_exporter), total_limit (the cache held templates.max_templates), age (not resent within templates.template_max_age).",
+		"reason")
+	m.evictedExporterLimit = evictions.WithLabelValues(evictExporterLimit)
+	m.evictedTotalLimit = evictions.WithLabelValues(evictTotalLimit)
+	m.evictedAge = evictions.WithLabelValues(evictAge)
+	m.templates = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flowsentry_collector_templates",
+		Help: "NetFlow v9 / IPFIX templates in the cache, options templates included.",
+	}, func() float64 { return float64(templates.Len()) })
 	for _, c := range []prometheus.Collector{
 		m.datagrams, m.records, m.decodeErrors, m.templatesLearned, m.templatesWithdrawn, m.templateMisses,
-		m.held, m.replayed, m.noAddress, m.skippedSamples, m.heldDropped, m.drops, m.droppedRecords, m.readErrors,
-		m.batchDelay, m.receiveBuffer,
+		m.held, m.replayed, m.noAddress, m.skippedSamples, m.heldDropped, evictions, m.templates, m.drops,
+		m.droppedRecords, m.readErrors, m.batchDelay, m.receiveBuffer,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -170,6 +192,9 @@ func (e *exporterMetrics) count(st stats) {
 	add(e.noAddress, st.noAddress)
 	add(e.skippedSamples, st.skippedSamples)
 	add(e.m.heldDropped, st.heldDropped)
+	add(e.m.evictedExporterLimit, st.evicted.ExporterLimit)
+	add(e.m.evictedTotalLimit, st.evicted.TotalLimit)
+	add(e.m.evictedAge, st.evicted.Age)
 }
 
 // decodeError counts a decode error of the given reason.

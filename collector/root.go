@@ -7,7 +7,8 @@
 // and owns its decoders, its buffers and the batch it fills; it hands
 // batches to a Sink when they are full or after the flush interval. NetFlow
 // v9 / IPFIX templates are shared by all workers. Nothing is allocated per
-// datagram in steady state.
+// datagram in steady state. Start refuses a port another socket already
+// holds: a second flowsentry would otherwise take a share of the exporters.
 //
 // The collector counts datagrams, records, decode errors, template events
 // and losses per exporter (the UDP source address, with a bounded number of
@@ -41,6 +42,10 @@ import (
 type Sink interface {
 	Submit(b *flow.Batch) bool
 }
+
+// ErrPortInUse is the error of Start when another socket, of this or
+// another process, already holds a listener's port.
+var ErrPortInUse = errors.New("the port is already in use by another process (another flowsentry?) or another listener; stop it or choose another address in collector.listeners")
 
 // drainTime is how long Stop lets workers read what the kernel has queued
 // before they stop.
@@ -81,7 +86,8 @@ func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger) (*C
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m, err := newMetrics(reg)
+	templates := netflow.NewTemplates(cfg.Templates)
+	m, err := newMetrics(reg, templates)
 	if err != nil {
 		return nil, fmt.Errorf("collector: register metrics: %w", err)
 	}
@@ -92,7 +98,7 @@ func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger) (*C
 		m:         m,
 		labels:    &exporterLabels{max: cfg.MaxExporters, labels: make(map[netip.Addr]string)},
 		errs:      newErrorLog(log, errorLogInterval),
-		templates: netflow.NewTemplates(cfg.Templates),
+		templates: templates,
 	}, nil
 }
 
@@ -144,7 +150,11 @@ func (c *Collector) openListener(l ListenerConfig, n int) (ws []*worker, err err
 			err = fmt.Errorf("collector: listen on %s for %s: %w", l.Address, l.Protocol, err)
 		}
 	}()
-	address := l.Address
+	// Port 0 picks a port here: every worker takes the same.
+	address, err := probe(l.Address)
+	if err != nil {
+		return nil, err
+	}
 	for i := range n {
 		conn, size, err := listen(address, c.cfg.ReceiveBuffer)
 		if err != nil {
@@ -152,8 +162,7 @@ func (c *Collector) openListener(l ListenerConfig, n int) (ws []*worker, err err
 		}
 		conns = append(conns, conn)
 		if i == 0 {
-			// Port 0 picked a port: the other workers take the same.
-			address = conn.LocalAddr().String()
+			address = conn.LocalAddr().String() // as the kernel has it, for the worker names
 			if size < c.cfg.ReceiveBuffer {
 				c.log.Warn("receive buffer smaller than configured",
 					"listener", address, "configured_bytes", c.cfg.ReceiveBuffer, "effective_bytes", size,

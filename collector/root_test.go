@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flowsentry/flowsentry/flow"
@@ -407,6 +409,42 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
+// TestTemplateBounds floods the collector with IPFIX templates, 20 new
+// ones a datagram in a new observation domain each time: the cache keeps
+// the exporter's bound, and the evictions and the cache size are in the
+// metrics.
+func TestTemplateBounds(t *testing.T) {
+	cfg := testConfig("netflow", "127.0.0.1:0")
+	cfg.Templates.MaxTemplatesPerExporter, cfg.Templates.MaxTemplates = 50, 60
+	c := start(t, cfg, &testSink{})
+	conn := dial(t, c, 0, "127.0.0.1")
+	const datagrams, perDatagram = 10, 20
+	for domain := range uint32(datagrams) {
+		set := be(2, 4+12*perDatagram)
+		for id := range uint16(perDatagram) {
+			set = append(set, be(256+id, 2, 8, 4, 12, 4)...) // source and destination IPv4 address
+		}
+		send(t, conn, append(append(be(10, uint16(16+len(set))), be32(0, 0, domain)...), set...))
+	}
+	waitFor(t, "every datagram", func() bool { return sum(t, c.m.datagrams) == datagrams })
+	if n := value(c.m.templatesLearned, "127.0.0.1"); n != datagrams*perDatagram {
+		t.Errorf("templates_learned_total = %v, want %d", n, datagrams*perDatagram)
+	}
+	for _, m := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"templates", testutil.ToFloat64(c.m.templates), 50},
+		{`template_evictions_total{reason="exporter_limit"}`, testutil.ToFloat64(c.m.evictedExporterLimit), datagrams*perDatagram - 50},
+		{`template_evictions_total{reason="total_limit"}`, testutil.ToFloat64(c.m.evictedTotalLimit), 0},
+		{`template_evictions_total{reason="age"}`, testutil.ToFloat64(c.m.evictedAge), 0},
+	} {
+		if m.got != m.want {
+			t.Errorf("%s = %v, want %v", m.name, m.got, m.want)
+		}
+	}
+}
+
 // TestFlush checks that a partial batch reaches the sink after the flush
 // interval, and at the latest on Stop.
 func TestFlush(t *testing.T) {
@@ -466,25 +504,101 @@ func TestLifecycle(t *testing.T) {
 	never.Stop()
 }
 
-// TestStartFails checks that a listener that cannot bind fails Start and
-// leaves no socket open.
+// TestStartFails checks that a listener whose port another socket holds,
+// with or without SO_REUSEPORT, fails Start with ErrPortInUse, leaving the
+// holder its datagrams and no socket open, and that a port a stopped
+// collector held is free again.
 func TestStartFails(t *testing.T) {
-	busy, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name string
+		// hold takes a port on 127.0.0.1 and returns its address, and a
+		// check that the holder still gets its datagrams.
+		hold func(t *testing.T) (string, func(t *testing.T))
+		// sockets is how many sockets the holder has on the port.
+		sockets int
+		want    error // nil when Start succeeds
+	}{
+		{
+			name: "a plain UDP socket",
+			hold: func(t *testing.T) (string, func(t *testing.T)) {
+				busy, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { busy.Close() })
+				return busy.LocalAddr().String(), func(t *testing.T) {
+					conn, err := net.DialUDP("udp", nil, busy.LocalAddr().(*net.UDPAddr))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer conn.Close()
+					send(t, conn, []byte("ping"))
+					busy.SetReadDeadline(time.Now().Add(10 * time.Second))
+					if n, _, err := busy.ReadFrom(make([]byte, 16)); err != nil || n != 4 {
+						t.Errorf("the socket holding the port read %d bytes, %v; want its datagram", n, err)
+					}
+				}
+			},
+			sockets: 1,
+			want:    ErrPortInUse,
+		},
+		{
+			name: "another collector, SO_REUSEPORT sockets",
+			hold: func(t *testing.T) (string, func(t *testing.T)) {
+				sink := &testSink{}
+				first := start(t, testConfig("netflow", "127.0.0.1:0"), sink)
+				return first.Addrs()[0].String(), func(t *testing.T) {
+					g := generator(t, gen.Config{Protocol: gen.NetFlowV5})
+					for range 8 { // from 8 source ports, which the kernel spreads over the sockets
+						send(t, dial(t, first, 0, "127.0.0.1"), g.Append(nil, time.Now().UnixNano()))
+					}
+					waitFor(t, "the first collector's records", func() bool { got, _ := sink.got(); return len(got) == 8*30 })
+				}
+			},
+			sockets: 2, // testConfig's workers
+			want:    ErrPortInUse,
+		},
+		{
+			name: "a stopped collector",
+			hold: func(t *testing.T) (string, func(t *testing.T)) {
+				first := start(t, testConfig("netflow", "127.0.0.1:0"), &testSink{})
+				first.Stop()
+				return first.Addrs()[0].String(), nil
+			},
+		},
 	}
-	defer busy.Close()
-	cfg := testConfig("netflow", "127.0.0.1:0")
-	cfg.Listeners = append(cfg.Listeners, ListenerConfig{Address: busy.LocalAddr().String(), Protocol: "sflow"})
-	c, err := New(cfg, &testSink{}, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			address, holderWorks := tc.hold(t)
+			cfg := testConfig("sflow", "127.0.0.1:0")
+			cfg.Listeners = append(cfg.Listeners, ListenerConfig{Address: address, Protocol: "netflow"})
+			sink := &testSink{}
+			c, err := New(cfg, sink, prometheus.NewRegistry(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Stop()
+			err = c.Start()
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Start() = %v, want nil", err)
+				}
+				g := generator(t, gen.Config{Protocol: gen.NetFlowV5})
+				send(t, dial(t, c, 1, "127.0.0.1"), g.Append(nil, time.Now().UnixNano()))
+				waitFor(t, "the records", func() bool { got, _ := sink.got(); return len(got) == 30 })
+				return
+			}
+			wantMsg := "collector: listen on " + address + " for netflow: the port is already in use"
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), wantMsg) {
+				t.Fatalf("Start() = %v, want %v naming the address", err, tc.want)
+			}
+			port := int(netip.MustParseAddrPort(address).Port())
+			if n := len(procSockets(t, port)); n != tc.sockets {
+				t.Errorf("%d sockets on port %d after the failed Start, want only the holder's %d", n, port, tc.sockets)
+			}
+			holderWorks(t)
+		})
 	}
-	err = c.Start()
-	if err == nil || !strings.Contains(err.Error(), "collector: listen on "+busy.LocalAddr().String()+" for sflow") {
-		t.Fatalf("Start() = %v, want a listen error naming the address", err)
-	}
-	c.Stop()
 }
 
 // TestExporterLabels checks that exporters past MaxExporters share the

@@ -3,8 +3,10 @@ package collector
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -38,6 +40,31 @@ func listen(address string, rcvbuf int) (*net.UDPConn, int, error) {
 		return nil, 0, err
 	}
 	return conn, size, nil
+}
+
+// probe checks that no socket holds address, so that a second flowsentry
+// (or another listener on the same port) fails instead of sharing the port
+// through SO_REUSEPORT, the kernel splitting exporters between them. It
+// binds a socket without SO_REUSEPORT, which fails while any other socket
+// has the port, SO_REUSEPORT or not, then closes it. It returns address
+// with the port the kernel picked when the port is 0.
+func probe(address string) (string, error) {
+	pc, err := net.ListenPacket("udp", address)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return "", ErrPortInUse
+	}
+	if err != nil {
+		return "", err
+	}
+	bound := pc.LocalAddr().(*net.UDPAddr).Port
+	if err := pc.Close(); err != nil {
+		return "", err
+	}
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(host, strconv.Itoa(bound)), nil
 }
 
 // setOptions sets the socket options listen needs, before bind.

@@ -11,6 +11,10 @@ import (
 // take up to 64 KiB, so this caps held data at 4 GiB in the worst case.
 const maxPendingDatagrams = 65536
 
+// maxTemplates bounds Config.MaxTemplates: under 10 GiB of templates in the
+// worst case.
+const maxTemplates = 10_000_000
+
 // Config configures the template cache shared by the NetFlow v9 / IPFIX
 // decoders.
 type Config struct {
@@ -28,14 +32,28 @@ type Config struct {
 	// exporter resends it. 0 keeps templates until they are replaced or
 	// withdrawn.
 	TemplateMaxAge time.Duration `yaml:"template_max_age"`
+	// MaxTemplatesPerExporter is how many templates and options templates
+	// one exporter (UDP source address) may have, over all its
+	// observation domains and both versions; when a new one comes, its
+	// least recently learned or refreshed template is evicted. Must be
+	// positive and at most MaxTemplates.
+	MaxTemplatesPerExporter int `yaml:"max_templates_per_exporter"`
+	// MaxTemplates is how many templates are cached in total, over all
+	// exporters; when a new one comes, the least recently learned or
+	// refreshed template is evicted. A template takes under 1 KiB. Must
+	// be positive.
+	MaxTemplates int `yaml:"max_templates"`
 }
 
 // DefaultConfig holds up to 1024 datagrams for one minute and keeps
-// templates until they are replaced or withdrawn.
+// templates until they are replaced, withdrawn or evicted, up to 4096 per
+// exporter and 100,000 in all.
 func DefaultConfig() Config {
 	return Config{
-		PendingDatagrams: 1024,
-		PendingAge:       time.Minute,
+		PendingDatagrams:        1024,
+		PendingAge:              time.Minute,
+		MaxTemplatesPerExporter: 4096,
+		MaxTemplates:            100_000,
 	}
 }
 
@@ -53,6 +71,14 @@ func (c Config) Validate() error {
 	if c.TemplateMaxAge < 0 {
 		errs = append(errs, check.Errorf("template_max_age",
 			"%s is negative; use 0 to keep templates until replaced, or a duration such as 30m", c.TemplateMaxAge))
+	}
+	if c.MaxTemplates < 1 || c.MaxTemplates > maxTemplates {
+		errs = append(errs, check.Errorf("max_templates",
+			"%d is out of range; use 1 to %d, e.g. 100000", c.MaxTemplates, maxTemplates))
+	}
+	if c.MaxTemplatesPerExporter < 1 || c.MaxTemplatesPerExporter > max(c.MaxTemplates, 1) {
+		errs = append(errs, check.Errorf("max_templates_per_exporter",
+			"%d is out of range; use 1 to max_templates (%d), e.g. 4096", c.MaxTemplatesPerExporter, c.MaxTemplates))
 	}
 	return errors.Join(errs...)
 }

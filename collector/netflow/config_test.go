@@ -12,23 +12,44 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
+	with := func(change func(*Config)) Config {
+		c := DefaultConfig()
+		change(&c)
+		return c
+	}
 	cases := []struct {
 		name  string
 		cfg   Config
 		paths []string // of the errors, in order
 	}{
 		{name: "default", cfg: DefaultConfig()},
-		{name: "holding disabled needs no age", cfg: Config{}},
-		{name: "negative pending datagrams", cfg: Config{PendingDatagrams: -1}, paths: []string{"pending_datagrams"}},
+		{name: "holding disabled needs no age", cfg: with(func(c *Config) { c.PendingDatagrams, c.PendingAge = 0, 0 })},
+		{name: "negative pending datagrams", cfg: with(func(c *Config) { c.PendingDatagrams = -1 }), paths: []string{"pending_datagrams"}},
 		{
 			name:  "too many pending datagrams",
-			cfg:   Config{PendingDatagrams: maxPendingDatagrams + 1, PendingAge: time.Second},
+			cfg:   with(func(c *Config) { c.PendingDatagrams = maxPendingDatagrams + 1 }),
 			paths: []string{"pending_datagrams"},
 		},
-		{name: "holding without an age", cfg: Config{PendingDatagrams: 10}, paths: []string{"pending_age"}},
+		{name: "holding without an age", cfg: with(func(c *Config) { c.PendingAge = 0 }), paths: []string{"pending_age"}},
+		{name: "one template per exporter", cfg: with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 1, 1 })},
+		{
+			name:  "unbounded templates",
+			cfg:   with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 0, 0 }),
+			paths: []string{"max_templates", "max_templates_per_exporter"},
+		},
+		{
+			name:  "too many templates",
+			cfg:   with(func(c *Config) { c.MaxTemplates = maxTemplates + 1 }),
+			paths: []string{"max_templates"},
+		},
+		{
+			name:  "more templates per exporter than in all",
+			cfg:   with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 200, 100 }),
+			paths: []string{"max_templates_per_exporter"},
+		},
 		{
 			name:  "every error is reported",
-			cfg:   Config{PendingDatagrams: 10, PendingAge: -time.Second, TemplateMaxAge: -time.Minute},
+			cfg:   with(func(c *Config) { c.PendingAge, c.TemplateMaxAge = -time.Second, -time.Minute }),
 			paths: []string{"pending_age", "template_max_age"},
 		},
 	}
@@ -54,11 +75,12 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigYAML(t *testing.T) {
 	cfg := DefaultConfig()
-	in := "pending_datagrams: 10\npending_age: 30s\ntemplate_max_age: 1h\n"
+	in := "pending_datagrams: 10\npending_age: 30s\ntemplate_max_age: 1h\nmax_templates_per_exporter: 500\nmax_templates: 2000\n"
 	if err := yaml.Unmarshal([]byte(in), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{PendingDatagrams: 10, PendingAge: 30 * time.Second, TemplateMaxAge: time.Hour}
+	want := Config{PendingDatagrams: 10, PendingAge: 30 * time.Second, TemplateMaxAge: time.Hour,
+		MaxTemplatesPerExporter: 500, MaxTemplates: 2000}
 	if diff := cmp.Diff(cfg, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
 	}

@@ -172,6 +172,11 @@ type template struct {
 	// again unchanged without compiling it.
 	raw       []byte
 	refreshed int64
+	// dm and id say where the cache files the template, links its place
+	// in the eviction orders; they change under the write lock.
+	dm    *domain
+	id    uint16
+	links [2]link
 }
 
 // ieSet is a set of information element numbers below 512 (every element

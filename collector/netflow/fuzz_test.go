@@ -50,7 +50,9 @@ var knownReasons = map[string]bool{
 // with a known reason; no more records than input bytes; every record has
 // a source and destination address of one family, the exporter, the
 // source of the datagram's version, a rate of at least 1 that divides its
-// (unsaturated) counts, and no ports when it is ICMP. Differential: while
+// (unsaturated) counts, and no ports when it is ICMP; the template cache
+// stays within its bounds, its eviction orders agreeing with its domains
+// (checkCache). Differential: while
 // both this decoder and goflow2 accept every datagram of the sequence (and
 // this decoder neither misses, holds, replays nor withdraws templates,
 // which goflow2 does not do), the records equal the reference's.
@@ -77,7 +79,11 @@ func FuzzDecode(f *testing.F) {
 	exporter := netip.MustParseAddr("192.0.2.1")
 	sources := map[uint16]flow.Source{5: flow.SourceNetFlowV5, 9: flow.SourceNetFlowV9, 10: flow.SourceIPFIX}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		dec := NewDecoder(NewTemplates(Config{PendingDatagrams: 4, PendingAge: time.Minute}))
+		// Small bounds, so that inputs reach the evictions.
+		cfg := DefaultConfig()
+		cfg.PendingDatagrams, cfg.MaxTemplatesPerExporter, cfg.MaxTemplates = 4, 16, 16
+		templates := NewTemplates(cfg)
+		dec := NewDecoder(templates)
 		ref := newReference()
 		comparing := true
 		total := 0
@@ -89,6 +95,7 @@ func FuzzDecode(f *testing.F) {
 					t.Fatalf("datagram %d: error %v (%T) is not a known *flow.DecodeError", i, err, err)
 				}
 			}
+			checkCache(t, templates)
 			if st.Records != len(out) {
 				t.Fatalf("datagram %d: Stats.Records %d, %d records", i, st.Records, len(out))
 			}

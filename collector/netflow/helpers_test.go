@@ -84,3 +84,52 @@ func readAll(tb testing.TB, names ...string) []datagram {
 	}
 	return out
 }
+
+// checkCache reports a template cache whose bookkeeping disagrees with its
+// contents or breaks its bounds: the eviction orders must hold exactly the
+// templates of the domains, and no domain is kept without templates.
+func checkCache(tb testing.TB, t *Templates) {
+	tb.Helper()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	perExporter := make(map[netip.Addr]int)
+	total := 0
+	for key, dm := range t.domains {
+		if len(dm.templates) == 0 {
+			tb.Errorf("domain %+v kept without templates", key)
+		}
+		for id, tpl := range dm.templates {
+			if tpl.dm != dm || tpl.id != id {
+				tb.Errorf("template %d of %+v filed as %d", id, key, tpl.id)
+			}
+		}
+		perExporter[key.exporter] += len(dm.templates)
+		total += len(dm.templates)
+	}
+	if n := countOrder(&t.all); total != t.all.len || n != total {
+		tb.Errorf("%d templates in domains, all order counts %d and links %d", total, t.all.len, n)
+	}
+	if total > t.maxTotal {
+		tb.Errorf("%d templates, over the bound of %d", total, t.maxTotal)
+	}
+	if len(perExporter) != len(t.exporters) {
+		tb.Errorf("%d exporters with templates, %d exporter orders", len(perExporter), len(t.exporters))
+	}
+	for addr, o := range t.exporters {
+		if n := countOrder(o); n != perExporter[addr] || o.len != n {
+			tb.Errorf("exporter %s: %d templates, order counts %d and links %d", addr, perExporter[addr], o.len, n)
+		}
+		if o.len > t.maxPerExporter {
+			tb.Errorf("exporter %s: %d templates, over the bound of %d", addr, o.len, t.maxPerExporter)
+		}
+	}
+}
+
+// countOrder walks o from its head.
+func countOrder(o *order) int {
+	n := 0
+	for tpl := o.head; tpl != nil; tpl = tpl.links[o.link].next {
+		n++
+	}
+	return n
+}

@@ -50,9 +50,9 @@ func (d *Decoder) ipfixTemplates(dm *domain, options bool, body []byte, now int6
 		if count == 0 {
 			switch {
 			case id >= 256:
-				st.TemplatesWithdrawn += dm.withdraw(id)
+				st.TemplatesWithdrawn += d.t.withdraw(dm, id)
 			case id == ipfixSets.template && !options, id == ipfixSets.options && options:
-				st.TemplatesWithdrawn += dm.withdrawAll(options)
+				st.TemplatesWithdrawn += d.t.withdrawAll(dm, options)
 			default:
 				return errTemplateID
 			}
@@ -89,12 +89,8 @@ func (d *Decoder) ipfixTemplates(dm *domain, options bool, body []byte, now int6
 		if id < 256 {
 			return errTemplateID
 		}
-		learned, err := dm.learn(id, body[:pos], d.fields, true, options, now)
-		if err != nil {
+		if err := d.t.learn(dm, id, body[:pos], d.fields, true, options, now, st); err != nil {
 			return err
-		}
-		if learned {
-			st.TemplatesLearned++
 		}
 		body = body[pos:]
 	}

@@ -30,8 +30,17 @@ func TestTemplateLifecycle(t *testing.T) {
 	}
 	tpl := func(domain uint32) []byte { return ipfixMsg(domain).template(256, basic...).bytes() }
 	data := func(domain uint32, n int) []byte { return ipfixMsg(domain).data(256, records(n)...).bytes() }
+	tplID := func(domain uint32, id uint16) []byte { return ipfixMsg(domain).template(id, basic...).bytes() }
+	dataID := func(domain uint32, id uint16) []byte { return ipfixMsg(domain).data(id, flowRec).bytes() }
 	v5 := v5Datagram(1, 0, v5Record{src: src, dst: dst, packets: 1, octets: 100})
-	withHolding := func(n int, age time.Duration) Config { return Config{PendingDatagrams: n, PendingAge: age} }
+	with := func(change func(*Config)) Config {
+		c := DefaultConfig()
+		change(&c)
+		return c
+	}
+	withHolding := func(n int, age time.Duration) Config {
+		return with(func(c *Config) { c.PendingDatagrams, c.PendingAge = n, age })
+	}
 
 	type step struct {
 		at       time.Duration
@@ -137,13 +146,54 @@ func TestTemplateLifecycle(t *testing.T) {
 		},
 		{
 			name: "a template not sent again within the template max age expires",
-			cfg:  Config{PendingDatagrams: 8, PendingAge: time.Hour, TemplateMaxAge: 30 * time.Minute},
+			cfg:  with(func(c *Config) { c.PendingDatagrams, c.PendingAge, c.TemplateMaxAge = 8, time.Hour, 30*time.Minute }),
 			steps: []step{
 				{payload: tpl(1), want: Stats{Version: 10, TemplatesLearned: 1}},
 				{at: 20 * time.Minute, payload: tpl(1), want: Stats{Version: 10}},
 				{at: 45 * time.Minute, payload: data(1, 1), want: Stats{Version: 10, Records: 1}},
 				{at: 51 * time.Minute, payload: data(1, 1), want: Stats{Version: 10, TemplateMisses: 1, Held: 1}},
-				{at: 52 * time.Minute, payload: tpl(1), want: Stats{Version: 10, TemplatesLearned: 1, Records: 1, Replayed: 1}},
+				{at: 52 * time.Minute, payload: tpl(1),
+					want: Stats{Version: 10, TemplatesLearned: 1, Evicted: Evictions{Age: 1}, Records: 1, Replayed: 1}},
+			},
+		},
+		{
+			// 257 of domain 2 is the oldest once 256 of domain 1 is
+			// refreshed; the other exporter has a bound of its own.
+			name: "the exporter limit evicts the exporter's least recently sent template",
+			cfg:  with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 2, 10 }),
+			steps: []step{
+				{payload: tpl(1), want: Stats{Version: 10, TemplatesLearned: 1}},
+				{at: 1, payload: tplID(2, 257), want: Stats{Version: 10, TemplatesLearned: 1}},
+				{at: 2, payload: tpl(1), want: Stats{Version: 10}},
+				{at: 3, exporter: exporterB, payload: tplID(1, 300), want: Stats{Version: 10, TemplatesLearned: 1}},
+				{at: 4, payload: v9Msg(1).template(256, basic...).bytes(),
+					want: Stats{Version: 9, TemplatesLearned: 1, Evicted: Evictions{ExporterLimit: 1}}},
+				{at: 5, payload: dataID(2, 257), want: Stats{Version: 10, TemplateMisses: 1, Held: 1}},
+				{at: 6, payload: data(1, 1), want: Stats{Version: 10, Records: 1}},
+				{at: 7, exporter: exporterB, payload: dataID(1, 300), want: Stats{Version: 10, Records: 1}},
+			},
+		},
+		{
+			name: "the total limit evicts the least recently sent template of any exporter",
+			cfg:  with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 2, 3 }),
+			steps: []step{
+				{payload: tpl(1), want: Stats{Version: 10, TemplatesLearned: 1}},
+				{at: 1, payload: tplID(1, 257), want: Stats{Version: 10, TemplatesLearned: 1}},
+				{at: 2, exporter: exporterB, payload: tpl(1), want: Stats{Version: 10, TemplatesLearned: 1}},
+				{at: 3, exporter: exporterB, payload: tplID(1, 257),
+					want: Stats{Version: 10, TemplatesLearned: 1, Evicted: Evictions{TotalLimit: 1}}},
+				{at: 4, payload: data(1, 1), want: Stats{Version: 10, TemplateMisses: 1, Held: 1}},
+				{at: 5, payload: dataID(1, 257), want: Stats{Version: 10, Records: 1}},
+				{at: 6, exporter: exporterB, payload: data(1, 1), want: Stats{Version: 10, Records: 1}},
+			},
+		},
+		{
+			name: "a changed template takes the place of the old one without eviction",
+			cfg:  with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 1, 1 }),
+			steps: []step{
+				{payload: tpl(1), want: Stats{Version: 10, TemplatesLearned: 1}},
+				{payload: ipfixMsg(1).template(256, append(basic, spec{ieProtocolIdentifier, 1, 0})...).bytes(),
+					want: Stats{Version: 10, TemplatesLearned: 1}},
 			},
 		},
 		{

@@ -40,6 +40,9 @@ type Stats struct {
 	TemplatesLearned int
 	// TemplatesWithdrawn counts templates removed by IPFIX withdrawals.
 	TemplatesWithdrawn int
+	// Evicted counts the templates, of any exporter, the cache dropped
+	// during this call to stay within its bounds.
+	Evicted Evictions
 	// TemplateMisses counts the data sets whose template was unknown.
 	TemplateMisses int
 	// Held counts datagrams whose template-less data sets were kept to be
@@ -57,6 +60,18 @@ type Stats struct {
 	// no source and destination address of one family (templates that
 	// only export a frame section, NAT events, and the like).
 	NoAddress int
+}
+
+// Evictions counts templates dropped from the cache, by cause.
+type Evictions struct {
+	// ExporterLimit counts templates evicted because their exporter had
+	// Config.MaxTemplatesPerExporter templates and sent a new one.
+	ExporterLimit int
+	// TotalLimit counts templates evicted because the cache held
+	// Config.MaxTemplates templates and a new one came.
+	TotalLimit int
+	// Age counts templates not sent again within Config.TemplateMaxAge.
+	Age int
 }
 
 // Decoder decodes datagrams into flow records. A Decoder belongs to one

@@ -66,7 +66,7 @@ func (d *Decoder) templateSet(c *msgContext, options bool, body []byte, missedSe
 	if missedSets > 0 {
 		t.hold(c, d.missed, missedSets, now, st)
 	}
-	t.sweep(now)
+	t.expire(now, st)
 	dm := t.domainFor(c.key)
 	var err error
 	if c.key.version == 9 {
@@ -74,6 +74,7 @@ func (d *Decoder) templateSet(c *msgContext, options bool, body []byte, missedSe
 	} else {
 		err = d.ipfixTemplates(dm, options, body, now, st)
 	}
+	t.forgetEmpty(dm)
 	if len(t.held.held) > 0 {
 		out = d.replay(c.key, now, out, st)
 	}

@@ -12,16 +12,25 @@ import (
 // and sampling rates per exporter and observation domain (source ID), and
 // data held until its template arrives. It is safe for concurrent use by
 // several Decoders; they take its lock once per set, not per record.
+//
+// The templates are bounded per exporter and in total: learning one more
+// evicts the exporter's, or else the cache's, least recently learned or
+// refreshed template, so that an exporter sending endless template IDs or
+// observation domains cannot take the memory.
 type Templates struct {
 	pendingMax     int
 	pendingAge     int64
 	templateMaxAge int64
+	maxPerExporter int
+	maxTotal       int
 
 	mu      sync.RWMutex
 	domains map[domainKey]*domain
-	held    pendingStore
-	// lastSweep is when templates were last checked for expiry.
-	lastSweep int64
+	// all orders every template, exporters each exporter's templates,
+	// least recently learned or refreshed first.
+	all       order
+	exporters map[netip.Addr]*order
+	held      pendingStore
 	// oldestHeld is the receive time of the oldest held datagram, or
 	// math.MaxInt64 when none is held, so that Decode checks for expired
 	// held data without taking the lock.
@@ -37,8 +46,10 @@ type domainKey struct {
 	version  uint16
 }
 
-// domain is the state of one observation domain.
+// domain is the state of one observation domain. A domain is forgotten,
+// with its sampling state, once it has no templates left.
 type domain struct {
+	key       domainKey
 	templates map[uint16]*template
 	// rate is the sampling rate options gave for the whole domain, 0 when
 	// unknown.
@@ -54,14 +65,27 @@ type domain struct {
 // NewTemplates returns an empty template cache. cfg should have passed
 // Validate; out-of-range values are clamped rather than trusted.
 func NewTemplates(cfg Config) *Templates {
+	total := min(max(cfg.MaxTemplates, 1), maxTemplates)
 	t := &Templates{
 		pendingMax:     min(max(cfg.PendingDatagrams, 0), maxPendingDatagrams),
 		pendingAge:     int64(max(cfg.PendingAge, 0)),
 		templateMaxAge: int64(max(cfg.TemplateMaxAge, 0)),
+		maxPerExporter: min(max(cfg.MaxTemplatesPerExporter, 1), total),
+		maxTotal:       total,
 		domains:        make(map[domainKey]*domain),
+		all:            order{link: allOrder},
+		exporters:      make(map[netip.Addr]*order),
 	}
 	t.oldestHeld.Store(math.MaxInt64)
 	return t
+}
+
+// Len returns the number of templates in the cache, options templates
+// included.
+func (t *Templates) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.all.len
 }
 
 // lookup returns the domain of key and its template id, nil when either is
@@ -87,70 +111,176 @@ func (t *Templates) expired(tpl *template, now int64) bool {
 func (t *Templates) domainFor(key domainKey) *domain {
 	dm := t.domains[key]
 	if dm == nil {
-		dm = &domain{templates: make(map[uint16]*template)}
+		dm = &domain{key: key, templates: make(map[uint16]*template)}
 		t.domains[key] = dm
 	}
 	return dm
 }
 
-// learn stores the template record raw, with fields already parsed from
-// it, as template id. A record identical to the stored one only refreshes
-// it. It reports whether a template was added or changed. The caller
-// holds the Templates write lock.
-func (dm *domain) learn(id uint16, raw []byte, fields []field, ipfix, options bool, now int64) (bool, error) {
-	if old := dm.templates[id]; old != nil && bytes.Equal(old.raw, raw) {
+// forgetEmpty forgets dm if it has no templates left. The caller holds the
+// write lock.
+func (t *Templates) forgetEmpty(dm *domain) {
+	if len(dm.templates) == 0 {
+		delete(t.domains, dm.key)
+	}
+}
+
+// learn stores the template record raw of domain dm, with fields already
+// parsed from it, as template id, evicting the oldest templates when a new
+// one would break a bound; dm itself is kept even if evictions empty it. A
+// record identical to the stored one only refreshes it. The caller holds
+// the write lock.
+func (t *Templates) learn(dm *domain, id uint16, raw []byte, fields []field, ipfix, options bool, now int64, st *Stats) error {
+	old := dm.templates[id]
+	if old != nil && bytes.Equal(old.raw, raw) {
 		old.refreshed = now
-		return false, nil
+		t.all.moveBack(old)
+		t.exporters[dm.key.exporter].moveBack(old)
+		return nil
 	}
 	tpl, err := compile(fields, ipfix, options)
 	if err != nil {
-		return false, err
+		return err
 	}
 	tpl.raw = bytes.Clone(raw)
 	tpl.refreshed = now
+	tpl.dm, tpl.id = dm, id
+	if old != nil {
+		t.remove(old)
+	} else {
+		for e := t.exporters[dm.key.exporter]; e != nil && e.len >= t.maxPerExporter; {
+			t.evict(e.head, dm)
+			st.Evicted.ExporterLimit++
+		}
+		for t.all.len >= t.maxTotal {
+			t.evict(t.all.head, dm)
+			st.Evicted.TotalLimit++
+		}
+	}
 	dm.templates[id] = tpl
-	return true, nil
+	t.all.pushBack(tpl)
+	e := t.exporters[dm.key.exporter]
+	if e == nil {
+		e = &order{link: exporterOrder}
+		t.exporters[dm.key.exporter] = e
+	}
+	e.pushBack(tpl)
+	st.TemplatesLearned++
+	return nil
 }
 
-// withdraw removes template id (RFC 7011 section 8.1) and reports how many
-// templates went. The caller holds the Templates write lock.
-func (dm *domain) withdraw(id uint16) int {
-	if _, ok := dm.templates[id]; !ok {
+// remove takes tpl out of its domain and of the eviction orders. The
+// caller holds the write lock.
+func (t *Templates) remove(tpl *template) {
+	delete(tpl.dm.templates, tpl.id)
+	t.all.remove(tpl)
+	addr := tpl.dm.key.exporter
+	e := t.exporters[addr]
+	e.remove(tpl)
+	if e.len == 0 {
+		delete(t.exporters, addr)
+	}
+}
+
+// evict removes tpl, and its domain if that leaves it empty, unless the
+// domain is keep. The caller holds the write lock.
+func (t *Templates) evict(tpl *template, keep *domain) {
+	t.remove(tpl)
+	if tpl.dm != keep {
+		t.forgetEmpty(tpl.dm)
+	}
+}
+
+// withdraw removes template id of dm (RFC 7011 section 8.1) and reports
+// how many templates went. The caller holds the write lock.
+func (t *Templates) withdraw(dm *domain, id uint16) int {
+	tpl := dm.templates[id]
+	if tpl == nil {
 		return 0
 	}
-	delete(dm.templates, id)
+	t.remove(tpl)
 	return 1
 }
 
 // withdrawAll removes every data template (options false) or every options
-// template (options true) and reports how many went. The caller holds the
-// Templates write lock.
-func (dm *domain) withdrawAll(options bool) int {
+// template (options true) of dm and reports how many went. The caller
+// holds the write lock.
+func (t *Templates) withdrawAll(dm *domain, options bool) int {
 	n := 0
-	for id, tpl := range dm.templates {
+	for _, tpl := range dm.templates {
 		if tpl.options == options {
-			delete(dm.templates, id)
+			t.remove(tpl)
 			n++
 		}
 	}
 	return n
 }
 
-// sweep forgets expired templates, and domains left without templates, at
-// most once per TemplateMaxAge. The caller holds the write lock.
-func (t *Templates) sweep(now int64) {
-	if t.templateMaxAge == 0 || now-t.lastSweep < t.templateMaxAge {
+// expire forgets the templates not learned or refreshed within
+// TemplateMaxAge, and domains left without templates. They are the oldest
+// of the cache, so this costs nothing when none has expired. The caller
+// holds the write lock.
+func (t *Templates) expire(now int64, st *Stats) {
+	if t.templateMaxAge == 0 {
 		return
 	}
-	t.lastSweep = now
-	for key, dm := range t.domains {
-		for id, tpl := range dm.templates {
-			if t.expired(tpl, now) {
-				delete(dm.templates, id)
-			}
-		}
-		if len(dm.templates) == 0 {
-			delete(t.domains, key)
-		}
+	for t.all.head != nil && t.expired(t.all.head, now) {
+		t.evict(t.all.head, nil)
+		st.Evicted.Age++
+	}
+}
+
+// Indexes of template.links, one per eviction order.
+const (
+	allOrder = iota
+	exporterOrder
+)
+
+// link is a template's place in one eviction order.
+type link struct{ prev, next *template }
+
+// order is a list of templates, least recently learned or refreshed first,
+// threaded through the templates' links[link].
+type order struct {
+	link       int
+	head, tail *template
+	len        int
+}
+
+// pushBack appends tpl, which is in no list of this kind.
+func (o *order) pushBack(tpl *template) {
+	l := &tpl.links[o.link]
+	l.prev, l.next = o.tail, nil
+	if o.tail != nil {
+		o.tail.links[o.link].next = tpl
+	} else {
+		o.head = tpl
+	}
+	o.tail = tpl
+	o.len++
+}
+
+// remove takes tpl, which is in o, out of o.
+func (o *order) remove(tpl *template) {
+	l := &tpl.links[o.link]
+	if l.prev != nil {
+		l.prev.links[o.link].next = l.next
+	} else {
+		o.head = l.next
+	}
+	if l.next != nil {
+		l.next.links[o.link].prev = l.prev
+	} else {
+		o.tail = l.prev
+	}
+	*l = link{}
+	o.len--
+}
+
+// moveBack makes tpl, which is in o, the most recent.
+func (o *order) moveBack(tpl *template) {
+	if o.tail != tpl {
+		o.remove(tpl)
+		o.pushBack(tpl)
 	}
 }

@@ -68,12 +68,8 @@ func (d *Decoder) v9Templates(dm *domain, options bool, body []byte, now int64, 
 		if id < 256 {
 			return errTemplateID
 		}
-		learned, err := dm.learn(id, body[:n], d.fields, false, options, now)
-		if err != nil {
+		if err := d.t.learn(dm, id, body[:n], d.fields, false, options, now, st); err != nil {
 			return err
-		}
-		if learned {
-			st.TemplatesLearned++
 		}
 		body = body[n:]
 	}
