@@ -16,9 +16,14 @@ import (
 	"sync/atomic"
 )
 
-// Store persists policies as JSON documents.
+// Store persists policies as JSON documents and hands out their IDs.
 type Store interface {
-	// SavePolicy inserts or replaces the policy with id.
+	// NextPolicyID returns a new policy ID, never returned before and
+	// never saved before, even by a policy deleted since.
+	NextPolicyID(ctx context.Context) (uint64, error)
+	// SavePolicy inserts or replaces the policy with id; an id that
+	// NextPolicyID did not hand out (one of the configuration file) is
+	// never handed out afterwards.
 	SavePolicy(ctx context.Context, id uint64, doc []byte) error
 	// DeletePolicy removes it; deleting a missing policy is not an error.
 	DeletePolicy(ctx context.Context, id uint64) error
@@ -42,9 +47,8 @@ type Manager struct {
 	store   Store
 	checker Checker
 
-	mu     sync.Mutex // serialises writers
-	set    atomic.Pointer[Set]
-	nextID uint64
+	mu  sync.Mutex // serialises writers
+	set atomic.Pointer[Set]
 }
 
 // NewManager returns a manager over store; Load fills it.
@@ -73,7 +77,6 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 		}
 		p.ID = id
 		all[id] = p
-		m.nextID = max(m.nextID, id)
 	}
 	for i, p := range fromConfig {
 		p.Normalize()
@@ -81,7 +84,6 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 			return fmt.Errorf("policies[%d] %q: give an id: policies in the configuration file keep their IDs", i, p.Name)
 		}
 		all[p.ID] = p
-		m.nextID = max(m.nextID, p.ID)
 	}
 	// Overrides in the file may name templates of the file: check them
 	// against the whole set.
@@ -106,8 +108,9 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 			continue
 		}
 		for _, p := range DefaultTemplates(cid) {
-			m.nextID++
-			p.ID = m.nextID
+			if p.ID, err = m.newID(ctx); err != nil {
+				return err
+			}
 			if err := m.save(ctx, &p); err != nil {
 				return err
 			}
@@ -175,8 +178,11 @@ func (m *Manager) Put(ctx context.Context, p Policy) (Policy, error) {
 		return Policy{}, err
 	}
 	if p.ID == 0 {
-		m.nextID++
-		p.ID = m.nextID
+		id, err := m.newID(ctx)
+		if err != nil {
+			return Policy{}, err
+		}
+		p.ID = id
 	}
 	if err := m.save(ctx, &p); err != nil {
 		return Policy{}, err
@@ -230,6 +236,16 @@ func (m *Manager) valid(p *Policy) error {
 		return m.checker.CheckRefs(p)
 	}
 	return nil
+}
+
+// newID takes a policy ID from the store, which never hands one out
+// twice: an alert's actions must never point at a later policy.
+func (m *Manager) newID(ctx context.Context) (uint64, error) {
+	id, err := m.store.NextPolicyID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("new policy ID: %w", err)
+	}
+	return id, nil
 }
 
 func (m *Manager) save(ctx context.Context, p *Policy) error {
