@@ -193,6 +193,10 @@ func (a *alerting) Stop() {
 	}
 }
 
+// storeHealth is the store check of /healthz: the failed writes the alert
+// engine and the action dispatcher are waiting to retry.
+func (a *alerting) storeHealth() error { return errors.Join(a.alerts.Health(), a.actions.Health()) }
+
 // apiURL is FLOWSENTRY_URL for plugins: the HTTP address with a host a
 // local client can reach.
 func apiURL(addr string) string {
