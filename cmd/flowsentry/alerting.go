@@ -105,7 +105,7 @@ func newAlerting(cfg config.Config, holder *model.Holder, re *rates.Engine, reg 
 	}
 	users := users{st}
 	reader, err := annotate.NewReader(annotate.ReaderDeps{
-		Alerts: st, Users: annotateUsers{users}, Values: st,
+		Alerts: a.alerts, Users: annotateUsers{users}, Values: st,
 		Actions: actionLister{a.actions}, Graphs: grapher{a.registry}, Log: log,
 	})
 	if err != nil {
