@@ -21,7 +21,7 @@ func newMetrics() metrics {
 		}, []string{"op", "result"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flowsentry_action_store_errors_total",
-			Help: "Failed store operations of the action dispatcher (the cause is logged).",
+			Help: "Failed store operations of the action dispatcher, every attempt of a retried write included (the first failure and the recovery are logged).",
 		}),
 	}
 	for _, op := range []string{"CREATE", "UPDATE", "DELETE"} {

@@ -26,6 +26,19 @@
 // (exit code, time limit, crash) is recorded and the action goes on: the
 // plugin gets its next event.
 //
+// # Store failures
+//
+// No plugin hears of an action or a call that is not stored: an action is
+// saved before its first call, and its token before each call. A store
+// write that fails (a full disk) is retried, waiting from RetryMin up to
+// RetryMax between attempts, until it succeeds; meanwhile the work behind
+// it waits in order: the events behind a new alert's actions, the calls of
+// an action behind its save, the next call behind the record of the
+// previous one, so that a call is recorded once and a restart does not
+// send it again. Every failed attempt is counted in
+// flowsentry_action_store_errors_total and Health reports the failure
+// until the write succeeds.
+//
 // # Annotation tokens
 //
 // Every call gets a fresh 128-bit token (TKN), saved on the action before
@@ -91,7 +104,17 @@ type Deps struct {
 	// BinDir is the folder holding the ftnbi binary, first on the PATH of
 	// plugins; empty leaves only /usr/local/bin:/usr/bin:/bin.
 	BinDir string
+	// After returns a channel that receives once d has passed: the wait
+	// between attempts of a failed store write. nil means time.After.
+	After func(d time.Duration) <-chan time.Time
 }
+
+// RetryMin and RetryMax bound the wait between attempts of a failed store
+// write: it starts at RetryMin and doubles up to RetryMax.
+const (
+	RetryMin = 100 * time.Millisecond
+	RetryMax = 30 * time.Second
+)
 
 // Dispatcher drives the actions. It is an alert.Sink and an
 // annotate.TokenChecker, and a prometheus.Collector; all its methods are
@@ -99,6 +122,7 @@ type Deps struct {
 type Dispatcher struct {
 	deps    Deps
 	clock   func() time.Time
+	after   func(time.Duration) <-chan time.Time
 	metrics metrics
 	ctx     context.Context // canceled by Stop: no new work starts
 	cancel  context.CancelFunc
@@ -112,6 +136,10 @@ type Dispatcher struct {
 	acts    map[uint64]*act
 	byAlert map[uint64][]*act
 	started bool
+	// failing counts the store writes being retried; storeErr is the
+	// latest error of one of them.
+	failing  int
+	storeErr error
 }
 
 // act is an action the dispatcher holds: every open one, and ended or
@@ -147,10 +175,15 @@ func New(deps Deps) (*Dispatcher, error) {
 	if clock == nil {
 		clock = time.Now
 	}
+	after := deps.After
+	if after == nil {
+		after = time.After
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{
 		deps:    deps,
 		clock:   clock,
+		after:   after,
 		metrics: newMetrics(),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -240,6 +273,7 @@ func (d *Dispatcher) resume(ctx context.Context, a Action) error {
 	if ac.a.State != a.State {
 		ac.a.Updated = d.clock()
 		if err := d.save(ctx, ac); err != nil {
+			d.metrics.storeErrors.Inc()
 			return err
 		}
 	}
@@ -339,11 +373,13 @@ func (d *Dispatcher) open(al alert.Alert) {
 				"instance", at.Instance, "policy", al.Policy, "alert", al.ID)
 			continue
 		}
-		id, err := d.deps.Store.NextActionID(d.ctx)
+		var id uint64
+		err := d.persist("new action ID", al.ID, 0, func() (err error) {
+			id, err = d.deps.Store.NextActionID(d.ctx)
+			return err
+		})
 		if err != nil {
-			d.metrics.storeErrors.Inc()
-			d.deps.Log.Error("new action ID failed; no action for this alert", "instance", at.Instance, "alert", al.ID, "err", err)
-			continue
+			return // stopping: Start takes the alert up again
 		}
 		now := d.clock()
 		ac := &act{last: al, a: Action{
@@ -353,8 +389,8 @@ func (d *Dispatcher) open(al alert.Alert) {
 		if at.Approval {
 			ac.a.State = StateWaiting
 		}
-		if err := d.save(d.ctx, ac); err != nil {
-			continue
+		if err := d.persistAction(d.ctx, ac); err != nil {
+			return
 		}
 		d.mu.Lock()
 		d.acts[id] = ac
@@ -421,7 +457,7 @@ func (d *Dispatcher) work(ac *act) {
 func (d *Dispatcher) run(ac *act, j job) {
 	ctx := context.WithoutCancel(d.ctx) // a started call finishes
 	if j.op == "" {
-		_ = d.save(ctx, ac)
+		_ = d.persistAction(ctx, ac)
 		return
 	}
 	al := j.alert
@@ -457,7 +493,7 @@ func (d *Dispatcher) finish(ctx context.Context, ac *act) {
 	d.mu.Lock()
 	ac.a.State, ac.a.Updated, ac.ending, ac.created = StateEnded, d.clock(), false, false
 	d.mu.Unlock()
-	_ = d.save(ctx, ac)
+	_ = d.persistAction(ctx, ac)
 }
 
 // call makes one plugin call with a fresh token and records it.
@@ -469,9 +505,14 @@ func (d *Dispatcher) call(ctx context.Context, ac *act, op alert.Op, al *alert.A
 	ac.running = true
 	a := ac.a
 	d.mu.Unlock()
-	// The plugin may use the token as soon as it runs: save it first. A
-	// failed save leaves the token unknown after a restart only.
-	_ = d.save(ctx, ac)
+	// The plugin may use the token as soon as it runs, and must not hear
+	// of an action that is not stored: save first.
+	if err := d.persistAction(ctx, ac); err != nil {
+		d.mu.Lock()
+		ac.running = false
+		d.mu.Unlock()
+		return // stopping: a restart takes the action up again
+	}
 
 	var overrides map[string]string
 	for _, at := range d.deps.Policies.Attachments(a.Policy) {
@@ -493,10 +534,9 @@ func (d *Dispatcher) call(ctx context.Context, ac *act, op alert.Op, al *alert.A
 		d.deps.Log.Warn("plugin call failed", "action", a.ID, "plugin", a.Plugin, "op", op, "exit_code", c.ExitCode, "error", c.Err)
 	}
 	d.metrics.calls.WithLabelValues(string(op), result).Inc()
-	if err := d.deps.Store.AddCall(ctx, &c); err != nil {
-		d.metrics.storeErrors.Inc()
-		d.deps.Log.Error("recording a plugin call failed", "action", a.ID, "op", op, "err", err)
-	}
+	// Recorded before the next call, so that a restart does not send it
+	// again.
+	_ = d.persist("record the "+string(op)+" call", a.Alert, a.ID, func() error { return d.deps.Store.AddCall(ctx, &c) })
 
 	d.mu.Lock()
 	ac.running = false
@@ -508,11 +548,11 @@ func (d *Dispatcher) call(ctx context.Context, ac *act, op alert.Op, al *alert.A
 		ac.a.State, ac.created, ac.ending = StateEnded, false, false
 	}
 	d.mu.Unlock()
-	_ = d.save(ctx, ac)
+	_ = d.persistAction(ctx, ac)
 }
 
 // save saves a copy of ac's action, taken under ac.saveMu so that saves
-// are in state order. A failure is logged, counted and returned.
+// are in state order.
 func (d *Dispatcher) save(ctx context.Context, ac *act) error {
 	ac.saveMu.Lock()
 	defer ac.saveMu.Unlock()
@@ -520,9 +560,71 @@ func (d *Dispatcher) save(ctx context.Context, ac *act) error {
 	a := ac.a
 	d.mu.Unlock()
 	if err := d.deps.Store.SaveAction(ctx, &a); err != nil {
-		d.metrics.storeErrors.Inc()
-		d.deps.Log.Error("saving an action failed", "action", a.ID, "state", a.State, "err", err)
 		return fmt.Errorf("action %d: save: %w", a.ID, err)
+	}
+	return nil
+}
+
+// persistAction saves ac, retrying until it is stored (see persist).
+func (d *Dispatcher) persistAction(ctx context.Context, ac *act) error {
+	d.mu.Lock()
+	alertID, id := ac.a.Alert, ac.a.ID
+	d.mu.Unlock()
+	return d.persist("save the action", alertID, id, func() error { return d.save(ctx, ac) })
+}
+
+// persist runs write, a store write, until it succeeds, waiting between
+// attempts from RetryMin, doubling up to RetryMax. The caller's work waits
+// behind it. It gives up only when the dispatcher stops, returning the
+// last error. The first failure and the recovery are logged, not every
+// attempt; Health reports the failure meanwhile.
+func (d *Dispatcher) persist(what string, alertID, actionID uint64, write func() error) error {
+	err := write()
+	if err == nil {
+		return nil
+	}
+	d.metrics.storeErrors.Inc()
+	d.deps.Log.Error("store write failed; retrying until it succeeds, the plugin calls behind it wait",
+		"write", what, "alert", alertID, "action", actionID, "err", err)
+	d.mu.Lock()
+	d.failing++
+	d.storeErr = err
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.failing--
+		if d.failing == 0 {
+			d.storeErr = nil
+		}
+		d.mu.Unlock()
+	}()
+	for wait := RetryMin; ; wait = min(2*wait, RetryMax) {
+		select {
+		case <-d.ctx.Done():
+			d.deps.Log.Error("store write abandoned at stop; a restart takes the work up again",
+				"write", what, "alert", alertID, "action", actionID, "err", err)
+			return err
+		case <-d.after(wait):
+		}
+		if err = write(); err == nil {
+			d.deps.Log.Info("store write succeeded after failing", "write", what, "alert", alertID, "action", actionID)
+			return nil
+		}
+		d.metrics.storeErrors.Inc()
+		d.mu.Lock()
+		d.storeErr = err
+		d.mu.Unlock()
+	}
+}
+
+// Health returns nil when the dispatcher's store writes succeed, and the
+// latest error while one is being retried: the plugin calls behind it
+// wait until it succeeds.
+func (d *Dispatcher) Health() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.storeErr != nil {
+		return fmt.Errorf("action: %w", d.storeErr)
 	}
 	return nil
 }
@@ -604,7 +706,16 @@ func (d *Dispatcher) transition(ctx context.Context, id uint64, op string, from 
 	ac.a.Updated = d.clock()
 	change(ac)
 	d.mu.Unlock()
-	return d.save(ctx, ac)
+	if err := d.save(ctx, ac); err != nil {
+		// The change stands: the worker saves it, retrying, before any
+		// call it leads to.
+		d.metrics.storeErrors.Inc()
+		d.mu.Lock()
+		d.kickSave(ac)
+		d.mu.Unlock()
+		return fmt.Errorf("%w; the %s is retried until it is stored", err, op)
+	}
+	return nil
 }
 
 // Action returns action id in its current state.

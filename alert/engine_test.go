@@ -244,8 +244,14 @@ func TestStoreFailures(t *testing.T) {
 	store.failOps = []Op{OpUpdate}
 	h.observe(80*sec, cond)
 	h.tick(80 * sec) // UPDATE due, not saved: not sent
+	if h.e.Health() == nil {
+		t.Errorf("Health is nil while the UPDATE cannot be saved")
+	}
 	store.failOps = nil
 	h.tick(90 * sec) // sent now
+	if err := h.e.Health(); err != nil {
+		t.Errorf("Health after a save succeeded: %v", err)
+	}
 
 	store.failOps = []Op{OpDelete}
 	h.tick(11*min + 30*sec) // DELETE due, not saved: not sent

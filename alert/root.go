@@ -49,6 +49,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowsentry/flowsentry/config/check"
@@ -71,8 +72,12 @@ type Engine struct {
 	byID    map[uint64]*entry
 	list    []*entry // open alerts in creation order, plus ended ones until the Tick compacts it
 	retire  []*Alert // duplicates found by Start, deleted at the next Tick
-	failing bool     // the last store call failed (for logging once)
 	stopped bool
+
+	// storeErr holds the error of the last store write when it failed
+	// (nil otherwise): read by Health without the lock, which store
+	// calls hold.
+	storeErr atomic.Pointer[error]
 }
 
 // ident is the identity of a condition.
@@ -343,8 +348,7 @@ func (e *Engine) commit(a *Alert, op Op) bool {
 		e.failed("save", err)
 		return false
 	}
-	if e.failing {
-		e.failing = false
+	if e.storeErr.Swap(nil) != nil {
 		e.log.Info("alert store works again")
 	}
 	e.metrics.events.WithLabelValues(string(op)).Inc()
@@ -352,11 +356,20 @@ func (e *Engine) commit(a *Alert, op Op) bool {
 	return true
 }
 
+// Health returns nil when the engine's last store write succeeded, and
+// its error when it failed: the transitions it could not save are retried
+// at the next Observe or Tick, and a write that succeeds clears it.
+func (e *Engine) Health() error {
+	if err := e.storeErr.Load(); err != nil {
+		return fmt.Errorf("alert: %w", *err)
+	}
+	return nil
+}
+
 // failed counts a store failure and logs the first of a series.
 func (e *Engine) failed(operation string, err error) {
 	e.metrics.storeErrors.WithLabelValues(operation).Inc()
-	if !e.failing {
-		e.failing = true
+	if e.storeErr.Swap(&err) == nil {
 		e.log.Error("alert store failed; the transition is retried at the next tick", "operation", operation, "err", err)
 	}
 }

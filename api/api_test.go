@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -183,4 +184,50 @@ func TestAlertingEndpoints(t *testing.T) {
 		"threshold_type":"packets_in","threshold":10,"severity":2,"actions":[{"instance":1,"approval":true}]}`
 	exchange{method: "POST", path: "/api/v1/policies", user: "root", body: attach, code: 201}.run(t, ts)
 	exchange{method: "DELETE", path: "/api/v1/instances/1", user: "root", code: 409, contains: []string{"detach it first"}}.run(t, ts)
+}
+
+// TestHealth checks that /healthz reports a failing dependency with 503
+// and recovers to 200 when it works again.
+func TestHealth(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	m, err := model.Build(model.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		storeErr error
+	)
+	s, err := New(DefaultConfig(), Deps{
+		Gatherer: prometheus.NewRegistry(), Registerer: prometheus.NewRegistry(),
+		Model: model.NewHolder(m), Rates: func() *rates.Snapshot { return &rates.Snapshot{} }, Log: log,
+		Health: map[string]func() error{"store": func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			return storeErr
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.srv.Handler)
+	t.Cleanup(ts.Close)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want exchange
+	}{
+		{"store works", nil, exchange{code: 200, contains: []string{`"status": "ok"`}}},
+		{"store fails", errors.New("action: database or disk is full"), exchange{code: 503,
+			contains: []string{`"status": "degraded"`, `"store": "action: database or disk is full"`}}},
+		{"store works again", nil, exchange{code: 200, contains: []string{`"status": "ok"`}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			storeErr = tc.err
+			mu.Unlock()
+			tc.want.method, tc.want.path = "GET", "/healthz"
+			tc.want.run(t, ts)
+		})
+	}
 }

@@ -34,8 +34,18 @@ func writeError(w http.ResponseWriter, code int, format string, args ...any) {
 	writeJSON(w, code, Error{Error: fmt.Sprintf(format, args...)})
 }
 
+// health answers 200 {"status":"ok"} when every check passes, and 503
+// {"status":"degraded", NAME: ERROR...} naming each failing one.
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	body := map[string]string{"status": "ok"}
+	code := http.StatusOK
+	for name, check := range s.deps.Health {
+		if err := check(); err != nil {
+			body[name] = err.Error()
+			body["status"], code = "degraded", http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, code, body)
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request) {

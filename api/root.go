@@ -37,6 +37,10 @@ type Deps struct {
 	// Alerting exposes policies, plugins, alerts and actions; nil leaves
 	// those endpoints out.
 	Alerting *Alerting
+	// Health are the checks of /healthz by the name it reports them
+	// under (e.g. "store"): nil when the dependency works, its error
+	// otherwise. They must not block.
+	Health map[string]func() error
 }
 
 // Server is the HTTP server.

@@ -11,6 +11,16 @@ import (
 type MemStore struct {
 	mu   sync.Mutex
 	docs map[uint64][]byte
+	last uint64 // the highest ID handed out or saved
+}
+
+// NextPolicyID returns an ID above every ID handed out or saved before,
+// deleted ones included.
+func (m *MemStore) NextPolicyID(context.Context) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.last++
+	return m.last, nil
 }
 
 // SavePolicy stores doc.
@@ -21,6 +31,7 @@ func (m *MemStore) SavePolicy(_ context.Context, id uint64, doc []byte) error {
 		m.docs = map[uint64][]byte{}
 	}
 	m.docs[id] = doc
+	m.last = max(m.last, id)
 	return nil
 }
 

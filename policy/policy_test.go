@@ -139,6 +139,59 @@ func TestOverridesAndCRUD(t *testing.T) {
 	}
 }
 
+// TestIDsNeverReused deletes the newest policies, restarts (a new Manager
+// over the same store) and creates one: it must get a new ID, or the
+// deleted policies' alerts and actions would point at it.
+func TestIDsNeverReused(t *testing.T) {
+	ctx := context.Background()
+	user := Policy{Name: "dmz", Family: FamilyThreshold, Target: TargetGroups, Object: ObjectGroup,
+		Counter: "packets_in", Threshold: 10, Group: 8, Severity: 3}
+	fromFile := user
+	fromFile.ID, fromFile.Name = 50, "from the file"
+	for _, tc := range []struct {
+		name     string
+		fromFile []Policy // the configuration's policies at the first start
+		want     uint64   // the ID of the policy created after the restart
+	}{
+		// Defaults 1 to 3, the user's 4, deleted.
+		{name: "created by the API", want: 5},
+		// The file's 50, deleted from the file, defaults 51 to 53, the
+		// user's 54, deleted.
+		{name: "from the configuration file", fromFile: []Policy{fromFile}, want: 55},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &MemStore{}
+			m := NewManager(st, nil)
+			if err := m.Load(ctx, tc.fromFile, []uint32{0}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := m.Put(ctx, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deleted := []uint64{p.ID}
+			for _, f := range tc.fromFile {
+				deleted = append(deleted, f.ID)
+			}
+			for _, id := range deleted {
+				if err := m.Delete(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m = NewManager(st, nil)
+			if err := m.Load(ctx, nil, []uint32{0}); err != nil {
+				t.Fatal(err)
+			}
+			if p, err = m.Put(ctx, user); err != nil {
+				t.Fatal(err)
+			}
+			if p.ID != tc.want {
+				t.Errorf("ID after deleting %v and restarting = %d, want %d", deleted, p.ID, tc.want)
+			}
+		})
+	}
+}
+
 func TestDecodeStrict(t *testing.T) {
 	if _, err := Decode([]byte(`{"name":"x","colour":"red"}`)); err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Fatalf("unknown field: %v", err)

@@ -18,9 +18,14 @@ import (
 	"github.com/flowsentry/flowsentry/config/check"
 )
 
-// Store persists policies as JSON documents.
+// Store persists policies as JSON documents and hands out their IDs.
 type Store interface {
-	// SavePolicy inserts or replaces the policy with id.
+	// NextPolicyID returns a new policy ID, never returned before and
+	// never saved before, even by a policy deleted since.
+	NextPolicyID(ctx context.Context) (uint64, error)
+	// SavePolicy inserts or replaces the policy with id; an id that
+	// NextPolicyID did not hand out (one of the configuration file) is
+	// never handed out afterwards.
 	SavePolicy(ctx context.Context, id uint64, doc []byte) error
 	// DeletePolicy removes it; deleting a missing policy is not an error.
 	DeletePolicy(ctx context.Context, id uint64) error
@@ -44,9 +49,8 @@ type Manager struct {
 	store   Store
 	checker Checker
 
-	mu     sync.Mutex // serialises writers
-	set    atomic.Pointer[Set]
-	nextID uint64
+	mu  sync.Mutex // serialises writers
+	set atomic.Pointer[Set]
 }
 
 // NewManager returns a manager over store; Load fills it.
@@ -75,7 +79,6 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 		}
 		p.ID = id
 		all[id] = p
-		m.nextID = max(m.nextID, id)
 	}
 	var errs []error
 	for i, p := range fromConfig {
@@ -85,7 +88,6 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 			continue
 		}
 		all[p.ID] = p
-		m.nextID = max(m.nextID, p.ID)
 	}
 	// Overrides in the file may name templates of the file: check them
 	// against the whole set, every one before saving any, so that a bad
@@ -120,8 +122,9 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 			continue
 		}
 		for _, p := range DefaultTemplates(cid) {
-			m.nextID++
-			p.ID = m.nextID
+			if p.ID, err = m.newID(ctx); err != nil {
+				return err
+			}
 			if err := m.save(ctx, &p); err != nil {
 				return err
 			}
@@ -189,8 +192,11 @@ func (m *Manager) Put(ctx context.Context, p Policy) (Policy, error) {
 		return Policy{}, err
 	}
 	if p.ID == 0 {
-		m.nextID++
-		p.ID = m.nextID
+		id, err := m.newID(ctx)
+		if err != nil {
+			return Policy{}, err
+		}
+		p.ID = id
 	}
 	if err := m.save(ctx, &p); err != nil {
 		return Policy{}, err
@@ -244,6 +250,16 @@ func (m *Manager) valid(p *Policy) error {
 		return m.checker.CheckRefs(p)
 	}
 	return nil
+}
+
+// newID takes a policy ID from the store, which never hands one out
+// twice: an alert's actions must never point at a later policy.
+func (m *Manager) newID(ctx context.Context) (uint64, error) {
+	id, err := m.store.NextPolicyID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("new policy ID: %w", err)
+	}
+	return id, nil
 }
 
 func (m *Manager) save(ctx context.Context, p *Policy) error {

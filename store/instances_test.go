@@ -88,7 +88,7 @@ func TestPolicies(t *testing.T) {
 		{
 			name:    "ID 0",
 			do:      func() error { return s.SavePolicy(ctx, 0, []byte(`{}`)) },
-			wantErr: "store: save policy: ID 0 is not an ID: assign one first",
+			wantErr: "store: save policy: ID 0 is not an ID: take one from NextPolicyID first",
 			want:    map[uint64][]byte{1: []byte(`{"name":"Bits In"}`), 3: []byte(`{"name":"Packets In"}`)},
 		},
 		{

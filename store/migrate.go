@@ -109,6 +109,21 @@ var migrations = [][]string{
 			PRIMARY KEY (policy, kind, grp, exporter, ifindex, ip, proto, port)
 		) STRICT, WITHOUT ROWID`,
 	},
+	{ // 2: a sequence for policy IDs, which the policy manager used to
+		// take as the highest stored ID + 1, so that a deleted policy's ID
+		// came back after a restart. The new sequence starts above every
+		// policy ID still referenced, by a policy, an alert or an action;
+		// every sequence is raised above its table's IDs, in case a row
+		// was written by hand.
+		`INSERT INTO sequences (name, next)
+			SELECT 'policy', coalesce(max(id), 0) + 1 FROM (
+				SELECT id FROM policies
+				UNION ALL SELECT policy FROM alerts
+				UNION ALL SELECT policy FROM actions)`,
+		`UPDATE sequences SET next = max(next, (SELECT coalesce(max(id), 0) + 1 FROM alerts)) WHERE name = 'alert'`,
+		`UPDATE sequences SET next = max(next, (SELECT coalesce(max(id), 0) + 1 FROM actions)) WHERE name = 'action'`,
+		`UPDATE sequences SET next = max(next, (SELECT coalesce(max(id), 0) + 1 FROM instances)) WHERE name = 'instance'`,
+	},
 }
 
 // schemaVersion is the schema version this binary writes.

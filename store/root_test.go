@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/flowsentry/flowsentry/action"
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/plugin"
 )
@@ -76,7 +78,10 @@ func TestOpenMigrates(t *testing.T) {
 	if _, err := s.r.ExecContext(ctx, `DELETE FROM policies`); err == nil {
 		t.Errorf("the read pool accepted a write")
 	}
-	want := []int{1}
+	var want []int
+	for v := range schemaVersion() {
+		want = append(want, v+1)
+	}
 	if diff := cmp.Diff(versions(t, dir), want); diff != "" {
 		t.Errorf("schema versions after the first open (-got +want):\n%s", diff)
 	}
@@ -181,6 +186,145 @@ func TestSequencesPersist(t *testing.T) {
 	}
 	if got := next(s); got.Instance != 12 {
 		t.Errorf("instance ID after saving instance 5 = %d, want 12", got.Instance)
+	}
+}
+
+// TestIDsNeverReused creates a record of each kind, deletes it, re-opens
+// the database and creates another: its ID must be higher, so that
+// nothing that pointed at the deleted one (an alert's actions, a call)
+// points at the new one.
+func TestIDsNeverReused(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		create func(s *Store) (uint64, error)
+		// del deletes id; alerts and actions have no deletion in the
+		// store, so theirs is what a retention job or an operator with
+		// the sqlite3 shell would do.
+		del func(s *Store, id uint64) error
+	}{
+		{
+			name: "policy",
+			create: func(s *Store) (uint64, error) {
+				id, err := s.NextPolicyID(ctx)
+				if err != nil {
+					return 0, err
+				}
+				return id, s.SavePolicy(ctx, id, []byte(`{}`))
+			},
+			del: func(s *Store, id uint64) error { return s.DeletePolicy(ctx, id) },
+		},
+		{
+			name: "plugin instance",
+			create: func(s *Store) (uint64, error) {
+				in := plugin.Instance{Plugin: "p"}
+				err := s.SaveInstance(ctx, &in)
+				return in.ID, err
+			},
+			del: func(s *Store, id uint64) error { return s.DeleteInstance(ctx, id) },
+		},
+		{
+			name: "alert",
+			create: func(s *Store) (uint64, error) {
+				id, err := s.NextAlertID(ctx)
+				if err != nil {
+					return 0, err
+				}
+				return id, s.SaveAlert(ctx, &alert.Alert{ID: id, Earliest: t0})
+			},
+			del: func(s *Store, id uint64) error {
+				_, err := s.w.ExecContext(ctx, `DELETE FROM alerts WHERE id = ?`, int64(id))
+				return err
+			},
+		},
+		{
+			name: "action",
+			create: func(s *Store) (uint64, error) {
+				id, err := s.NextActionID(ctx)
+				if err != nil {
+					return 0, err
+				}
+				saveAlerts(t, s, 1)
+				return id, s.SaveAction(ctx, &action.Action{ID: id, Alert: 1, State: action.StateEnded})
+			},
+			del: func(s *Store, id uint64) error {
+				_, err := s.w.ExecContext(ctx, `DELETE FROM actions WHERE id = ?`, int64(id))
+				return err
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openTest(t, dir)
+			first, err := tc.create(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.del(s, first); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = openTest(t, dir)
+			second, err := tc.create(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if second <= first {
+				t.Errorf("%s ID after deleting %d and re-opening = %d, want a higher one", tc.name, first, second)
+			}
+		})
+	}
+}
+
+// TestMigratePolicySequence opens a database of schema version 1, whose
+// policy IDs came from the highest stored one, and checks that the new
+// policy sequence starts above every policy ID still referenced, including
+// a deleted policy's that alerts and actions point at.
+func TestMigratePolicySequence(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := append(slices.Clone(migrations[0]),
+		`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT`,
+		`INSERT INTO schema_version VALUES (1, 0)`,
+		`INSERT INTO policies (id, doc) VALUES (104, '{}')`,
+		// Policy 105 was deleted; its alert and action remain.
+		`INSERT INTO alerts (id, policy, key, type, cid, cid_name, severity, earliest, latest, last_call,
+			ended, fields, cur, avg, peak, samples, uniq) VALUES (9, 105, 'k', 't', 0, '', 0, 1, 1, 1, 0, '[]', '{}', '{}', '{}', 1, 0)`,
+		`INSERT INTO actions (id, alert, policy, instance, plugin, state, created, updated, token, token_until)
+			VALUES (3, 9, 105, 1, 'p', 'ended', 1, 1, '', 0)`,
+		// Rows written without the sequence.
+		`INSERT INTO instances (id, cid, plugin, name, vals) VALUES (40, 0, 'p', 'n', '{}')`,
+	)
+	for _, q := range v1 {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s := openTest(t, dir)
+	type ids struct{ Policy, Alert, Action, Instance uint64 }
+	var got ids
+	if got.Policy, err = s.NextPolicyID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got.Alert, err = s.NextAlertID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got.Action, err = s.NextActionID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in := plugin.Instance{Plugin: "p"}
+	if err := s.SaveInstance(ctx, &in); err != nil {
+		t.Fatal(err)
+	}
+	got.Instance = in.ID
+	if diff := cmp.Diff(got, ids{Policy: 106, Alert: 10, Action: 4, Instance: 41}); diff != "" {
+		t.Errorf("IDs after migrating (-got +want):\n%s", diff)
 	}
 }
 

@@ -108,7 +108,7 @@ func newAlerting(f *config.File, holder *model.Holder, re *rates.Engine, reg pro
 	}
 	users := users{st}
 	reader, err := annotate.NewReader(annotate.ReaderDeps{
-		Alerts: st, Users: annotateUsers{users}, Values: st,
+		Alerts: a.alerts, Users: annotateUsers{users}, Values: st,
 		Actions: actionLister{a.actions}, Graphs: grapher{a.registry}, Log: log,
 	})
 	if err != nil {
@@ -191,6 +191,10 @@ func (a *alerting) Stop() {
 		a.log.Error("closing the database", "err", err)
 	}
 }
+
+// storeHealth is the store check of /healthz: the failed writes the alert
+// engine and the action dispatcher are waiting to retry.
+func (a *alerting) storeHealth() error { return errors.Join(a.alerts.Health(), a.actions.Health()) }
 
 // apiURL is FLOWSENTRY_URL for plugins: the HTTP address with a host a
 // local client can reach.

@@ -116,7 +116,8 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 	if err != nil {
 		return nil, fmt.Errorf("blacklists: %w", err)
 	}
-	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log, Alerting: al.api})
+	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log, Alerting: al.api,
+		Health: map[string]func() error{"store": al.storeHealth}})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
