@@ -30,8 +30,10 @@ func NewInstances(reg *Registry, store InstanceStore) *Instances {
 }
 
 // Load reads the stored instances and upserts those of the configuration
-// file. Stored instances whose plugin is gone or whose values no longer
-// validate are kept (calls to them fail and are recorded) and reported.
+// file. Every instance whose values validate gets the defaults of the
+// fields it leaves unset, as Put does, so that calls receive them. Stored
+// instances whose plugin is gone or whose values no longer validate are
+// kept as stored (calls to them fail and are recorded) and reported.
 func (s *Instances) Load(ctx context.Context, fromConfig []Instance) (problems []error, err error) {
 	stored, err := s.store.Instances(ctx)
 	if err != nil {
@@ -40,8 +42,10 @@ func (s *Instances) Load(ctx context.Context, fromConfig []Instance) (problems [
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, in := range stored {
-		if _, err := s.reg.CheckInstance(&in); err != nil {
+		if values, err := s.reg.CheckInstance(&in); err != nil {
 			problems = append(problems, err)
+		} else {
+			in.Values = values
 		}
 		s.byID[in.ID] = in
 	}
@@ -49,9 +53,11 @@ func (s *Instances) Load(ctx context.Context, fromConfig []Instance) (problems [
 		if in.ID == 0 {
 			return problems, fmt.Errorf("instances[%d] %q: give an id: instances in the configuration file keep their IDs", i, in.Name)
 		}
-		if _, err := s.reg.CheckInstance(&in); err != nil {
+		values, err := s.reg.CheckInstance(&in)
+		if err != nil {
 			return problems, fmt.Errorf("instances[%d]: %w", i, err)
 		}
+		in.Values = values
 		if err := s.store.SaveInstance(ctx, &in); err != nil {
 			return problems, fmt.Errorf("save plugin instance %d: %w", in.ID, err)
 		}
