@@ -75,6 +75,18 @@ type Call struct {
 	Truncated bool `json:"truncated"`
 }
 
+// failure says why the call failed; nil when the plugin ran and exited
+// with code 0.
+func (c *Call) failure() error {
+	switch {
+	case c.Err != "":
+		return errors.New(c.Err)
+	case c.ExitCode != 0:
+		return fmt.Errorf("exit status %d; the plugin's output, recorded with the call, may tell why", c.ExitCode)
+	}
+	return nil
+}
+
 // ErrNotFound is wrapped by the errors about an unknown action ID.
 var ErrNotFound = errors.New("action not found")
 

@@ -3,6 +3,7 @@ package action
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -259,7 +260,7 @@ func TestFailingPlugin(t *testing.T) {
 		t.Errorf("calls (-got +want):\n%s", diff)
 	}
 	calls, _ := r.d.Calls(ctx, 7)
-	if len(calls) != 2 || calls[0].ExitCode != 1 || calls[0].Err != "exit status 1" || calls[1].ExitCode != 0 {
+	if len(calls) != 2 || calls[0].ExitCode != 1 || calls[0].Err != "" || calls[1].ExitCode != 0 {
 		t.Errorf("recorded calls %+v", calls)
 	}
 	for _, c := range []struct {
@@ -269,6 +270,67 @@ func TestFailingPlugin(t *testing.T) {
 		if got := testutil.ToFloat64(r.d.metrics.calls.WithLabelValues(c.op, c.result)); got != c.want {
 			t.Errorf("calls_total{op=%s,result=%s} = %v, want %v", c.op, c.result, got, c.want)
 		}
+	}
+}
+
+// TestLog checks that alert transitions and plugin calls are logged, and
+// failed calls with their reason.
+func TestLog(t *testing.T) {
+	const (
+		transition = `level=INFO msg="alert transition" op=%s alert=1004 alert_type=threshold_exceeded policy=7`
+		call       = `alert=1004 alert_type=threshold_exceeded policy=7 action=7 plugin=email op=%s exit_code=%d duration=1ms result=%s`
+	)
+	f := fmt.Sprintf
+	for _, tc := range []struct {
+		name  string
+		setup func(*caller)
+		want  []string
+	}{
+		{
+			name: "successful calls",
+			want: []string{
+				f(transition, "CREATE"), `level=INFO msg="plugin call" ` + f(call, "CREATE", 0, "ok"),
+				f(transition, "UPDATE"), `level=INFO msg="plugin call" ` + f(call, "UPDATE", 0, "ok"),
+				f(transition, "DELETE"), `level=INFO msg="plugin call" ` + f(call, "DELETE", 0, "ok"),
+			},
+		},
+		{
+			name:  "exit code",
+			setup: func(c *caller) { c.exit[alert.OpUpdate] = 3 },
+			want: []string{
+				f(transition, "CREATE"), `level=INFO msg="plugin call" ` + f(call, "CREATE", 0, "ok"),
+				f(transition, "UPDATE"), `level=WARN msg="plugin call failed" ` + f(call, "UPDATE", 3, "failed") +
+					` err="exit status 3; the plugin's output, recorded with the call, may tell why"`,
+				f(transition, "DELETE"), `level=INFO msg="plugin call" ` + f(call, "DELETE", 0, "ok"),
+			},
+		},
+		{
+			name: "timeout, signal, exec failure",
+			setup: func(c *caller) {
+				c.fail[alert.OpCreate], c.fail[alert.OpUpdate] = "timeout", "signal: segmentation fault"
+				c.fail[alert.OpDelete] = "executable missing: /plugins/email/plugin.sh (or the interpreter its #! line names)"
+			},
+			want: []string{
+				f(transition, "CREATE"), `level=WARN msg="plugin call failed" ` + f(call, "CREATE", -1, "failed") + ` err=timeout`,
+				f(transition, "UPDATE"), `level=WARN msg="plugin call failed" ` + f(call, "UPDATE", -1, "failed") + ` err="signal: segmentation fault"`,
+				f(transition, "DELETE"), `level=WARN msg="plugin call failed" ` + f(call, "DELETE", -1, "failed") +
+					` err="executable missing: /plugins/email/plugin.sh (or the interpreter its #! line names)"`,
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, newMemStore(), newAlerts())
+			if tc.setup != nil {
+				tc.setup(r.caller)
+			}
+			for _, op := range []alert.Op{alert.OpCreate, alert.OpUpdate, alert.OpDelete} {
+				r.event(op, tgrpAlert(1004, 7, 1500))
+				r.settle()
+			}
+			if diff := cmp.Diff(r.logs.lines(), tc.want); diff != "" {
+				t.Errorf("log (-got +want):\n%s", diff)
+			}
+		})
 	}
 }
 

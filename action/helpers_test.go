@@ -1,6 +1,7 @@
 package action
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -181,7 +182,8 @@ func (s seen) short() string {
 }
 
 // caller is a fake plugin runner. A call blocks while gate[op] is set and
-// not closed, and exits with exit[op]. It fails the test when two calls of
+// not closed, and exits with exit[op], or fails with the error fail[op]
+// (exit code -1) when that is set. It fails the test when two calls of
 // one action overlap.
 type caller struct {
 	t     testing.TB
@@ -189,6 +191,7 @@ type caller struct {
 	mu    sync.Mutex
 	gate  map[alert.Op]chan struct{}
 	exit  map[alert.Op]int
+	fail  map[alert.Op]string
 	calls []seen
 	// tokens holds, per call, whether the store had the call's token
 	// saved on the action when the call started.
@@ -199,6 +202,7 @@ type caller struct {
 
 func newCaller(t testing.TB, store *memStore) *caller {
 	return &caller{t: t, store: store, gate: map[alert.Op]chan struct{}{}, exit: map[alert.Op]int{},
+		fail:    map[alert.Op]string{},
 		running: map[string]bool{}, done: make(chan struct{}, 1000)}
 }
 
@@ -217,7 +221,7 @@ func (c *caller) Call(ctx context.Context, name string, op alert.Op, env []strin
 		c.t.Errorf("two calls of action %s at once", aid)
 	}
 	c.running[aid] = true
-	gate, code := c.gate[op], c.exit[op]
+	gate, code, fail := c.gate[op], c.exit[op], c.fail[op]
 	c.mu.Unlock()
 	var id uint64
 	fmt.Sscan(aid, &id)
@@ -233,9 +237,10 @@ func (c *caller) Call(ctx context.Context, name string, op alert.Op, env []strin
 	c.tokenSaved = append(c.tokenSaved, saved)
 	c.mu.Unlock()
 	c.done <- struct{}{}
+	// Like plugin.Runner, a non-zero exit code alone sets no Err.
 	res := plugin.Result{ExitCode: code, Duration: time.Millisecond, Output: []byte(string(op) + " done\n")}
-	if code != 0 {
-		res.Err = "exit status " + fmt.Sprint(code)
+	if fail != "" {
+		res.ExitCode, res.Err = -1, fail
 	}
 	return res
 }
@@ -284,6 +289,39 @@ func (c *clock) Set(t time.Time) {
 
 var t0 = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// logBuffer collects the text log of concurrent goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the lines logged so far.
+func (l *logBuffer) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Split(strings.TrimSuffix(l.b.String(), "\n"), "\n")
+}
+
+// logger returns a text logger writing to l without the time, and with
+// "duration=D" for durations other than the fake caller's 1ms.
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		switch {
+		case a.Key == slog.TimeKey:
+			return slog.Attr{}
+		case a.Key == "duration" && a.Value.Duration() != time.Millisecond:
+			return slog.String("duration", "D")
+		}
+		return a
+	}}))
+}
+
 // rig is a dispatcher with fakes around it.
 type rig struct {
 	t      testing.TB
@@ -291,15 +329,16 @@ type rig struct {
 	alerts *alerts
 	caller *caller
 	clock  *clock
+	logs   *logBuffer
 	d      *Dispatcher
 }
 
 func newRig(t testing.TB, store *memStore, al *alerts) *rig {
 	t.Helper()
-	r := &rig{t: t, store: store, alerts: al, caller: newCaller(t, store), clock: &clock{t: t0}}
+	r := &rig{t: t, store: store, alerts: al, caller: newCaller(t, store), clock: &clock{t: t0}, logs: &logBuffer{}}
 	d, err := New(Deps{
 		Store: store, Policies: testPolicies, Instances: instances{}, Alerts: al, Caller: r.caller,
-		Log: slog.New(slog.DiscardHandler), Clock: r.clock.Now,
+		Log: r.logs.logger(), Clock: r.clock.Now,
 		URL: "http://127.0.0.1:8080", BinDir: "/opt/flowsentry/bin",
 	})
 	if err != nil {

@@ -94,7 +94,8 @@ type Deps struct {
 	Alerts Alerts
 	// Caller runs the plugins.
 	Caller Caller
-	// Log receives failures of calls and of the store.
+	// Log receives the alert transitions and the plugin calls (info), and
+	// the failures of calls and of the store.
 	Log *slog.Logger
 	// Clock gives the time of actions and calls; nil means time.Now.
 	Clock func() time.Time
@@ -339,6 +340,7 @@ func (d *Dispatcher) route() {
 }
 
 func (d *Dispatcher) routeEvent(ev alert.Event) {
+	d.deps.Log.Info("alert transition", "op", string(ev.Op), "alert", ev.Alert.ID, "alert_type", ev.Alert.Type, "policy", ev.Alert.Policy)
 	if ev.Op == alert.OpCreate {
 		d.open(ev.Alert)
 		return
@@ -528,10 +530,14 @@ func (d *Dispatcher) call(ctx context.Context, ac *act, op alert.Op, al *alert.A
 		c.Err = fmt.Sprintf("plugin instance %d was deleted; attach another instance to policy %d", a.Instance, a.Policy)
 	}
 	end := d.clock()
+	attrs := []any{"alert", al.ID, "alert_type", al.Type, "policy", a.Policy, "action", a.ID, "plugin", a.Plugin,
+		"op", string(op), "exit_code", c.ExitCode, "duration", c.Duration}
 	result := "ok"
-	if c.ExitCode != 0 || c.Err != "" {
+	if err := c.failure(); err != nil {
 		result = "failed"
-		d.deps.Log.Warn("plugin call failed", "action", a.ID, "plugin", a.Plugin, "op", op, "exit_code", c.ExitCode, "error", c.Err)
+		d.deps.Log.Warn("plugin call failed", append(attrs, "result", result, "err", err)...)
+	} else {
+		d.deps.Log.Info("plugin call", append(attrs, "result", result)...)
 	}
 	d.metrics.calls.WithLabelValues(string(op), result).Inc()
 	// Recorded before the next call, so that a restart does not send it

@@ -2,7 +2,7 @@ package action
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,8 +33,9 @@ func TestRealRunner(t *testing.T) {
 	}
 	record := filepath.Join(t.TempDir(), "calls.log")
 	store := newMemStore()
+	logs := &logBuffer{}
 	d, err := New(Deps{
-		Store: store, Policies: testPolicies, Alerts: newAlerts(), Log: slog.New(slog.DiscardHandler),
+		Store: store, Policies: testPolicies, Alerts: newAlerts(), Log: logs.logger(),
 		Instances: recorderInstances{"RECORD_FILE": record, "FAIL_ON": "CREATE"},
 		Caller:    PluginCaller{Runner: runner, Registry: reg},
 		URL:       "http://127.0.0.1:8080", BinDir: "/opt/flowsentry/bin",
@@ -79,6 +80,33 @@ func TestRealRunner(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("recorded calls (-got +want):\n%s", diff)
+	}
+
+	// The real runner gives no Err for an exit code: the log says it.
+	const call = `alert=1004 alert_type=threshold_exceeded policy=9 action=7 plugin=recorder op=%s exit_code=%d duration=D result=%s`
+	wantLog := []string{
+		`level=INFO msg="alert transition" op=CREATE alert=1004 alert_type=threshold_exceeded policy=9`,
+		`level=INFO msg="alert transition" op=UPDATE alert=1004 alert_type=threshold_exceeded policy=9`,
+		`level=INFO msg="alert transition" op=DELETE alert=1004 alert_type=threshold_exceeded policy=9`,
+		`level=WARN msg="plugin call failed" ` + fmt.Sprintf(call, "CREATE", 3, "failed") + ` err="exit status 3; the plugin's output, recorded with the call, may tell why"`,
+		`level=INFO msg="plugin call" ` + fmt.Sprintf(call, "UPDATE", 0, "ok"),
+		`level=INFO msg="plugin call" ` + fmt.Sprintf(call, "DELETE", 0, "ok"),
+	}
+	// The transitions first, then the calls of action 7: the router logs
+	// while the calls run (and that instance 2 of policy 9 is missing).
+	var gotLog []string
+	for _, l := range logs.lines() {
+		if strings.Contains(l, "alert transition") {
+			gotLog = append(gotLog, l)
+		}
+	}
+	for _, l := range logs.lines() {
+		if strings.Contains(l, " action=7 ") {
+			gotLog = append(gotLog, l)
+		}
+	}
+	if diff := cmp.Diff(gotLog, wantLog); diff != "" {
+		t.Errorf("log (-got +want):\n%s", diff)
 	}
 
 	data, err := os.ReadFile(record)

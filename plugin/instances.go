@@ -32,8 +32,10 @@ func NewInstances(reg *Registry, store InstanceStore) *Instances {
 }
 
 // Load reads the stored instances and upserts those of the configuration
-// file. Stored instances whose plugin is gone or whose values no longer
-// validate are kept (calls to them fail and are recorded) and reported.
+// file. Every instance whose values validate gets the defaults of the
+// fields it leaves unset, as Put does, so that calls receive them. Stored
+// instances whose plugin is gone or whose values no longer validate are
+// kept as stored (calls to them fail and are recorded) and reported.
 func (s *Instances) Load(ctx context.Context, fromConfig []Instance) (problems []error, err error) {
 	stored, err := s.store.Instances(ctx)
 	if err != nil {
@@ -42,22 +44,28 @@ func (s *Instances) Load(ctx context.Context, fromConfig []Instance) (problems [
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, in := range stored {
-		if _, err := s.reg.CheckInstance(&in); err != nil {
+		if values, err := s.reg.CheckInstance(&in); err != nil {
 			problems = append(problems, err)
+		} else {
+			in.Values = values
 		}
 		s.byID[in.ID] = in
 	}
 	// Check them all before saving any, so that a bad file changes
 	// nothing.
+	fromConfig = slices.Clone(fromConfig)
 	var errs []error
 	for i, in := range fromConfig {
 		if in.ID == 0 {
 			errs = append(errs, check.Errorf(fmt.Sprintf("instances[%d].id", i), "instance %q has no id; give one: instances in the configuration file keep their IDs", in.Name))
 			continue
 		}
-		if _, err := s.reg.CheckInstance(&in); err != nil {
+		values, err := s.reg.CheckInstance(&in)
+		if err != nil {
 			errs = append(errs, check.Prefix(fmt.Sprintf("instances[%d]", i), err))
+			continue
 		}
+		fromConfig[i].Values = values
 	}
 	if len(errs) > 0 {
 		return problems, errors.Join(errs...)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestInstances(t *testing.T) {
@@ -55,5 +57,54 @@ func TestInstances(t *testing.T) {
 	}
 	if got := len(s2.List()); got != 1 {
 		t.Errorf("after restart %d instances, want 1", got)
+	}
+}
+
+// TestInstancesDefaults checks that an instance gets the default of a
+// field it leaves unset (EMAIL_MAILPORT's "value": "587" in the manual's
+// gui.json) wherever it comes from; Get gives the values a call receives.
+func TestInstancesDefaults(t *testing.T) {
+	reg, errs := Load("../examples")
+	if len(errs) != 0 {
+		t.Fatalf("examples: %v", errs)
+	}
+	given := map[string]string{"EMAIL_USERNAME": "ops"}
+	want := map[string]string{"EMAIL_USERNAME": "ops", "EMAIL_MAILPORT": "587"}
+	cases := []struct {
+		name   string
+		stored []Instance // in the store before Load
+		config []Instance
+		put    *Instance
+	}{
+		{name: "configuration file", config: []Instance{{ID: 1, Name: "mail ops", Plugin: "email", Values: given}}},
+		{name: "store", stored: []Instance{{ID: 1, Name: "mail ops", Plugin: "email", Values: given}}},
+		{name: "API", put: &Instance{Name: "mail ops", Plugin: "email", Values: given}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := &MemInstances{}
+			for _, in := range c.stored {
+				if err := st.SaveInstance(ctx, &in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := NewInstances(reg, st)
+			if _, err := s.Load(ctx, c.config); err != nil {
+				t.Fatal(err)
+			}
+			if c.put != nil {
+				if _, err := s.Put(ctx, *c.put); err != nil {
+					t.Fatal(err)
+				}
+			}
+			in, ok := s.Get(1)
+			if !ok {
+				t.Fatalf("no instance 1 in %+v", s.List())
+			}
+			if diff := cmp.Diff(in.Values, want); diff != "" {
+				t.Errorf("values (-got +want):\n%s", diff)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ type metrics struct {
 	timeouts  *prometheus.CounterVec
 	truncated *prometheus.CounterVec
 	discarded *prometheus.CounterVec
+	leftovers *prometheus.CounterVec
 	running   prometheus.Gauge
 	waiting   prometheus.Gauge
 }
@@ -33,6 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		timeouts:  counter("call_timeouts_total", "Plugin calls killed for running over the time limit.", "plugin"),
 		truncated: counter("output_truncated_total", "Plugin calls whose output went beyond the bytes kept.", "plugin"),
 		discarded: counter("output_discarded_bytes_total", "Bytes of plugin output read beyond the bytes kept and discarded.", "plugin"),
+		leftovers: counter("leftover_processes_killed_total", "Processes a plugin call left behind (in its process group, or carrying its TKN), killed when it returned.", "plugin"),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "flowsentry_plugin_call_duration_seconds",
 			Help:    "Time from starting a plugin's process to its exit, by plugin and operation.",
@@ -44,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.duration, m.timeouts, m.truncated, m.discarded, m.running, m.waiting} {
+	for _, c := range []prometheus.Collector{m.calls, m.duration, m.timeouts, m.truncated, m.discarded, m.leftovers, m.running, m.waiting} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

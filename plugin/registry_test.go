@@ -38,7 +38,7 @@ func TestLoad(t *testing.T) {
 		got = append(got, row{p.Name, p.Dir, p.Executable, p.Err == nil})
 	}
 	want := []row{}
-	for _, name := range []string{"badspec", "crash", "fail", "flood", "hang", "missing", "noexec", "ok", "orphan", "slow", "stubborn"} {
+	for _, name := range []string{"badspec", "crash", "fail", "flood", "hang", "leftovers", "missing", "noexec", "ok", "orphan", "slow", "stubborn"} {
 		exe := filepath.Join(abs, name, "run.sh")
 		if name == "missing" {
 			exe = filepath.Join(abs, name, "plugin.sh")

@@ -18,7 +18,9 @@
 // with the operation as its only argument, in the plugin's folder, with
 // exactly the environment given; under a time limit (SIGTERM to the whole
 // process group, then SIGKILL), with bounded concurrency, keeping the exit
-// code, the duration and the first 64 KiB of output.
+// code, the duration and the first 64 KiB of output. When a call returns,
+// the processes it left behind are killed: the rest of its process group,
+// and those that left the group (setsid) but carry the call's TKN.
 package plugin
 
 import (

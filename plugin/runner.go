@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -184,9 +185,14 @@ func (r *Runner) run(ctx context.Context, p *Plugin, op alert.Op, env []string, 
 		io.Copy(out, pr) //nolint:errcheck // ends at EOF, or with an error once pr is closed below
 		close(read)
 	}()
+	// exited is closed when the plugin has exited, before it is reaped
+	// (cmd.Wait below), so that its group ID is not reused meanwhile.
 	exited := make(chan struct{})
 	go func() {
-		cmd.Wait() //nolint:errcheck // the state is in cmd.ProcessState
+		if err := waitExit(cmd.Process.Pid); err != nil {
+			r.log.Warn("waiting for a plugin's exit failed; its leftover processes may survive", "plugin", p.Name, "err", err)
+			cmd.Wait() //nolint:errcheck // the state is in cmd.ProcessState
+		}
 		close(exited)
 	}()
 
@@ -204,6 +210,10 @@ func (r *Runner) run(ctx context.Context, p *Plugin, op alert.Op, env []string, 
 		r.kill(p, cmd.Process.Pid, exited)
 	}
 	res.Duration = time.Since(res.Start)
+	if n := endLeftovers(cmd.Process.Pid, tokenEntry(env)); n > 0 {
+		r.metrics.leftovers.WithLabelValues(p.Name).Add(float64(n))
+		r.log.Warn("plugin left processes behind; killed them", "plugin", p.Name, "op", string(op), "processes", n)
+	}
 
 	drain := time.NewTimer(outputDrain)
 	select {
@@ -215,6 +225,7 @@ func (r *Runner) run(ctx context.Context, p *Plugin, op alert.Op, env []string, 
 	}
 	drain.Stop()
 	res.Output, res.Truncated, res.Discarded = out.buf, out.discarded > 0, out.discarded
+	cmd.Wait() //nolint:errcheck // reaps the plugin (a no-op after a failed waitExit); the state is in cmd.ProcessState
 
 	if stopped != "" {
 		res.Err = stopped
@@ -233,8 +244,7 @@ func (r *Runner) run(ctx context.Context, p *Plugin, op alert.Op, env []string, 
 }
 
 // kill sends SIGTERM to the process group of the plugin, then SIGKILL when
-// it has not exited after the grace period, and waits for the exit. Once
-// the plugin has exited, what is left of its group gets SIGKILL too.
+// it has not exited after the grace period, and waits for the exit.
 func (r *Runner) kill(p *Plugin, pid int, exited <-chan struct{}) {
 	syscall.Kill(-pid, syscall.SIGTERM) //nolint:errcheck // the group may be gone already
 	grace := time.NewTimer(r.cfg.KillGrace)
@@ -246,7 +256,16 @@ func (r *Runner) kill(p *Plugin, pid int, exited <-chan struct{}) {
 		syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // as above
 		<-exited
 	}
-	syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // as above
+}
+
+// tokenEntry returns the TKN entry of env, "" when there is none.
+func tokenEntry(env []string) string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "TKN=") {
+			return kv
+		}
+	}
+	return ""
 }
 
 // startError says why the executable could not be started.

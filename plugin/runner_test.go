@@ -3,8 +3,10 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,6 +194,89 @@ func TestCall(t *testing.T) {
 	if got := testutil.CollectAndCount(r.metrics.duration); got == 0 {
 		t.Error("no call duration observed")
 	}
+}
+
+// TestCallEndsLeftovers checks that the processes a plugin leaves behind,
+// in its process group or out of it (setsid), are gone when the call
+// returns, and that none is left a zombie of the server.
+func TestCallEndsLeftovers(t *testing.T) {
+	cases := []struct {
+		name   string
+		op     alert.Op
+		result string
+	}{
+		{name: "plugin exits", op: alert.OpCreate, result: resultOK},
+		{name: "plugin times out", op: alert.OpUpdate, result: resultTimeout},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := testRunner(t, 1)
+			r.cfg.Timeout = 500 * time.Millisecond
+			token := "TKN=leftovers-" + strconv.FormatInt(time.Now().UnixNano(), 16)
+			res := r.Call(context.Background(), testPlugin(t, "leftovers"), c.op, []string{token, "PATH=/usr/bin:/bin"})
+			if want := map[string]string{resultOK: "", resultTimeout: "timeout"}[c.result]; res.Err != want || res.Duration > 5*time.Second {
+				t.Fatalf("call: %+v (%s), want Err %q", res, res.Output, want)
+			}
+			var pids []int
+			for _, f := range strings.Fields(string(res.Output)) {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("output %q: %v", res.Output, err)
+				}
+				pids = append(pids, pid)
+			}
+			if len(pids) != 3 {
+				t.Fatalf("output %q, want 3 PIDs", res.Output)
+			}
+			// Killed processes may take a moment to be reaped by their parent.
+			for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				alive := running(t, pids, token)
+				if len(alive) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("processes outlived the call: %v", alive)
+				}
+			}
+			if n := testutil.ToFloat64(r.metrics.leftovers.WithLabelValues("leftovers")); n < 3 {
+				t.Errorf("leftover_processes_killed_total = %v, want at least 3", n)
+			}
+		})
+	}
+}
+
+// running returns the processes that still run (not zombies) or are
+// zombies of this process, among pids and those whose environment holds
+// the entry token.
+func running(t *testing.T, pids []int, token string) []string {
+	t.Helper()
+	var out []string
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		pid, _ := strconv.Atoi(strings.Split(path, "/")[2])
+		// pid (comm) state ppid ...: comm may hold spaces.
+		fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		zombie := fields[0] == "Z"
+		if zombie && fields[1] != strconv.Itoa(os.Getpid()) {
+			continue // its parent reaps it
+		}
+		env, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "environ"))
+		if slices.Contains(pids, pid) || slices.Contains(strings.Split(string(env), "\x00"), token) {
+			cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "cmdline"))
+			out = append(out, fmt.Sprintf("%d %q (state %s, parent %s, %s)", pid, cmdline, fields[0], fields[1], strings.Join(fields[2:4], " ")))
+		}
+	}
+	return out
 }
 
 func TestCallExecutableGone(t *testing.T) {
