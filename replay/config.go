@@ -14,12 +14,14 @@ import (
 // Config configures how replay tells export datagrams from other packets
 // and how its packet meter turns the other packets into flows.
 type Config struct {
-	// NetFlowPorts are the UDP destination ports whose datagrams are decoded
-	// as NetFlow v5/v9 or IPFIX instead of being metered. Empty means no
-	// datagram is decoded as NetFlow.
+	// NetFlowPorts are the UDP destination ports whose datagrams are always
+	// decoded as NetFlow v5/v9 or IPFIX instead of being metered. On other
+	// ports a datagram is decoded when its content is an export datagram
+	// with a consistent header, and metered otherwise. Empty means content
+	// alone decides.
 	NetFlowPorts []uint16 `yaml:"netflow_ports"`
-	// SFlowPorts are the UDP destination ports whose datagrams are decoded
-	// as sFlow v5. Empty means no datagram is decoded as sFlow.
+	// SFlowPorts are the UDP destination ports whose datagrams are always
+	// decoded as sFlow v5. Empty means content alone decides.
 	SFlowPorts []uint16 `yaml:"sflow_ports"`
 	// ActiveTimeout is the longest the meter keeps a flow before it emits
 	// it, even while packets still arrive (a duration such as "60s", on the

@@ -2,7 +2,9 @@
 // serve uses, on the capture's own clock: NetFlow, IPFIX and sFlow
 // datagrams found in the capture are decoded as a collector would decode
 // them, every other packet goes through the packet meter, which turns
-// packets into flows as a probe does.
+// packets into flows as a probe does. A UDP datagram is an export datagram
+// when it goes to a configured export port, or, on any other port, when its
+// content is one (see sniff).
 package replay
 
 import (
@@ -199,9 +201,15 @@ func (r *Replayer) packet(p Packet) {
 		r.stats.Skipped[flow.ErrLinkType.Reason]++
 		return
 	}
-	if src, port, payload, ok := flow.UDPPayload(p.Data, link); ok && r.ports[port] != portMeter {
-		r.datagram(r.ports[port], src, p.Time, payload)
-		return
+	if src, port, payload, ok := flow.UDPPayload(p.Data, link); ok {
+		kind := r.ports[port]
+		if kind == portMeter {
+			kind = sniff(payload)
+		}
+		if kind != portMeter {
+			r.datagram(kind, src, p.Time, payload)
+			return
+		}
 	}
 	if err := r.meter.Packet(p.Time, p.Data, link); err != nil {
 		r.stats.Skipped[reason(err)]++

@@ -176,16 +176,17 @@ func TestRunCaptures(t *testing.T) {
 			},
 		},
 		{
-			// Without export ports the datagrams are just UDP packets
-			// from one socket to another: one metered flow.
-			name:      "export capture metered when its port is not configured",
-			refTotals: true,
-			file:      "flow-exports/derived/softflowd-v9-synflood.pcap",
-			tweak:     func(c *Config) { c.NetFlowPorts, c.SFlowPorts = nil, nil },
+			// Without export ports the datagrams are recognised by their
+			// content.
+			name:  "export capture decoded when its port is not configured",
+			file:  "flow-exports/derived/softflowd-v9-synflood.pcap",
+			tweak: func(c *Config) { c.NetFlowPorts, c.SFlowPorts = nil, nil },
 			want: outcome{
-				Stats:   Stats{Packets: 1196, Metered: 1196, Records: 1},
-				Sources: map[flow.Source]int{flow.SourceMeter: 1},
-				Flags:   map[uint8]uint64{0: 1196},
+				Stats: Stats{Packets: 1196, Records: 37669,
+					Datagrams: map[flow.Source]uint64{flow.SourceNetFlowV9: 1196}},
+				Sources: map[flow.Source]int{flow.SourceNetFlowV9: 37669},
+				Packets: synflood.Packets, Bytes: softflowdBytes,
+				Flags: map[uint8]uint64{flow.TCPSyn: 37841},
 			},
 		},
 	}
