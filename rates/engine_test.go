@@ -297,6 +297,15 @@ func TestIdleAndCaps(t *testing.T) {
 	if got := allStats(e.Snapshot())[kHost(1, "10.1.0.2")].Totals; got != tin(1, 60, 1) {
 		t.Errorf("restarted host totals = %+v, want one record", got)
 	}
+	// The traffic group's totals since the start count every record,
+	// those of the TGRP object dropped at 200 s included.
+	want := Totals{PacketsIn: 6, BytesIn: 360, NewConn: 6, Updates: 6}
+	if got := e.Snapshot().GroupTotals(1); got != want {
+		t.Errorf("GroupTotals(1) = %+v, want %+v (six records)", got, want)
+	}
+	if got := e.Snapshot().GroupTotals(7); got != (Totals{}) {
+		t.Errorf("GroupTotals(7) = %+v, want zero (no traffic)", got)
+	}
 }
 
 // TestObjectLayout guards the cache-line layout that Add's speed relies

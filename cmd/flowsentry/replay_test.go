@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/gopacket/gopacket"
 
 	"github.com/flowsentry/flowsentry/internal/testcaptures"
 )
@@ -76,4 +79,69 @@ func TestReplayAlerts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReplaySeveralFiles replays three captures weeks apart, in time
+// order: the summary counts the packets of all three, though the rate
+// objects of the first two expire as idle before the summary is taken.
+func TestReplaySeveralFiles(t *testing.T) {
+	files := []string{
+		"attacks/ddos/amp.UDP.snmp.src161.pcapng",     // 2021-05-15
+		"attacks/ddos/amp.TCP.reflection.SYNACK.pcap", // 2021-06-05
+		"attacks/ddos/amp.UDP.isakmp.pcap",            // 2021-06-14
+	}
+	args := []string{"replay"}
+	var want uint64
+	for _, f := range files {
+		args = append(args, testcaptures.Path(t, f))
+		want += ipPacketsTo(t, f, defaultGroup)
+	}
+	out, errOut, code := runBinary(t, args...)
+	if code != 0 {
+		t.Fatalf("replay: %d %s", code, errOut)
+	}
+	var got uint64
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v groupSummary
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if v.Type == "summary" && v.TGrp == 1 {
+			got = v.PacketsIn
+		}
+	}
+	if got != want {
+		t.Errorf("summary packets_in = %d, want %d (gopacket: IP packets to the traffic group)\n%s", got, want, out)
+	}
+}
+
+// defaultGroup holds the CIDRs of the default traffic group.
+var defaultGroup = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("fc00::/7"),
+}
+
+// ipPacketsTo counts, with gopacket, the IP packets of a shared capture
+// whose destination is in one of prefixes.
+func ipPacketsTo(t *testing.T, rel string, prefixes []netip.Prefix) uint64 {
+	t.Helper()
+	frames, link := testcaptures.Frames(t, rel)
+	var n uint64
+	for _, f := range frames {
+		nl := gopacket.NewPacket(f, link, gopacket.DecodeOptions{Lazy: true, NoCopy: true}).NetworkLayer()
+		if nl == nil {
+			continue
+		}
+		dst, ok := netip.AddrFromSlice(nl.NetworkFlow().Dst().Raw())
+		if !ok {
+			continue
+		}
+		for _, p := range prefixes {
+			if p.Contains(dst.Unmap()) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
