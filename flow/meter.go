@@ -86,8 +86,16 @@ type queue struct{ front, back int32 }
 
 // slot is one flow of the arena with its links in both queues. A free slot
 // is chained to the next free one through link[byRecency].next.
+//
+// rec holds what is not reported yet: Packets and Bytes since the last
+// Report, Start the first of those packets (Packets 0: nothing to
+// report); End is always the flow's last packet, TCPFlags and Fragment
+// cover the whole flow, and Continued says that a Report came before.
 type slot struct {
-	rec  Record
+	rec Record
+	// born is the flow's first packet time, from which the active timeout
+	// runs.
+	born int64
 	link [2]links
 }
 
@@ -96,11 +104,20 @@ type slot struct {
 // packets and layer-3 bytes counted, TCP flags OR-ed, emitted on the active
 // and inactive timeouts measured on the capture clock.
 //
+// Report makes the meter prompt, like a probe with a short export
+// interval: it emits, for every flow that got packets since the last
+// Report, the packets and bytes since then, so that rates see traffic
+// within one Report interval instead of at the timeouts. A flow's first
+// record is a new flow; its later ones (interim reports, and what is left
+// at its timeout) have Continued set. The records of a flow add up to its
+// exact packets and bytes; a flow whose packets were all reported emits
+// nothing more at its timeout.
+//
 // A Meter is not safe for concurrent use. Flows live in an arena that grows
 // up to MaxFlows and is then reused, so Packet does not allocate in steady
-// state. Flows are emitted by Expire and Flush, which append to a slice the
-// caller owns; flows evicted by the MaxFlows bound are kept until the next
-// Expire or Flush call.
+// state. Flows are emitted by Report, Expire and Flush, which append to a
+// slice the caller owns; flows evicted by the MaxFlows bound are kept
+// until the next Report, Expire or Flush call.
 type Meter struct {
 	cfg              MeterConfig
 	active, inactive int64
@@ -153,27 +170,36 @@ func (m *Meter) Packet(ts int64, data []byte, link LinkType) error {
 	k := keyOf(&m.scratch)
 	if i, ok := m.index[k]; ok {
 		s := &m.arena[i]
+		// Capture files are not always in time order.
+		if s.rec.Packets == 0 {
+			s.rec.Start = ts
+		} else {
+			s.rec.Start = min(s.rec.Start, ts)
+		}
 		s.rec.Packets++
 		s.rec.Bytes += uint64(l3Len)
 		s.rec.TCPFlags |= m.scratch.TCPFlags
 		s.rec.Fragment = s.rec.Fragment || m.scratch.Fragment
-		// Capture files are not always in time order.
-		s.rec.Start = min(s.rec.Start, ts)
 		s.rec.End = max(s.rec.End, ts)
-		m.unlink(byRecency, i)
-		m.pushBack(byRecency, i)
+		s.born = min(s.born, ts)
+		if m.queues[byRecency].back != i {
+			m.unlink(byRecency, i)
+			m.pushBack(byRecency, i)
+		}
 		return nil
 	}
 	if len(m.index) >= m.cfg.MaxFlows {
 		lru := m.queues[byRecency].front
-		m.evicted = append(m.evicted, m.arena[lru].rec)
+		if m.arena[lru].rec.Packets > 0 {
+			m.evicted = append(m.evicted, m.arena[lru].rec)
+		}
 		m.remove(lru)
 		m.stats.Evicted++
 	}
 	i := m.alloc()
 	s := &m.arena[i]
 	s.rec = m.scratch
-	s.rec.Start, s.rec.End = ts, ts
+	s.rec.Start, s.rec.End, s.born = ts, ts, ts
 	s.rec.Packets = 1
 	s.rec.Bytes = uint64(l3Len)
 	s.rec.SamplingRate = 1
@@ -185,32 +211,57 @@ func (m *Meter) Packet(ts int64, data []byte, link LinkType) error {
 }
 
 // Expire appends to out the flows evicted since the last call, then every
-// flow whose inactive timeout (now - End >= InactiveTimeout) has passed at
-// now, a capture time in Unix nanoseconds, least recently seen first, then
-// every flow whose active timeout (now - Start >= ActiveTimeout) has
-// passed, oldest first, and forgets them. Packets that arrive out of time
-// order can delay a flow's expiry to a later call.
+// flow whose inactive timeout (now - last packet >= InactiveTimeout) has
+// passed at now, a capture time in Unix nanoseconds, least recently seen
+// first, then every flow whose active timeout (now - first packet >=
+// ActiveTimeout) has passed, oldest first, and forgets them. Of a flow
+// that Report emitted before, only the packets since are emitted, if any.
+// Packets that arrive out of time order can delay a flow's expiry to a
+// later call.
 func (m *Meter) Expire(now int64, out []Record) []Record {
 	out = m.drainEvicted(out)
 	for i := m.queues[byRecency].front; i != none && now-m.arena[i].rec.End >= m.inactive; i = m.queues[byRecency].front {
-		out = append(out, m.arena[i].rec)
-		m.remove(i)
+		out = m.take(i, out)
 	}
-	for i := m.queues[byAge].front; i != none && now-m.arena[i].rec.Start >= m.active; i = m.queues[byAge].front {
-		out = append(out, m.arena[i].rec)
-		m.remove(i)
+	for i := m.queues[byAge].front; i != none && now-m.arena[i].born >= m.active; i = m.queues[byAge].front {
+		out = m.take(i, out)
+	}
+	return out
+}
+
+// Report appends to out the flows evicted since the last call, then, for
+// every flow that got packets since the last Report, a record of those
+// packets and bytes (Start and End the first and last of them, TCP flags
+// those of the whole flow), most recently seen first; the flows stay.
+// It costs one step per flow reported: the flows that got packets since
+// the last Report are the back of the recency queue.
+func (m *Meter) Report(out []Record) []Record {
+	out = m.drainEvicted(out)
+	for i := m.queues[byRecency].back; i != none && m.arena[i].rec.Packets > 0; i = m.arena[i].link[byRecency].prev {
+		r := &m.arena[i].rec
+		out = append(out, *r)
+		r.Packets, r.Bytes, r.Continued = 0, 0, true
 	}
 	return out
 }
 
 // Flush appends every flow still held to out, oldest start first, and
-// empties the meter; it is called at the end of a capture.
+// empties the meter; it is called at the end of a capture. As with Expire,
+// flows that Report emitted before add only their packets since.
 func (m *Meter) Flush(out []Record) []Record {
 	out = m.drainEvicted(out)
 	for i := m.queues[byAge].front; i != none; i = m.queues[byAge].front {
-		out = append(out, m.arena[i].rec)
-		m.remove(i)
+		out = m.take(i, out)
 	}
+	return out
+}
+
+// take appends what slot i has not reported yet to out and removes it.
+func (m *Meter) take(i int32, out []Record) []Record {
+	if m.arena[i].rec.Packets > 0 {
+		out = append(out, m.arena[i].rec)
+	}
+	m.remove(i)
 	return out
 }
 

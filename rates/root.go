@@ -29,7 +29,10 @@
 // record with SYN among its flags, or any non-TCP record, is max(1,
 // SamplingRate) new connections: a sampled SYN stands for SamplingRate of
 // them; a TCP record without SYN continues a connection. Every object a
-// record touches counts one update, even when it touches it both ways.
+// record touches counts one update, even when it touches it both ways. A
+// record with Continued set (the packet meter's interim report of a flow
+// already counted) adds only its packets and bytes: no new connection, no
+// update.
 //
 // # Time and windows
 //

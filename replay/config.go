@@ -39,6 +39,23 @@ type Config struct {
 	// Templates configures the NetFlow v9 and IPFIX template cache of the
 	// NetFlow decoder, as for the collector.
 	Templates netflow.Config `yaml:"templates"`
+	// RatesWindow is the window of the rates the replay feeds (not read
+	// from the file: the caller copies the rates' window): after the last
+	// packet before a gap or the end, the clock ticks each second for this
+	// long and one second more, so that detectors see every window holding
+	// it. Zero means 10 s, the rates' default.
+	RatesWindow time.Duration `yaml:"-"`
+}
+
+// defaultRatesWindow is the rates' default window.
+const defaultRatesWindow = 10 * time.Second
+
+// ratesWindow returns RatesWindow in whole seconds, the default for zero.
+func (c Config) ratesWindow() time.Duration {
+	if c.RatesWindow <= 0 {
+		return defaultRatesWindow
+	}
+	return c.RatesWindow.Truncate(time.Second)
 }
 
 // DefaultConfig returns the usual export ports and probe timeouts.

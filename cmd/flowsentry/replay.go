@@ -148,7 +148,9 @@ func runReplay(cfg config.Config, files []string, stdout, stderr io.Writer, log 
 		return err
 	}
 	clock := &clockSink{Pipeline: pl}
-	rp, err := replay.New(cfg.Replay, clock, log)
+	rcfg := cfg.Replay
+	rcfg.RatesWindow = cfg.Rates.Window
+	rp, err := replay.New(rcfg, clock, log)
 	if err != nil {
 		return err
 	}
