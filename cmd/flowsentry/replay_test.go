@@ -278,7 +278,7 @@ func TestReplayFloods(t *testing.T) {
 // writeFloodCapture writes an Ethernet pcap of the bursts into a temporary
 // folder and returns its path. The frames are built once with gopacket
 // and then patched (source address and port) per packet.
-func writeFloodCapture(t *testing.T, start time.Time, bursts []burst) string {
+func writeFloodCapture(t testing.TB, start time.Time, bursts []burst) string {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0, 1, 2, 3, 4, 5}, DstMAC: net.HardwareAddr{0, 1, 2, 3, 4, 6}, EthernetType: layers.EthernetTypeIPv4}
 	frame := func(src, dst string, l4 gopacket.SerializableLayer, proto layers.IPProtocol) []byte {
