@@ -2,7 +2,6 @@ package flow
 
 import (
 	"math"
-	"net/netip"
 	"time"
 )
 
@@ -47,20 +46,25 @@ type MeterStats struct {
 
 // meterKey identifies a unidirectional flow. ICMP type and code are part of
 // it, so an echo request and an unreachable between the same hosts are
-// separate flows, as probes such as softflowd keep them.
+// separate flows, as probes such as softflowd keep them. The addresses are
+// plain bytes, not netip.Addr (which holds a pointer): the map then hashes
+// and compares the key as memory, and the GC does not scan it.
 type meterKey struct {
-	src, dst         netip.Addr
+	src, dst         [16]byte
 	srcPort, dstPort uint16
 	proto            uint8
 	icmpType         uint8
 	icmpCode         uint8
+	// v4 tells IPv4 from IPv4-mapped IPv6 addresses.
+	v4 bool
 }
 
 func keyOf(r *Record) meterKey {
 	return meterKey{
-		src: r.Src, dst: r.Dst,
+		src: r.Src.As16(), dst: r.Dst.As16(),
 		srcPort: r.SrcPort, dstPort: r.DstPort,
 		proto: r.Proto, icmpType: r.ICMPType, icmpCode: r.ICMPCode,
+		v4: r.Src.Is4(),
 	}
 }
 
@@ -86,8 +90,16 @@ type queue struct{ front, back int32 }
 
 // slot is one flow of the arena with its links in both queues. A free slot
 // is chained to the next free one through link[byRecency].next.
+//
+// rec holds what is not reported yet: Packets and Bytes since the last
+// Report, Start the first of those packets (Packets 0: nothing to
+// report); End is always the flow's last packet, TCPFlags and Fragment
+// cover the whole flow, and Continued says that a Report came before.
 type slot struct {
-	rec  Record
+	rec Record
+	// born is the flow's first packet time, from which the active timeout
+	// runs.
+	born int64
 	link [2]links
 }
 
@@ -96,17 +108,29 @@ type slot struct {
 // packets and layer-3 bytes counted, TCP flags OR-ed, emitted on the active
 // and inactive timeouts measured on the capture clock.
 //
+// Report makes the meter prompt, like a probe with a short export
+// interval: it emits, for every flow that got packets since the last
+// Report, the packets and bytes since then, so that rates see traffic
+// within one Report interval instead of at the timeouts. A flow's first
+// record is a new flow; its later ones (interim reports, and what is left
+// at its timeout) have Continued set. The records of a flow add up to its
+// exact packets and bytes; a flow whose packets were all reported emits
+// nothing more at its timeout.
+//
 // A Meter is not safe for concurrent use. Flows live in an arena that grows
 // up to MaxFlows and is then reused, so Packet does not allocate in steady
-// state. Flows are emitted by Expire and Flush, which append to a slice the
-// caller owns; flows evicted by the MaxFlows bound are kept until the next
-// Expire or Flush call.
+// state. Flows are emitted by Report, Expire and Flush, which append to a
+// slice the caller owns; flows evicted by the MaxFlows bound are kept
+// until the next Report, Expire or Flush call.
 type Meter struct {
 	cfg              MeterConfig
 	active, inactive int64
 
-	index  map[meterKey]int32
-	arena  []slot
+	index map[meterKey]int32
+	// The arena: slots in chunks of 1<<chunkBits, so that it grows
+	// without copying; used slots are below used.
+	chunks [][]slot
+	used   int32
 	free   int32 // first free slot
 	queues [2]queue
 
@@ -152,28 +176,37 @@ func (m *Meter) Packet(ts int64, data []byte, link LinkType) error {
 	m.stats.Packets++
 	k := keyOf(&m.scratch)
 	if i, ok := m.index[k]; ok {
-		s := &m.arena[i]
+		s := m.at(i)
+		// Capture files are not always in time order.
+		if s.rec.Packets == 0 {
+			s.rec.Start = ts
+		} else {
+			s.rec.Start = min(s.rec.Start, ts)
+		}
 		s.rec.Packets++
 		s.rec.Bytes += uint64(l3Len)
 		s.rec.TCPFlags |= m.scratch.TCPFlags
 		s.rec.Fragment = s.rec.Fragment || m.scratch.Fragment
-		// Capture files are not always in time order.
-		s.rec.Start = min(s.rec.Start, ts)
 		s.rec.End = max(s.rec.End, ts)
-		m.unlink(byRecency, i)
-		m.pushBack(byRecency, i)
+		s.born = min(s.born, ts)
+		if m.queues[byRecency].back != i {
+			m.unlink(byRecency, i)
+			m.pushBack(byRecency, i)
+		}
 		return nil
 	}
 	if len(m.index) >= m.cfg.MaxFlows {
 		lru := m.queues[byRecency].front
-		m.evicted = append(m.evicted, m.arena[lru].rec)
+		if m.at(lru).rec.Packets > 0 {
+			m.evicted = append(m.evicted, m.at(lru).rec)
+		}
 		m.remove(lru)
 		m.stats.Evicted++
 	}
 	i := m.alloc()
-	s := &m.arena[i]
+	s := m.at(i)
 	s.rec = m.scratch
-	s.rec.Start, s.rec.End = ts, ts
+	s.rec.Start, s.rec.End, s.born = ts, ts, ts
 	s.rec.Packets = 1
 	s.rec.Bytes = uint64(l3Len)
 	s.rec.SamplingRate = 1
@@ -185,32 +218,68 @@ func (m *Meter) Packet(ts int64, data []byte, link LinkType) error {
 }
 
 // Expire appends to out the flows evicted since the last call, then every
-// flow whose inactive timeout (now - End >= InactiveTimeout) has passed at
-// now, a capture time in Unix nanoseconds, least recently seen first, then
-// every flow whose active timeout (now - Start >= ActiveTimeout) has
-// passed, oldest first, and forgets them. Packets that arrive out of time
-// order can delay a flow's expiry to a later call.
+// flow whose inactive timeout (now - last packet >= InactiveTimeout) has
+// passed at now, a capture time in Unix nanoseconds, least recently seen
+// first, then every flow whose active timeout (now - first packet >=
+// ActiveTimeout) has passed, oldest first, and forgets them. Of a flow
+// that Report emitted before, only the packets since are emitted, if any.
+// Packets that arrive out of time order can delay a flow's expiry to a
+// later call.
 func (m *Meter) Expire(now int64, out []Record) []Record {
 	out = m.drainEvicted(out)
-	for i := m.queues[byRecency].front; i != none && now-m.arena[i].rec.End >= m.inactive; i = m.queues[byRecency].front {
-		out = append(out, m.arena[i].rec)
-		m.remove(i)
+	for i := m.queues[byRecency].front; i != none && now-m.at(i).rec.End >= m.inactive; i = m.queues[byRecency].front {
+		out = m.take(i, out)
 	}
-	for i := m.queues[byAge].front; i != none && now-m.arena[i].rec.Start >= m.active; i = m.queues[byAge].front {
-		out = append(out, m.arena[i].rec)
-		m.remove(i)
+	for i := m.queues[byAge].front; i != none && now-m.at(i).born >= m.active; i = m.queues[byAge].front {
+		out = m.take(i, out)
+	}
+	return out
+}
+
+// Report appends to out the flows evicted since the last call, then, for
+// every flow that got packets since the last Report, a record of those
+// packets and bytes (Start and End the first and last of them, TCP flags
+// those of the whole flow), most recently seen first; the flows stay.
+// It costs one step per flow reported: the flows that got packets since
+// the last Report are the back of the recency queue.
+func (m *Meter) Report(out []Record) []Record {
+	out = m.drainEvicted(out)
+	for i := m.queues[byRecency].back; i != none && m.at(i).rec.Packets > 0; i = m.at(i).link[byRecency].prev {
+		r := &m.at(i).rec
+		out = append(out, *r)
+		r.Packets, r.Bytes, r.Continued = 0, 0, true
 	}
 	return out
 }
 
 // Flush appends every flow still held to out, oldest start first, and
-// empties the meter; it is called at the end of a capture.
+// empties the meter; it is called at the end of a capture. As with Expire,
+// flows that Report emitted before add only their packets since.
 func (m *Meter) Flush(out []Record) []Record {
 	out = m.drainEvicted(out)
-	for i := m.queues[byAge].front; i != none; i = m.queues[byAge].front {
-		out = append(out, m.arena[i].rec)
-		m.remove(i)
+	for i := m.queues[byAge].front; i != none; i = m.at(i).link[byAge].next {
+		if m.at(i).rec.Packets > 0 {
+			out = append(out, m.at(i).rec)
+		}
 	}
+	// Emptied whole rather than flow by flow: one delete per flow costs a
+	// cache miss each. The arena keeps its chunks for the next capture.
+	clear(m.index)
+	for _, c := range m.chunks {
+		clear(c)
+	}
+	m.used = 0
+	m.free = none
+	m.queues = [2]queue{{none, none}, {none, none}}
+	return out
+}
+
+// take appends what slot i has not reported yet to out and removes it.
+func (m *Meter) take(i int32, out []Record) []Record {
+	if m.at(i).rec.Packets > 0 {
+		out = append(out, m.at(i).rec)
+	}
+	m.remove(i)
 	return out
 }
 
@@ -231,33 +300,44 @@ func (m *Meter) drainEvicted(out []Record) []Record {
 	return out
 }
 
+// chunkBits is log2 of the slots per arena chunk.
+const chunkBits = 12
+
+// at returns slot i of the arena.
+func (m *Meter) at(i int32) *slot {
+	return &m.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
+}
+
 // alloc returns a free slot, growing the arena while it is below MaxFlows.
 func (m *Meter) alloc() int32 {
 	if m.free != none {
 		i := m.free
-		m.free = m.arena[i].link[byRecency].next
+		m.free = m.at(i).link[byRecency].next
 		return i
 	}
-	m.arena = append(m.arena, slot{})
-	return int32(len(m.arena) - 1)
+	if m.used == int32(len(m.chunks))<<chunkBits {
+		m.chunks = append(m.chunks, make([]slot, 1<<chunkBits))
+	}
+	m.used++
+	return m.used - 1
 }
 
 // remove takes slot i out of the index and both queues and frees it.
 func (m *Meter) remove(i int32) {
-	delete(m.index, keyOf(&m.arena[i].rec))
+	delete(m.index, keyOf(&m.at(i).rec))
 	m.unlink(byRecency, i)
 	m.unlink(byAge, i)
-	m.arena[i] = slot{}
-	m.arena[i].link[byRecency].next = m.free
+	*m.at(i) = slot{}
+	m.at(i).link[byRecency].next = m.free
 	m.free = i
 }
 
 // pushBack appends slot i to queue q.
 func (m *Meter) pushBack(q int, i int32) {
 	back := m.queues[q].back
-	m.arena[i].link[q] = links{prev: back, next: none}
+	m.at(i).link[q] = links{prev: back, next: none}
 	if back != none {
-		m.arena[back].link[q].next = i
+		m.at(back).link[q].next = i
 	} else {
 		m.queues[q].front = i
 	}
@@ -266,14 +346,14 @@ func (m *Meter) pushBack(q int, i int32) {
 
 // unlink takes slot i out of queue q.
 func (m *Meter) unlink(q int, i int32) {
-	l := m.arena[i].link[q]
+	l := m.at(i).link[q]
 	if l.prev != none {
-		m.arena[l.prev].link[q].next = l.next
+		m.at(l.prev).link[q].next = l.next
 	} else {
 		m.queues[q].front = l.next
 	}
 	if l.next != none {
-		m.arena[l.next].link[q].prev = l.prev
+		m.at(l.next).link[q].prev = l.prev
 	} else {
 		m.queues[q].back = l.prev
 	}

@@ -128,13 +128,14 @@ func with(r Record, f func(*Record)) Record {
 }
 
 func TestMeter(t *testing.T) {
-	// step is one call on the meter: a packet at a time (want is then the
-	// expected error reason, "" for none), or an Expire at a time (want
-	// then lists what it returns).
+	// step is one call on the meter: a packet at a time (errReason is
+	// then the expected error reason, "" for none), an Expire at a time or
+	// a Report (want then lists what they return).
 	type step struct {
 		at        float64
 		pkt       []byte
 		expire    bool
+		report    bool
 		errReason string
 		want      []Record
 	}
@@ -144,6 +145,7 @@ func TestMeter(t *testing.T) {
 	finAck := tcp4(t, a, b, 40000, 80, TCPFin|TCPAck, 0)
 	reply := tcp4(t, b, a, 80, 40000, TCPSyn|TCPAck, 0)
 	other := func(port uint16) []byte { return tcp4(t, a, b, port, 80, TCPSyn, 0) }
+	continued := func(r Record) Record { r.Continued = true; return r }
 
 	cases := []struct {
 		name      string
@@ -263,6 +265,60 @@ func TestMeter(t *testing.T) {
 			wantStats: MeterStats{Packets: 1, Skipped: 3},
 		},
 		{
+			name: "reports carry the packets since the last one; the timeout emits nothing more",
+			steps: []step{
+				{at: 0, pkt: syn}, {at: 0.5, pkt: ack},
+				{report: true, want: []Record{
+					with(rec(a, b, ProtoTCP, 40000, 80, 0, 0.5, 2, 180), func(r *Record) { r.TCPFlags = TCPSyn | TCPAck }),
+				}},
+				{at: 1.5, pkt: ack},
+				{report: true, want: []Record{
+					continued(with(rec(a, b, ProtoTCP, 40000, 80, 1.5, 1.5, 1, 140), func(r *Record) { r.TCPFlags = TCPSyn | TCPAck })),
+				}},
+				{report: true},
+				{at: 16.4, expire: true},
+				{at: 16.5, expire: true},
+			},
+			wantStats: MeterStats{Packets: 3},
+		},
+		{
+			name: "a reported flow's later packets come at the flush",
+			steps: []step{
+				{at: 0, pkt: syn},
+				{report: true, want: []Record{
+					with(rec(a, b, ProtoTCP, 40000, 80, 0, 0, 1, 40), func(r *Record) { r.TCPFlags = TCPSyn }),
+				}},
+				{at: 2, pkt: finAck}, {at: 3, pkt: finAck},
+			},
+			wantFlush: []Record{
+				continued(with(rec(a, b, ProtoTCP, 40000, 80, 2, 3, 2, 80), func(r *Record) { r.TCPFlags = TCPSyn | TCPFin | TCPAck })),
+			},
+			wantStats: MeterStats{Packets: 3},
+		},
+		{
+			name: "a report covers the flows with new packets, most recent first",
+			cfg:  MeterConfig{ActiveTimeout: 30 * time.Second},
+			steps: []step{
+				{at: 0, pkt: other(1)}, {at: 0.2, pkt: other(2)}, {at: 0.4, pkt: other(3)},
+				{report: true, want: []Record{
+					with(rec(a, b, ProtoTCP, 3, 80, 0.4, 0.4, 1, 40), func(r *Record) { r.TCPFlags = TCPSyn }),
+					with(rec(a, b, ProtoTCP, 2, 80, 0.2, 0.2, 1, 40), func(r *Record) { r.TCPFlags = TCPSyn }),
+					with(rec(a, b, ProtoTCP, 1, 80, 0, 0, 1, 40), func(r *Record) { r.TCPFlags = TCPSyn }),
+				}},
+				{at: 1, pkt: other(1)}, {at: 1.1, pkt: other(1)},
+				{report: true, want: []Record{
+					continued(with(rec(a, b, ProtoTCP, 1, 80, 1, 1.1, 2, 80), func(r *Record) { r.TCPFlags = TCPSyn })),
+				}},
+				// The active timeout runs from the flow's first packet,
+				// not from its last report.
+				{at: 29, pkt: other(1)},
+				{at: 30, expire: true, want: []Record{
+					continued(with(rec(a, b, ProtoTCP, 1, 80, 29, 29, 1, 40), func(r *Record) { r.TCPFlags = TCPSyn })),
+				}},
+			},
+			wantStats: MeterStats{Packets: 6},
+		},
+		{
 			name: "packets out of time order widen the flow",
 			steps: []step{
 				{at: 5, pkt: ack}, {at: 4, pkt: syn}, {at: 6, pkt: finAck},
@@ -277,10 +333,15 @@ func TestMeter(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := NewMeter(c.cfg)
 			for i, s := range c.steps {
-				if s.expire {
-					got := m.Expire(at(s.at), nil)
+				if s.expire || s.report {
+					var got []Record
+					if s.expire {
+						got = m.Expire(at(s.at), nil)
+					} else {
+						got = m.Report(nil)
+					}
 					if diff := cmp.Diff(got, s.want, cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
-						t.Errorf("step %d: Expire(%v s) (-got +want):\n%s", i, s.at, diff)
+						t.Errorf("step %d: Expire(%v s) or Report (-got +want):\n%s", i, s.at, diff)
 					}
 					continue
 				}

@@ -90,6 +90,11 @@ type Record struct {
 	// Fragment is true when the source reported the flow as IP fragments
 	// (a packet with MF set or a non-zero fragment offset).
 	Fragment bool
+	// Continued is true when the record carries more packets of a flow
+	// that an earlier record already reported (the packet meter's interim
+	// reports): it is not a new flow, so it counts no new connection and
+	// no flow update, only its packets and bytes.
+	Continued bool
 	// Source is the export protocol the record came from.
 	Source Source
 }

@@ -105,6 +105,21 @@ func TestDirections(t *testing.T) {
 			},
 		},
 		{
+			name: "continued records add packets and bytes only, spread or not",
+			recs: []*flow.Record{
+				rec("203.0.113.5", "10.1.0.10", proto(flow.ProtoUDP, 0)),
+				rec("203.0.113.5", "10.1.0.10", proto(flow.ProtoUDP, 0), counts(3, 180), continued),
+				rec("203.0.113.5", "10.1.0.10", proto(flow.ProtoUDP, 0), counts(4, 240), span(-1.5, 0.5), continued),
+				rec("203.0.113.5", "10.1.0.10", proto(flow.ProtoTCP, flow.TCPSyn), ports(40000, 80), continued),
+			},
+			want: map[Key]Totals{
+				kGroup(1):                    {PacketsIn: 9, BytesIn: 540, NewConn: 1, Updates: 1},
+				kPort(1, flow.ProtoUDP, 443): {PacketsIn: 8, BytesIn: 480, NewConn: 1, Updates: 1},
+				kPort(1, flow.ProtoTCP, 80):  {PacketsIn: 1, BytesIn: 60},
+				kHost(1, "10.1.0.10"):        {PacketsIn: 9, BytesIn: 540, NewConn: 1, Updates: 1},
+			},
+		},
+		{
 			name: "sampled counts pass through, new connections scale",
 			recs: []*flow.Record{
 				rec("203.0.113.5", "10.1.0.10", counts(100, 6400), func(r *flow.Record) { r.SamplingRate = 100 }),
@@ -296,6 +311,15 @@ func TestIdleAndCaps(t *testing.T) {
 	e.Tick(at(201))
 	if got := allStats(e.Snapshot())[kHost(1, "10.1.0.2")].Totals; got != tin(1, 60, 1) {
 		t.Errorf("restarted host totals = %+v, want one record", got)
+	}
+	// The traffic group's totals since the start count every record,
+	// those of the TGRP object dropped at 200 s included.
+	want := Totals{PacketsIn: 6, BytesIn: 360, NewConn: 6, Updates: 6}
+	if got := e.Snapshot().GroupTotals(1); got != want {
+		t.Errorf("GroupTotals(1) = %+v, want %+v (six records)", got, want)
+	}
+	if got := e.Snapshot().GroupTotals(7); got != (Totals{}) {
+		t.Errorf("GroupTotals(7) = %+v, want zero (no traffic)", got)
 	}
 }
 

@@ -86,6 +86,9 @@ func proto(p, flags uint8) func(*flow.Record) {
 	return func(r *flow.Record) { r.Proto, r.TCPFlags = p, flags }
 }
 
+// continued marks the record as continuing a flow already counted.
+func continued(r *flow.Record) { r.Continued = true }
+
 // span sets the record's start and end, in seconds after t0.
 func span(start, end float64) func(*flow.Record) {
 	return func(r *flow.Record) { r.Start, r.End = at(start), at(end) }

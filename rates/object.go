@@ -142,6 +142,32 @@ type Totals struct {
 	Updates    uint64 `json:"updates"`
 }
 
+// plus returns the sums of t's and u's counters.
+func (t Totals) plus(u Totals) Totals {
+	return Totals{
+		PacketsIn:  t.PacketsIn + u.PacketsIn,
+		PacketsOut: t.PacketsOut + u.PacketsOut,
+		BytesIn:    t.BytesIn + u.BytesIn,
+		BytesOut:   t.BytesOut + u.BytesOut,
+		NewConn:    t.NewConn + u.NewConn,
+		NewConnOut: t.NewConnOut + u.NewConnOut,
+		Updates:    t.Updates + u.Updates,
+	}
+}
+
+// totals returns o's exact totals.
+func (o *Object) totals() Totals {
+	return Totals{
+		PacketsIn:  o.totalOf(PacketsIn),
+		PacketsOut: o.totalOf(PacketsOut),
+		BytesIn:    o.totalOf(BytesIn),
+		BytesOut:   o.totalOf(BytesOut),
+		NewConn:    o.totalOf(NewConn),
+		NewConnOut: o.totalOf(NewConnOut),
+		Updates:    o.totalOf(Updates),
+	}
+}
+
 // Stats is an immutable copy of an object's state.
 type Stats struct {
 	// Key identifies the object.
@@ -181,15 +207,7 @@ func (o *Object) fillStats(s *Stats) {
 	s.FirstSeen = time.Unix(o.firstSec, 0).UTC()
 	s.LastSeen = time.Unix(0, o.last).UTC()
 	s.Cur, s.Avg, s.Peak = ratesOf(&cur), ratesOf(&avg), ratesOf(&peak)
-	s.Totals = Totals{
-		PacketsIn:  o.totalOf(PacketsIn),
-		PacketsOut: o.totalOf(PacketsOut),
-		BytesIn:    o.totalOf(BytesIn),
-		BytesOut:   o.totalOf(BytesOut),
-		NewConn:    o.totalOf(NewConn),
-		NewConnOut: o.totalOf(NewConnOut),
-		Updates:    o.totalOf(Updates),
-	}
+	s.Totals = o.totals()
 	if o.group != nil {
 		s.Name, s.CID = o.group.name, o.group.cid
 	} else if o.e.model != nil && (o.key.Kind == KindInterface || o.key.Kind == KindInterfacePort) {

@@ -29,7 +29,10 @@
 // record with SYN among its flags, or any non-TCP record, is max(1,
 // SamplingRate) new connections: a sampled SYN stands for SamplingRate of
 // them; a TCP record without SYN continues a connection. Every object a
-// record touches counts one update, even when it touches it both ways.
+// record touches counts one update, even when it touches it both ways. A
+// record with Continued set (the packet meter's interim report of a flow
+// already counted) adds only its packets and bytes: no new connection, no
+// update.
 //
 // # Time and windows
 //
@@ -91,6 +94,7 @@ package rates
 
 import (
 	"encoding/binary"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -133,6 +137,10 @@ type Engine struct {
 	hosts6    map[host6Key]*Object
 	exporters map[netip.Addr]*exporterState
 	lastExp   *exporterState
+	// expired are the summed totals of the TGRP objects dropped as idle,
+	// by traffic group ID; replaced, never changed, so that snapshots
+	// share it.
+	expired map[uint32]Totals
 
 	snap atomic.Pointer[Snapshot]
 }
@@ -435,6 +443,7 @@ func (e *Engine) drop(o *Object) {
 	switch k {
 	case KindGroup:
 		o.group.obj = nil
+		e.expire(o)
 	case KindGroupPort:
 		e.ports.del(groupPortKey(o.key.Group, o.key.Proto, o.key.Port))
 	case KindHost:
@@ -453,6 +462,17 @@ func (e *Engine) drop(o *Object) {
 			e.lastExp = nil
 		}
 	}
+}
+
+// expire adds the totals of o, a TGRP object being dropped, to those of
+// its traffic group's earlier objects.
+func (e *Engine) expire(o *Object) {
+	m := maps.Clone(e.expired)
+	if m == nil {
+		m = map[uint32]Totals{}
+	}
+	m[o.key.Group] = m[o.key.Group].plus(o.totals())
+	e.expired = m
 }
 
 // Each calls fn for every live object of kind k, in no particular order,

@@ -26,6 +26,24 @@ type Snapshot struct {
 	// Exporters is the inventory; the EXPORTER_ADDR+IFINDEX objects are
 	// listed under their exporter.
 	Exporters []Exporter `json:"exporters"`
+
+	// expired are the summed totals of the TGRP objects dropped as idle
+	// since the engine started, by traffic group ID (shared, read-only).
+	expired map[uint32]Totals
+}
+
+// GroupTotals returns the totals of traffic group id since the engine
+// started: those of its live TGRP object (in Groups) plus those of every
+// earlier one dropped as idle. Replay reports them, as a capture (or a run
+// of captures) may hold traffic further apart than IdleTimeout.
+func (s *Snapshot) GroupTotals(id uint32) Totals {
+	t := s.expired[id]
+	for i := range s.Groups {
+		if s.Groups[i].Key.Group == id {
+			t = t.plus(s.Groups[i].Totals)
+		}
+	}
+	return t
 }
 
 // Exporter is an exporter of the inventory.
@@ -110,6 +128,7 @@ func (e *Engine) publish() {
 		Hosts:          statsOf(e.live[KindHost]),
 		InterfacePorts: statsOf(e.live[KindInterfacePort]),
 		Exporters:      make([]Exporter, 0, len(e.live[kindExporter])),
+		expired:        e.expired,
 	}
 	for _, xo := range e.live[kindExporter] {
 		cur, avg, peak := xo.values()

@@ -33,6 +33,8 @@ type diff struct {
 type placement struct {
 	// n are the record's exact packets, bytes and new connections.
 	n [3]uint64
+	// continued is the record's Continued: it counts no update.
+	continued bool
 	// simple is the common case: one second, the open one.
 	simple bool
 	// endNs is the record's end after the late shift or future clamp;
@@ -61,7 +63,8 @@ type placement struct {
 func (e *Engine) place(r *flow.Record) {
 	p := &e.rec
 	p.n = [3]uint64{r.Packets, r.Bytes, 0}
-	if r.Proto != flow.ProtoTCP || r.TCPFlags&flow.TCPSyn != 0 {
+	p.continued = r.Continued
+	if !r.Continued && (r.Proto != flow.ProtoTCP || r.TCPFlags&flow.TCPSyn != 0) {
 		p.n[2] = uint64(max(1, r.SamplingRate))
 	}
 
@@ -202,11 +205,14 @@ func (o *Object) count(p *placement, dir Counter) {
 }
 
 // update counts the record being added as one update of o, in the second
-// the record ended, and moves o's last seen time.
+// the record ended, unless it continues a flow, and moves o's last seen
+// time.
 func (o *Object) update(p *placement) {
-	if p.endOpen {
+	switch {
+	case p.continued:
+	case p.endOpen:
 		o.open[Updates]++
-	} else {
+	default:
 		o.ring[p.endOff+int(Updates)]++
 		o.ring[p.nextOff+int(Updates)]--
 		o.win[Updates]++

@@ -14,12 +14,14 @@ import (
 // Config configures how replay tells export datagrams from other packets
 // and how its packet meter turns the other packets into flows.
 type Config struct {
-	// NetFlowPorts are the UDP destination ports whose datagrams are decoded
-	// as NetFlow v5/v9 or IPFIX instead of being metered. Empty means no
-	// datagram is decoded as NetFlow.
+	// NetFlowPorts are the UDP destination ports whose datagrams are always
+	// decoded as NetFlow v5/v9 or IPFIX instead of being metered. On other
+	// ports a datagram is decoded when its content is an export datagram
+	// with a consistent header, and metered otherwise. Empty means content
+	// alone decides.
 	NetFlowPorts []uint16 `yaml:"netflow_ports"`
-	// SFlowPorts are the UDP destination ports whose datagrams are decoded
-	// as sFlow v5. Empty means no datagram is decoded as sFlow.
+	// SFlowPorts are the UDP destination ports whose datagrams are always
+	// decoded as sFlow v5. Empty means content alone decides.
 	SFlowPorts []uint16 `yaml:"sflow_ports"`
 	// ActiveTimeout is the longest the meter keeps a flow before it emits
 	// it, even while packets still arrive (a duration such as "60s", on the
@@ -37,6 +39,23 @@ type Config struct {
 	// Templates configures the NetFlow v9 and IPFIX template cache of the
 	// NetFlow decoder, as for the collector.
 	Templates netflow.Config `yaml:"templates"`
+	// RatesWindow is the window of the rates the replay feeds (not read
+	// from the file: the caller copies the rates' window): after the last
+	// packet before a gap or the end, the clock ticks each second for this
+	// long and one second more, so that detectors see every window holding
+	// it. Zero means 10 s, the rates' default.
+	RatesWindow time.Duration `yaml:"-"`
+}
+
+// defaultRatesWindow is the rates' default window.
+const defaultRatesWindow = 10 * time.Second
+
+// ratesWindow returns RatesWindow in whole seconds, the default for zero.
+func (c Config) ratesWindow() time.Duration {
+	if c.RatesWindow <= 0 {
+		return defaultRatesWindow
+	}
+	return c.RatesWindow.Truncate(time.Second)
 }
 
 // DefaultConfig returns the usual export ports and probe timeouts.

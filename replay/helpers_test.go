@@ -22,7 +22,11 @@ type reference struct {
 	Packets uint64 // packets in the file
 	IPBytes uint64 // sum of the IP total lengths of the IP packets
 	Seconds int    // distinct whole seconds holding packets
-	Last    int64  // time of the last packet, Unix ns
+	// Ticked is the number of distinct seconds from one holding packets
+	// up to 11 s after it: the seconds replay ticks at, with the default
+	// rates window of 10 s.
+	Ticked int
+	Last   int64 // time of the last packet, Unix ns
 }
 
 func ipTotals(t testing.TB, path string) reference {
@@ -54,6 +58,13 @@ func ipTotals(t testing.TB, path string) reference {
 		data, ci, err := src.ReadPacketData()
 		if errors.Is(err, io.EOF) {
 			ref.Seconds = len(seconds)
+			ticked := map[int64]bool{}
+			for s := range seconds {
+				for d := range int64(12) {
+					ticked[s+d] = true
+				}
+			}
+			ref.Ticked = len(ticked)
 			return ref
 		}
 		if err != nil {

@@ -2,7 +2,9 @@
 // serve uses, on the capture's own clock: NetFlow, IPFIX and sFlow
 // datagrams found in the capture are decoded as a collector would decode
 // them, every other packet goes through the packet meter, which turns
-// packets into flows as a probe does.
+// packets into flows as a probe does. A UDP datagram is an export datagram
+// when it goes to a configured export port, or, on any other port, when its
+// content is one (see sniff).
 package replay
 
 import (
@@ -27,8 +29,10 @@ type Sink interface {
 	// Process takes ownership of b (it calls b.Release()).
 	Process(b *flow.Batch)
 	// Advance says the capture clock moved to now (Unix ns). Replay calls
-	// it at least once per captured second and once at the end, with times
-	// that never decrease within a Run.
+	// it once per second from the first packet on, skipping only the
+	// seconds of a gap after the rates' windows have closed over the
+	// traffic before it, and once at the end, with times that never
+	// decrease within a Run.
 	Advance(now int64)
 }
 
@@ -53,7 +57,7 @@ type Stats struct {
 	// rejected in whole or in part.
 	DecodeErrors map[string]uint64
 	// Records is the number of flow records handed to the sink, metered
-	// and decoded together.
+	// and decoded together; the meter's interim reports count each.
 	Records uint64
 	// Counters is the number of sFlow interface counter samples handed to
 	// the sink.
@@ -79,10 +83,14 @@ type Replayer struct {
 	sink     Sink
 	log      *slog.Logger
 	inactive int64
-	ports    [1 << 16]uint8
-	meter    *flow.Meter
-	netflow  *netflow.Decoder
-	sflow    *sflow.Decoder
+	// tail is how many seconds after the second of the last packet the
+	// clock still ticks each second: the rates window and one more, so
+	// that every window holding that packet is evaluated.
+	tail    int64
+	ports   [1 << 16]uint8
+	meter   *flow.Meter
+	netflow *netflow.Decoder
+	sflow   *sflow.Decoder
 	// wallClock times the progress bar; tests replace it.
 	wallClock func() time.Time
 
@@ -120,6 +128,7 @@ func New(cfg Config, sink Sink, log *slog.Logger) (*Replayer, error) {
 		records:   make([]flow.Record, 0, flow.BatchSize),
 	}
 	r.inactive = int64(r.meter.Config().InactiveTimeout)
+	r.tail = int64(cfg.ratesWindow()) + second
 	for _, p := range cfg.NetFlowPorts {
 		r.ports[p] = portNetFlow
 	}
@@ -129,18 +138,21 @@ func New(cfg Config, sink Sink, log *slog.Logger) (*Replayer, error) {
 	return r, nil
 }
 
-// Run replays the capture at path on the capture's clock: before the first
-// packet of each second that holds packets, the meter expires its flows at
-// the start of that second, the sink gets what is queued, then
-// Advance(start of that second); seconds without packets get no call of
-// their own. Run stops at the end of the file, at the first unreadable
-// record, or when ctx is done; in every case the flows gathered so far are
-// flushed to the sink before it returns, followed by a last Advance to the
-// time of the last packet + the inactive timeout + 1 s, the moment a probe
-// would have exported the last flows, so that every window holding them
-// closes (no Advance at all when the capture holds no packet). When
-// progress is not nil and the replay takes more than 2 s, a progress line
-// is drawn on it and erased at the end.
+// Run replays the capture at path on the capture's clock, ticking each
+// second as a live collector does: at the start of each second, the meter
+// expires its flows and reports the packets of the others since the last
+// second (so traffic reaches the rates within a second of capture time),
+// the sink gets what is queued, then Advance(start of that second). In a
+// gap between packets the seconds are ticked until the rates window and
+// one more second have passed since the last packet's second, then the
+// clock jumps to the next packet. Run stops at the end of the file, at the
+// first unreadable record, or when ctx is done; in every case the flows
+// gathered so far are flushed to the sink before it returns, followed by
+// the same ticks through the last windows and a last Advance to at least
+// the time of the last packet + the inactive timeout + 1 s, the moment a
+// probe would have exported the last flows (no Advance at all when the
+// capture holds no packet). When progress is not nil and the replay takes
+// more than 2 s, a progress line is drawn on it and erased at the end.
 func (r *Replayer) Run(ctx context.Context, path string, progress io.Writer) (Stats, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -190,8 +202,16 @@ func (r *Replayer) Run(ctx context.Context, path string, progress io.Writer) (St
 // packet routes one packet to a decoder or the meter, after moving the
 // clock.
 func (r *Replayer) packet(p Packet) {
-	if !r.started || p.Time >= r.nextTick {
-		r.tick(p.Time)
+	switch {
+	case !r.started:
+		r.started, r.lastTime = true, p.Time
+		r.tick(secondOf(p.Time))
+	case p.Time >= r.nextTick:
+		sec := secondOf(p.Time)
+		for s := r.nextTick; s < sec && s <= r.quiet(); s += second {
+			r.tick(s)
+		}
+		r.tick(sec)
 	}
 	r.lastTime = max(r.lastTime, p.Time)
 	link, ok := flowLink(p.LinkType)
@@ -199,9 +219,15 @@ func (r *Replayer) packet(p Packet) {
 		r.stats.Skipped[flow.ErrLinkType.Reason]++
 		return
 	}
-	if src, port, payload, ok := flow.UDPPayload(p.Data, link); ok && r.ports[port] != portMeter {
-		r.datagram(r.ports[port], src, p.Time, payload)
-		return
+	if src, port, payload, ok := flow.UDPPayload(p.Data, link); ok {
+		kind := r.ports[port]
+		if kind == portMeter {
+			kind = sniff(payload)
+		}
+		if kind != portMeter {
+			r.datagram(kind, src, p.Time, payload)
+			return
+		}
 	}
 	if err := r.meter.Packet(p.Time, p.Data, link); err != nil {
 		r.stats.Skipped[reason(err)]++
@@ -255,31 +281,45 @@ func reason(err error) string {
 	return "other"
 }
 
-// tick moves the clock to the second holding now: it expires flows, hands
-// the sink what is queued, then advances the sink.
-func (r *Replayer) tick(now int64) {
-	sec := now - now%second
-	if now < 0 && now%second != 0 {
+// secondOf returns the start of the second holding t (Unix ns).
+func secondOf(t int64) int64 {
+	sec := t - t%second
+	if t < 0 && t%second != 0 {
 		sec -= second
 	}
-	if !r.started {
-		r.started, r.lastTime = true, now
-	}
+	return sec
+}
+
+// quiet is the last second ticked after the last packet: by then every
+// rates window holding it has been evaluated.
+func (r *Replayer) quiet() int64 { return secondOf(r.lastTime) + r.tail }
+
+// tick moves the clock to sec, the start of a second: it expires flows,
+// reports the others' new packets, hands the sink what is queued, then
+// advances the sink.
+func (r *Replayer) tick(sec int64) {
 	r.nextTick = sec + second
 	r.records = r.meter.Expire(sec, r.records[:0])
+	r.records = r.meter.Report(r.records)
 	r.emit(r.records)
 	r.flush()
 	r.sink.Advance(sec)
 }
 
-// finish flushes the meter and closes the capture's windows.
+// finish flushes the meter, ticks through the capture's last windows and
+// closes them.
 func (r *Replayer) finish() {
 	r.records = r.meter.Flush(r.records[:0])
 	r.emit(r.records)
 	r.flush()
-	if r.started {
-		r.sink.Advance(r.lastTime + r.inactive + second)
+	if !r.started {
+		return
 	}
+	end := max(r.lastTime+r.inactive+second, r.quiet())
+	for s := r.nextTick; s < end && s <= r.quiet(); s += second {
+		r.sink.Advance(s)
+	}
+	r.sink.Advance(end)
 }
 
 // emit queues records, handing each full batch to the sink.

@@ -27,6 +27,8 @@ type outcome struct {
 	Stats Stats
 	// Sources counts the records by source.
 	Sources map[flow.Source]int
+	// Flows counts the records that are not Continued: the flows.
+	Flows int
 	// Packets and Bytes are the record totals.
 	Packets, Bytes uint64
 	// Flags counts the records' packets by TCP flags.
@@ -38,6 +40,9 @@ func outcomeOf(st Stats, s *testSink) outcome {
 	o.Packets, o.Bytes = s.totals()
 	for _, r := range s.records {
 		o.Sources[r.Source]++
+		if !r.Continued {
+			o.Flows++
+		}
 		o.Flags[r.TCPFlags] += r.Packets
 	}
 	return o
@@ -84,6 +89,7 @@ func TestRunCaptures(t *testing.T) {
 			want: outcome{
 				Stats:   Stats{Packets: 37841, Metered: 37841, Records: 37669},
 				Sources: map[flow.Source]int{flow.SourceMeter: 37669},
+				Flows:   37669,
 				Flags:   map[uint8]uint64{flow.TCPSyn: 37841},
 			},
 		},
@@ -92,30 +98,38 @@ func TestRunCaptures(t *testing.T) {
 			// 31 RST+ACK packets. From tshark's fields: 9,705 distinct
 			// 5-tuples, none repeating after more than a second; OR-ing
 			// the flags per 5-tuple gives the packets by flags below (many
-			// RSTs share the 5-tuple of a SYN).
+			// RSTs share the 5-tuple of a SYN). The meter reports each
+			// flow every second, with the flags seen so far: 60 flows
+			// span a second boundary, so there are 60 more records than
+			// flows, and 60 packets reported before their flow's RST
+			// carry only SYN+ECE+CWR.
 			name:      "DOMINATE SYN flood with ECE and CWR",
 			refTotals: true,
 			file:      "attacks/ddos/pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng",
 			want: outcome{
-				Stats:   Stats{Packets: 9878, Metered: 9878, Records: 9705},
-				Sources: map[flow.Source]int{flow.SourceMeter: 9705},
+				Stats:   Stats{Packets: 9878, Metered: 9878, Records: 9765},
+				Sources: map[flow.Source]int{flow.SourceMeter: 9765},
+				Flows:   9705,
 				Flags: map[uint8]uint64{
-					flow.TCPSyn | flow.TCPEce | flow.TCPCwr:                             9466,
-					flow.TCPSyn | flow.TCPEce | flow.TCPCwr | flow.TCPRst:               284,
-					flow.TCPSyn | flow.TCPEce | flow.TCPCwr | flow.TCPRst | flow.TCPAck: 62,
+					flow.TCPSyn | flow.TCPEce | flow.TCPCwr:                             9526,
+					flow.TCPSyn | flow.TCPEce | flow.TCPCwr | flow.TCPRst:               238,
+					flow.TCPSyn | flow.TCPEce | flow.TCPCwr | flow.TCPRst | flow.TCPAck: 48,
 					flow.TCPRst: 66,
 				},
 			},
 		},
 		{
 			// 802.1Q-tagged frames: 1,001 SYNs to as many ports and 4
-			// RSTs, which share the 5-tuples of 2 of the SYNs (tshark).
+			// RSTs, which share the 5-tuples of 2 of the SYNs (tshark);
+			// 2 flows span a second boundary and are reported twice by
+			// the meter's reports each second.
 			name:      "masscan over VLAN",
 			refTotals: true,
 			file:      "attacks/scans/masscan_tcp_0_1000_20190821.pcap",
 			want: outcome{
-				Stats:   Stats{Packets: 1005, Metered: 1005, Records: 1001},
-				Sources: map[flow.Source]int{flow.SourceMeter: 1001},
+				Stats:   Stats{Packets: 1005, Metered: 1005, Records: 1003},
+				Sources: map[flow.Source]int{flow.SourceMeter: 1003},
+				Flows:   1001,
 				Flags:   map[uint8]uint64{flow.TCPSyn: 999, flow.TCPSyn | flow.TCPRst: 6},
 			},
 		},
@@ -126,6 +140,7 @@ func TestRunCaptures(t *testing.T) {
 				Stats: Stats{Packets: 1196, Records: 37669,
 					Datagrams: map[flow.Source]uint64{flow.SourceNetFlowV9: 1196}},
 				Sources: map[flow.Source]int{flow.SourceNetFlowV9: 37669},
+				Flows:   37669,
 				Packets: synflood.Packets, Bytes: softflowdBytes,
 				Flags: map[uint8]uint64{flow.TCPSyn: 37841},
 			},
@@ -137,6 +152,7 @@ func TestRunCaptures(t *testing.T) {
 				Stats: Stats{Packets: 1299, Records: 37669,
 					Datagrams: map[flow.Source]uint64{flow.SourceNetFlowV5: 1299}},
 				Sources: map[flow.Source]int{flow.SourceNetFlowV5: 37669},
+				Flows:   37669,
 				Packets: synflood.Packets, Bytes: softflowdBytes,
 				Flags: map[uint8]uint64{flow.TCPSyn: 37841},
 			},
@@ -148,6 +164,7 @@ func TestRunCaptures(t *testing.T) {
 				Stats: Stats{Packets: 1419, Records: 37669,
 					Datagrams: map[flow.Source]uint64{flow.SourceIPFIX: 1419}},
 				Sources: map[flow.Source]int{flow.SourceIPFIX: 37669},
+				Flows:   37669,
 				Packets: synflood.Packets, Bytes: softflowdBytes,
 				Flags: map[uint8]uint64{flow.TCPSyn: 37841},
 			},
@@ -162,6 +179,7 @@ func TestRunCaptures(t *testing.T) {
 				Stats: Stats{Packets: 224, Records: 2007, Counters: 1,
 					Datagrams: map[flow.Source]uint64{flow.SourceSFlow: 224}},
 				Sources: map[flow.Source]int{flow.SourceSFlow: 2007},
+				Flows:   2007,
 				Packets: 2007, Bytes: 88288,
 			},
 		},
@@ -173,19 +191,22 @@ func TestRunCaptures(t *testing.T) {
 					Datagrams:    map[flow.Source]uint64{flow.SourceSFlow: 1},
 					DecodeErrors: map[string]uint64{"truncated": 1}},
 				Sources: map[flow.Source]int{},
+				Flows:   0,
 			},
 		},
 		{
-			// Without export ports the datagrams are just UDP packets
-			// from one socket to another: one metered flow.
-			name:      "export capture metered when its port is not configured",
-			refTotals: true,
-			file:      "flow-exports/derived/softflowd-v9-synflood.pcap",
-			tweak:     func(c *Config) { c.NetFlowPorts, c.SFlowPorts = nil, nil },
+			// Without export ports the datagrams are recognised by their
+			// content.
+			name:  "export capture decoded when its port is not configured",
+			file:  "flow-exports/derived/softflowd-v9-synflood.pcap",
+			tweak: func(c *Config) { c.NetFlowPorts, c.SFlowPorts = nil, nil },
 			want: outcome{
-				Stats:   Stats{Packets: 1196, Metered: 1196, Records: 1},
-				Sources: map[flow.Source]int{flow.SourceMeter: 1},
-				Flags:   map[uint8]uint64{0: 1196},
+				Stats: Stats{Packets: 1196, Records: 37669,
+					Datagrams: map[flow.Source]uint64{flow.SourceNetFlowV9: 1196}},
+				Sources: map[flow.Source]int{flow.SourceNetFlowV9: 37669},
+				Flows:   37669,
+				Packets: synflood.Packets, Bytes: softflowdBytes,
+				Flags: map[uint8]uint64{flow.TCPSyn: 37841},
 			},
 		},
 	}
@@ -223,12 +244,13 @@ func TestRunCaptures(t *testing.T) {
 					t.Fatalf("record %d: %+v: want sampling rate 1 and Start <= End", i, r)
 				}
 			}
-			// One Advance per captured second and a last one to the last
-			// packet + inactive timeout (15 s) + 1 s.
+			// One Advance per second from one holding packets to 11 s
+			// after it, and a last one to the last packet + inactive
+			// timeout (15 s) + 1 s.
 			wantLast := ref.Last + int64(16*time.Second)
-			if n := len(sink.advances); n != ref.Seconds+1 || sink.advances[n-1] != wantLast {
-				t.Errorf("%d Advance calls ending at %d, want %d (one per captured second + 1) ending at %d",
-					n, sink.advances[n-1], ref.Seconds+1, wantLast)
+			if n := len(sink.advances); n != ref.Ticked+1 || sink.advances[n-1] != wantLast {
+				t.Errorf("%d Advance calls ending at %d, want %d (one per ticked second + 1) ending at %d",
+					n, sink.advances[n-1], ref.Ticked+1, wantLast)
 			}
 		})
 	}
@@ -339,10 +361,14 @@ func TestRunLinkTypes(t *testing.T) {
 	if diff := cmp.Diff(srcs, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}); diff != "" {
 		t.Errorf("record sources (-got +want):\n%s", diff)
 	}
-	// Seconds 0, 1, 2 and 3 each hold a packet; the end comes 16 s after
-	// the last one.
+	// Seconds 0, 1, 2 and 3 each hold a packet; the seconds tick up to
+	// 11 s after the last one, and the end comes 16 s after it.
 	base := tBase.UnixNano()
-	wantAdv := []int64{base, base + 1e9, base + 2e9, base + 3e9, base + 19e9}
+	var wantAdv []int64
+	for s := range int64(15) {
+		wantAdv = append(wantAdv, base+s*1e9)
+	}
+	wantAdv = append(wantAdv, base+19e9)
 	if diff := cmp.Diff(sink.advances, wantAdv); diff != "" {
 		t.Errorf("Advance calls (-got +want):\n%s", diff)
 	}

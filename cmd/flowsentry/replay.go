@@ -147,7 +147,9 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 		return err
 	}
 	clock := &clockSink{Pipeline: pl}
-	rp, err := replay.New(cfg.Replay, clock, log)
+	rcfg := cfg.Replay
+	rcfg.RatesWindow = cfg.Rates.Window
+	rp, err := replay.New(rcfg, clock, log)
 	if err != nil {
 		return err
 	}
@@ -164,9 +166,10 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 			return err
 		}
 	}
-	// The totals are those at the end of the capture; then the clock moves
-	// past the quiet period so that every alert still open ends with its
-	// DELETE (idle rate objects expire meanwhile, hence the order).
+	// The totals are those at the end of the captures, counting the rate
+	// objects dropped as idle on the way (files apart in time, long gaps);
+	// then the clock moves past the quiet period so that every alert still
+	// open ends with its DELETE.
 	snap := re.Snapshot()
 	if clock.last != 0 {
 		// An UPDATE may be due first; the quiet period runs from it.
@@ -174,11 +177,12 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 		clock.Advance(clock.last + int64(cfg.Alerts.QuietPeriod+time.Second))
 	}
 	for _, g := range api.TrafficGroups(holder.Load(), snap) {
+		t := snap.GroupTotals(g.ID)
 		line := groupSummary{
 			Type: "summary", TGrp: g.ID, TGrpName: g.Name, CID: g.CID,
-			Flows:     g.Totals.Updates,
-			PacketsIn: g.Totals.PacketsIn, PacketsOut: g.Totals.PacketsOut,
-			BytesIn: g.Totals.BytesIn, BytesOut: g.Totals.BytesOut,
+			Flows:     t.Updates,
+			PacketsIn: t.PacketsIn, PacketsOut: t.PacketsOut,
+			BytesIn: t.BytesIn, BytesOut: t.BytesOut,
 		}
 		if err := enc.Encode(line); err != nil {
 			return err
