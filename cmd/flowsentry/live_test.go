@@ -24,7 +24,8 @@ import (
 // `ftnbi -alert` reads) shows the engine's Latest and Peak, not the stored
 // CREATE.
 func TestAlertListIsLive(t *testing.T) {
-	cfg := config.Default()
+	f := config.Embedded()
+	cfg := &f.Config
 	cfg.DataDir, cfg.PluginDir = t.TempDir(), t.TempDir()
 	cfg.Admin.Password = "secret-pw"
 	m, err := model.Build(cfg.Model)
@@ -36,7 +37,7 @@ func TestAlertListIsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAlerting(cfg, model.NewHolder(m), re, reg, slog.New(slog.DiscardHandler), io.Discard)
+	a, err := newAlerting(f, model.NewHolder(m), re, reg, slog.New(slog.DiscardHandler), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
