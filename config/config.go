@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/flowsentry/flowsentry/alert"
@@ -120,4 +121,25 @@ func (c Config) Validate() error {
 		check.Prefix("annotations", c.Annotations.Validate()),
 	)
 	return errors.Join(errs...)
+}
+
+// Changed returns the top-level keys (http, collector, data_dir, ...)
+// whose values differ between c and next, leaving out the model's keys
+// (partitions, traffic_groups, interfaces, blacklists), in the order of
+// Config's fields. A reload applies the model; the keys it returns need a
+// restart.
+func (c Config) Changed(next Config) []string {
+	var keys []string
+	a, b := reflect.ValueOf(c), reflect.ValueOf(next)
+	for i := range a.NumField() {
+		f := a.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue // the inline model
+		}
+		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			keys = append(keys, name)
+		}
+	}
+	return keys
 }

@@ -143,9 +143,41 @@ func (a *alerting) stages() []pipeline.Stage {
 	return []pipeline.Stage{a.detector, alertTicker{a.alerts}}
 }
 
-// Start opens the database, creates the first administrator, and loads
-// instances, policies, open alerts and actions, and baselines.
-func (a *alerting) Start() error {
+// phase is one step of serve's start, with its stop.
+type phase struct {
+	start func() error
+	stop  func()
+}
+
+// Start runs the start step.
+func (p phase) Start() error { return p.start() }
+
+// Stop runs the stop step.
+func (p phase) Stop() { p.stop() }
+
+// state is the first phase: the database, instances, policies, the first
+// administrator, open alerts and baselines.
+func (a *alerting) state() phase { return phase{start: a.startState, stop: a.stopState} }
+
+// dispatch is the phase that resumes the actions and calls plugins. It
+// starts after the HTTP server, which plugin calls need for `ftnbi -val`,
+// and stops before it, so that a call running at SIGTERM can still
+// annotate.
+func (a *alerting) dispatch() phase {
+	return phase{
+		start: func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			return a.actions.Start(ctx)
+		},
+		stop: a.actions.Stop,
+	}
+}
+
+// startState opens the database, loads instances and policies (checked
+// before anything is written), creates the first administrator, and loads
+// the open alerts and the baselines.
+func (a *alerting) startState() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st := a.store
@@ -176,17 +208,14 @@ func (a *alerting) Start() error {
 	if err := a.alerts.Start(ctx); err != nil {
 		return err
 	}
-	if err := a.actions.Start(ctx); err != nil {
-		return err
-	}
 	return a.detector.Start(ctx)
 }
 
-// Stop stops in reverse order; the pipeline must have stopped before.
-func (a *alerting) Stop() {
+// stopState stops in reverse order; the pipeline and the actions must
+// have stopped before.
+func (a *alerting) stopState() {
 	a.detector.Stop()
 	a.alerts.Stop()
-	a.actions.Stop()
 	if err := a.store.Close(); err != nil {
 		a.log.Error("closing the database", "err", err)
 	}

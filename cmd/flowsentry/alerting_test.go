@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -390,4 +391,45 @@ func opsOf(calls []call) []string {
 		ops = append(ops, c.op)
 	}
 	return ops
+}
+
+// TestStopLetsRunningCallsAnnotate sends SIGTERM while a plugin's CREATE
+// is still running: the server stops the collector, the pipeline and the
+// actions (waiting for the call) before the HTTP server, so the call's
+// `ftnbi -val` still succeeds, and the annotation is there after a
+// restart.
+func TestStopLetsRunningCallsAnnotate(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "calls.log")
+	cfg := strings.Replace(alertConfig(t, logFile, false), "      LOG_FILE: "+logFile+"\n",
+		"      LOG_FILE: "+logFile+"\n      SLOW_CREATE: 2\n", 1)
+	s := startServer(t, cfg)
+	var stop atomic.Bool
+	done := floodNetFlow(t, s.netflow, &stop)
+	waitFor(t, func() bool {
+		_, err := os.Stat(logFile + ".started")
+		return err == nil
+	}, "the plugin's CREATE to start", s)
+	stop.Store(true)
+	<-done
+	s.term(t)
+
+	calls := readCalls(t, logFile)
+	if len(calls) == 0 || calls[0].op != "CREATE" {
+		t.Fatalf("calls %+v, want a CREATE; logs:\n%s", calls, s.logs)
+	}
+	if !slices.Contains(calls[0].out, "FTNBI 0") {
+		t.Fatalf("ftnbi -val during shutdown failed: %q; logs:\n%s", calls[0].out, s.logs)
+	}
+	s.launch(t)
+	var detail struct {
+		Annotations json.RawMessage `json:"annotations"`
+	}
+	s.authGet(t, "/api/v1/alerts/"+calls[0].env["ID"], &detail)
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, detail.Annotations); err != nil {
+		t.Fatal(err)
+	}
+	if ann := compact.String(); !strings.Contains(ann, `"key":"packets_seen"`) || !strings.Contains(ann, `"value":7}`) {
+		t.Errorf("annotations after the restart lack packets_seen 7: %s", ann)
+	}
 }

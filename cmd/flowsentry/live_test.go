@@ -41,10 +41,10 @@ func TestAlertListIsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(); err != nil {
+	if err := a.state().Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(a.Stop)
+	t.Cleanup(a.state().Stop)
 
 	t0 := time.Now().UTC().Truncate(time.Second)
 	cond := alert.Condition{Policy: 1, Key: "TGRP/1", Type: "threshold_exceeded", Severity: 5,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 // daemon is the wired server.
 type daemon struct {
+	cfg        config.Config // as started
 	log        *slog.Logger
 	holder     *model.Holder
 	alerting   *alerting
@@ -122,12 +124,14 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	return &daemon{
+		cfg:      cfg,
 		log:      log,
 		holder:   holder,
 		alerting: al,
 		// Dependency order: consumers before producers, so that nothing
-		// is produced into a stage that is not running.
-		components: []component{refresher, al, pl, col, srv},
+		// is produced into a stage that is not running; the HTTP server
+		// before the actions, whose plugin calls use it.
+		components: []component{refresher, al.state(), srv, al.dispatch(), pl, col},
 	}, nil
 }
 
@@ -162,7 +166,8 @@ func (d *daemon) run(ctx context.Context, configPath string, ov overrides) error
 }
 
 // reload rebuilds the model from the configuration file; on any error the
-// model in use stays. Listener and HTTP changes need a restart.
+// model in use stays. The other keys need a restart: reload names those
+// that changed.
 func (d *daemon) reload(configPath string, ov overrides) {
 	f, err := loadConfig(configPath, ov)
 	if err != nil {
@@ -177,6 +182,9 @@ func (d *daemon) reload(configPath string, ov overrides) {
 	d.holder.Store(m)
 	d.alerting.rescan()
 	d.log.Info("configuration reloaded", "traffic_groups", len(m.Groups), "partitions", len(m.Partitions))
+	if keys := d.cfg.Changed(f.Config); len(keys) > 0 {
+		d.log.Warn("changed keys take effect only after a restart", "keys", strings.Join(keys, ","))
+	}
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

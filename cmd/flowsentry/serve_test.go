@@ -96,7 +96,8 @@ func TestServeDumpRoundTrip(t *testing.T) {
 }
 
 // TestServeReload changes the traffic groups in the file and sends SIGHUP:
-// the API shows the new groups; a broken file keeps them.
+// the API shows the new groups; a broken file keeps them; a change that
+// needs a restart is named in the log.
 func TestServeReload(t *testing.T) {
 	s := startServer(t, "traffic_groups:\n  - id: 7\n    name: servers\n    partition: 0\n    cidrs: [10.1.0.0/16]\n")
 	names := func() string {
@@ -129,6 +130,16 @@ func TestServeReload(t *testing.T) {
 	waitFor(t, func() bool { return strings.Contains(s.logs.String(), "reload failed") }, "reload failure logged", s)
 	if got := names(); got != "[{7 servers} {8 office}]" {
 		t.Fatalf("a failed reload changed the groups: %s", got)
+	}
+	// A changed HTTP address is named as needing a restart; the server
+	// keeps listening where it did.
+	addr := strings.TrimPrefix(s.base, "http://")
+	update(strings.Replace(string(cfg), "address: "+addr+"\n", "address: 127.0.0.1:1\n", 1))
+	waitFor(t, func() bool {
+		return strings.Contains(s.logs.String(), `msg="changed keys take effect only after a restart" keys=http`)
+	}, "the restart warning", s)
+	if got := names(); got != "[{7 servers}]" {
+		t.Fatalf("groups after the third reload: %s", got)
 	}
 }
 

@@ -35,13 +35,13 @@ type Config struct {
 	// MaxTemplatesPerExporter is how many templates and options templates
 	// one exporter (UDP source address) may have, over all its
 	// observation domains and both versions; when a new one comes, its
-	// least recently learned or refreshed template is evicted. Must be
-	// positive and at most MaxTemplates.
+	// least recently learned or refreshed template is evicted. At most
+	// MaxTemplates; 0 means the default, 4096.
 	MaxTemplatesPerExporter int `yaml:"max_templates_per_exporter"`
 	// MaxTemplates is how many templates are cached in total, over all
 	// exporters; when a new one comes, the least recently learned or
-	// refreshed template is evicted. A template takes under 1 KiB. Must
-	// be positive.
+	// refreshed template is evicted. A template takes under 1 KiB. 0
+	// means the default, 100,000.
 	MaxTemplates int `yaml:"max_templates"`
 }
 
@@ -57,9 +57,22 @@ func DefaultConfig() Config {
 	}
 }
 
+// withDefaults replaces the zero template limits with the defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MaxTemplates == 0 {
+		c.MaxTemplates = d.MaxTemplates
+	}
+	if c.MaxTemplatesPerExporter == 0 {
+		c.MaxTemplatesPerExporter = min(d.MaxTemplatesPerExporter, c.MaxTemplates)
+	}
+	return c
+}
+
 // Validate reports every invalid setting, with its key path.
 func (c Config) Validate() error {
 	var errs []error
+	c = c.withDefaults()
 	if c.PendingDatagrams < 0 || c.PendingDatagrams > maxPendingDatagrams {
 		errs = append(errs, check.Errorf("pending_datagrams",
 			"%d is out of range; use 0 (no holding) to %d", c.PendingDatagrams, maxPendingDatagrams))
@@ -74,11 +87,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTemplates < 1 || c.MaxTemplates > maxTemplates {
 		errs = append(errs, check.Errorf("max_templates",
-			"%d is out of range; use 1 to %d, e.g. 100000", c.MaxTemplates, maxTemplates))
+			"%d is out of range; use 1 to %d, or 0 for the default 100000", c.MaxTemplates, maxTemplates))
 	}
 	if c.MaxTemplatesPerExporter < 1 || c.MaxTemplatesPerExporter > max(c.MaxTemplates, 1) {
 		errs = append(errs, check.Errorf("max_templates_per_exporter",
-			"%d is out of range; use 1 to max_templates (%d), e.g. 4096", c.MaxTemplatesPerExporter, c.MaxTemplates))
+			"%d is out of range; use 1 to max_templates (%d), or 0 for the default 4096", c.MaxTemplatesPerExporter, c.MaxTemplates))
 	}
 	return errors.Join(errs...)
 }

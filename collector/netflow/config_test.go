@@ -33,8 +33,12 @@ func TestConfigValidate(t *testing.T) {
 		{name: "holding without an age", cfg: with(func(c *Config) { c.PendingAge = 0 }), paths: []string{"pending_age"}},
 		{name: "one template per exporter", cfg: with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 1, 1 })},
 		{
-			name:  "unbounded templates",
-			cfg:   with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 0, 0 }),
+			name: "zero template limits take the defaults",
+			cfg:  with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = 0, 0 }),
+		},
+		{
+			name:  "negative template limits",
+			cfg:   with(func(c *Config) { c.MaxTemplatesPerExporter, c.MaxTemplates = -1, -1 }),
 			paths: []string{"max_templates", "max_templates_per_exporter"},
 		},
 		{

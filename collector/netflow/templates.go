@@ -65,6 +65,7 @@ type domain struct {
 // NewTemplates returns an empty template cache. cfg should have passed
 // Validate; out-of-range values are clamped rather than trusted.
 func NewTemplates(cfg Config) *Templates {
+	cfg = cfg.withDefaults()
 	total := min(max(cfg.MaxTemplates, 1), maxTemplates)
 	t := &Templates{
 		pendingMax:     min(max(cfg.PendingDatagrams, 0), maxPendingDatagrams),
