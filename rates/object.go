@@ -65,20 +65,25 @@ func (o *Object) Cur(c Counter) float64 {
 }
 
 // values returns the current, average and peak per-second rates of every
-// counter.
+// counter. The average is taken over the closed seconds since the object
+// became active but over at least one window, the span the current rate
+// and the peak are taken over, so that a short burst is not averaged over
+// a second or two; and the peak is never below the average (with traffic
+// in a few seconds only, the highest window can fall a little below the
+// mean over a span that is not a whole number of windows).
 func (o *Object) values() (cur, avg, peak [numCounters]float64) {
 	w := float64(o.e.window)
-	active := float64(max(1, o.e.nowSec-o.firstSec)) // closed seconds since active
+	active := max(w, float64(o.e.nowSec-o.firstSec))
 	for c := range numFlow {
 		cur[c] = float64(o.win[c]) / w
 		avg[c] = float64(o.totalOf(Counter(c))) / active
-		peak[c] = float64(o.peak[c]) / w
+		peak[c] = max(float64(o.peak[c])/w, avg[c])
 	}
 	if u := o.uniq; u != nil {
 		for i := range u.sk {
 			cur[numFlow+i] = u.cur[i]
 			avg[numFlow+i] = float64(u.sum[i]) / active
-			peak[numFlow+i] = u.peak[i]
+			peak[numFlow+i] = max(u.peak[i], avg[numFlow+i])
 		}
 	}
 	return cur, avg, peak

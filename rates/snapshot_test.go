@@ -152,7 +152,7 @@ func TestSnapshotJSON(t *testing.T) {
 	if diff := cmp.Diff(cur, want); diff != "" {
 		t.Errorf("cur (-got +want):\n%s", diff)
 	}
-	if diff := cmp.Diff(got.Exporters[0].Records, map[string]float64{"cur": 0.1, "avg": 1, "peak": 0.1, "total": 1}); diff != "" {
+	if diff := cmp.Diff(got.Exporters[0].Records, map[string]float64{"cur": 0.1, "avg": 0.1, "peak": 0.1, "total": 1}); diff != "" {
 		t.Errorf("exporter records (-got +want):\n%s", diff)
 	}
 }

@@ -48,7 +48,7 @@ func TestWindow(t *testing.T) {
 		{
 			name:  "the same flow without spreading would be a one-second burst",
 			steps: []step{tick(200), add(in(100_000, 200, 200)), tick(201)},
-			want:  observed{Cur: 10_000, Avg: 100_000, Peak: 10_000, Total: 100_000},
+			want:  observed{Cur: 10_000, Avg: 10_000, Peak: 10_000, Total: 100_000},
 		},
 		{
 			// 10 packets over 3.5 s cover seconds 97..100 as 3,3,2,2. The
@@ -88,7 +88,7 @@ func TestWindow(t *testing.T) {
 			// Ended at 500 s, 2 s long, seen at 1000 s: moved to 999..1000.
 			name:  "record that ended before the window is shifted to now",
 			steps: []step{tick(1000), add(in(20, 498.5, 500.5)), tick(1001)},
-			want:  observed{Cur: 2, Avg: 10, Peak: 2, Total: 20, Late: 1},
+			want:  observed{Cur: 2, Avg: 2, Peak: 2, Total: 20, Late: 1},
 		},
 		{
 			name:  "record ending in the oldest second of the window is not shifted",
@@ -98,22 +98,22 @@ func TestWindow(t *testing.T) {
 		{
 			name:  "record from the future is clamped to the open second",
 			steps: []step{tick(100), add(in(30, 148, 150)), tick(101)},
-			want:  observed{Cur: 3, Avg: 15, Peak: 3, Total: 30, Future: 1},
+			want:  observed{Cur: 3, Avg: 3, Peak: 3, Total: 30, Future: 1},
 		},
 		{
 			name:  "record ending later in the open second is not future",
 			steps: []step{tick(100.1), add(in(30, 100.9, 100.9)), tick(101)},
-			want:  observed{Cur: 3, Avg: 30, Peak: 3, Total: 30},
+			want:  observed{Cur: 3, Avg: 3, Peak: 3, Total: 30},
 		},
 		{
 			name:  "end before start counts as one second",
 			steps: []step{tick(100), add(in(7, 100.5, 99)), tick(101)},
-			want:  observed{Cur: 0.7, Avg: 3.5, Peak: 0.7, Total: 7},
+			want:  observed{Cur: 0.7, Avg: 0.7, Peak: 0.7, Total: 7},
 		},
 		{
 			name:  "time going back is ignored",
 			steps: []step{tick(100), add(in(10, 99.5, 99.5)), tick(50), tick(100.9)},
-			want:  observed{Cur: 1, Avg: 10, Peak: 1, Total: 10},
+			want:  observed{Cur: 1, Avg: 1, Peak: 1, Total: 10},
 		},
 		{
 			// Ticks 20..40 skip the idle object; late data for second 33
@@ -130,10 +130,11 @@ func TestWindow(t *testing.T) {
 			want: observed{Cur: 3, Avg: 100.0 / 34, Peak: 5, Total: 100},
 		},
 		{
-			// No tick saw second 99 in the window, so no peak either.
+			// No tick saw second 99 in the window; the peak is then the
+			// average, below which it never is.
 			name:  "jump beyond the window clears it",
 			steps: []step{tick(100), add(in(10, 99.5, 99.5)), tick(111), tick(112)},
-			want:  observed{Cur: 0, Avg: 10.0 / 13, Peak: 0, Total: 10},
+			want:  observed{Cur: 0, Avg: 10.0 / 13, Peak: 10.0 / 13, Total: 10},
 		},
 	}
 	for _, tc := range cases {
@@ -296,18 +297,24 @@ func TestWindowReference(t *testing.T) {
 					ref.tick(at(now))
 					st := allStats(e.Snapshot())[kGroup(1)]
 					cur := ref.cur()
-					active := float64(max(1, ref.nowSec-ref.firstSec))
-					want := [][3]float64{
-						{cur[PacketsIn], float64(ref.total[PacketsIn]) / active, ref.peak[PacketsIn]},
-						{cur[BytesIn], float64(ref.total[BytesIn]) / active, ref.peak[BytesIn]},
-						{cur[NewConn], float64(ref.total[NewConn]) / active, ref.peak[NewConn]},
-						{cur[Updates], float64(ref.total[Updates]) / active, ref.peak[Updates]},
+					// The average is over at least one window, and the
+					// peak never below it.
+					active := float64(max(window, ref.nowSec-ref.firstSec))
+					var want [][3]float64
+					for _, c := range []Counter{PacketsIn, BytesIn, NewConn, Updates} {
+						avg := float64(ref.total[c]) / active
+						want = append(want, [3]float64{cur[c], avg, max(ref.peak[c], avg)})
 					}
 					got := [][3]float64{
 						{st.Cur.PacketsIn, st.Avg.PacketsIn, st.Peak.PacketsIn},
 						{st.Cur.BytesIn, st.Avg.BytesIn, st.Peak.BytesIn},
 						{st.Cur.NewConn, st.Avg.NewConn, st.Peak.NewConn},
 						{st.Cur.Updates, st.Avg.Updates, st.Peak.Updates},
+					}
+					for j, g := range got {
+						if g[1] > g[2] {
+							t.Fatalf("step %d: counter %d: average %g above peak %g", i, j, g[1], g[2])
+						}
 					}
 					if diff := cmp.Diff(got, want); diff != "" {
 						t.Fatalf("step %d at %gs: packets, bytes, conns, updates in as [cur avg peak] (-got +want):\n%s", i, now, diff)
