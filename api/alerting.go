@@ -12,7 +12,7 @@ import (
 	"github.com/flowsentry/flowsentry/action"
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/annotate"
-	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"
 )
@@ -65,7 +65,7 @@ type Alerting struct {
 	// Reader serves alert lists and annotations in the FlowTraq format.
 	Reader *annotate.Reader
 	// Baselines returns the learned baselines.
-	Baselines func() []threshold.Baseline
+	Baselines func() []detect.Baseline
 }
 
 // maxBody caps the size of a JSON request body.
@@ -471,7 +471,7 @@ func (s *Server) actionOp(w http.ResponseWriter, r *http.Request, a *Alerting, p
 }
 
 func (s *Server) listBaselines(w http.ResponseWriter, _ *http.Request, a *Alerting, p Principal) {
-	out := []threshold.Baseline{}
+	out := []detect.Baseline{}
 	for _, b := range a.Baselines() {
 		if pol := a.Policies.Set().ByID(b.Policy); pol != nil && p.may(pol.CID) {
 			out = append(out, b)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowsentry/flowsentry/annotate"
+	_ "github.com/flowsentry/flowsentry/detect/all" // the families the API validates against
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"

@@ -11,7 +11,7 @@ import (
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/collector"
 	"github.com/flowsentry/flowsentry/config/check"
-	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/plugin"
@@ -48,7 +48,7 @@ type Config struct {
 	// Alerts sets the alert lifecycle timings.
 	Alerts alert.Config `yaml:"alerts"`
 	// Baselines configures baseline learning of the threshold detectors.
-	Baselines threshold.Config `yaml:"baselines"`
+	Baselines detect.BaselineConfig `yaml:"baselines"`
 	// Plugins configures plugin calls.
 	Plugins plugin.RunnerConfig `yaml:"plugins"`
 	// Annotations configures `ftnbi -val` requests.
@@ -85,7 +85,7 @@ func Default() Config {
 		Replay:      replay.DefaultConfig(),
 		Admin:       AdminConfig{User: "admin"},
 		Alerts:      alert.DefaultConfig(),
-		Baselines:   threshold.DefaultConfig(),
+		Baselines:   detect.DefaultBaselineConfig(),
 		Plugins:     plugin.DefaultRunnerConfig(),
 		Annotations: annotate.DefaultConfig(),
 	}

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/annotate"
-	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/detect"
+	_ "github.com/flowsentry/flowsentry/detect/all"
 	"github.com/flowsentry/flowsentry/plugin"
 	"net/netip"
 	"os"
@@ -58,7 +59,7 @@ func TestDefault(t *testing.T) {
 		Replay:      replay.DefaultConfig(),
 		Admin:       AdminConfig{User: "admin"},
 		Alerts:      alert.DefaultConfig(),
-		Baselines:   threshold.DefaultConfig(),
+		Baselines:   detect.DefaultBaselineConfig(),
 		Plugins:     plugin.DefaultRunnerConfig(),
 		Annotations: annotate.DefaultConfig(),
 	}

@@ -141,7 +141,15 @@ func keyList(fs []field) string {
 	return strings.Join(keys, ", ")
 }
 
+// extensible is a struct some of whose keys belong to a value it picks
+// once its own keys are decoded: a policy's family parameters. Extension
+// returns a pointer to that value, or an error saying why it has none.
+type extensible interface {
+	Extension() (any, error)
+}
+
 func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
+	ext, _ := v.Addr().Interface().(extensible)
 	fs := fields(v.Type())
 	if n.Kind != yaml.MappingNode {
 		d.fail(n.Line, "%s: expected a mapping with the keys %s, not %s", label(path), keyList(fs), describe(n))
@@ -155,6 +163,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		}
 	}
 	seen := make(map[string]int, len(n.Content)/2)
+	var rest []*yaml.Node // keys and values for the extension
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if isMerge(k) {
@@ -170,6 +179,10 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[k.Value] = k.Line
 		i := indexOf(fs, k.Value)
+		if i < 0 && ext != nil {
+			rest = append(rest, k, val)
+			continue
+		}
 		if i < 0 {
 			d.fail(k.Line, "unknown key %q %s; valid keys: %s", k.Value, in(path), keyList(fs))
 			continue
@@ -181,6 +194,32 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		d.mark(sub, k.Line)
 		d.value(val, v.FieldByIndex(fs[i].index), sub)
 	}
+	if ext != nil {
+		d.extension(ext, rest, n, path, keyList(fs))
+	}
+}
+
+// extension decodes the keys of an extensible struct that are not its own
+// into the value it picks; unknown keys are reported with both lists.
+func (d *decoder) extension(ext extensible, rest []*yaml.Node, n *yaml.Node, path, own string) {
+	target, err := ext.Extension()
+	if err != nil {
+		if len(rest) > 0 {
+			d.fail(rest[0].Line, "%s: %v", label(path), err)
+		}
+		return
+	}
+	tv := reflect.ValueOf(target).Elem()
+	fs := fields(tv.Type())
+	var known []*yaml.Node
+	for i := 0; i+1 < len(rest); i += 2 {
+		if indexOf(fs, rest[i].Value) < 0 {
+			d.fail(rest[i].Line, "unknown key %q %s; valid keys: %s, %s", rest[i].Value, in(path), own, keyList(fs))
+			continue
+		}
+		known = append(known, rest[i], rest[i+1])
+	}
+	d.structure(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column, Content: known}, tv, path)
 }
 
 func indexOf(fs []field, key string) int {

@@ -1,26 +1,18 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/flowsentry/flowsentry/config/check"
 )
 
-// Family is a detector family of the FlowTraq policy page.
+// Family is the name of a detector family; each family registers itself
+// (see RegisterFamily) with its parameters, object types and stage.
 type Family string
-
-// The detector families this release evaluates.
-const (
-	// FamilyThreshold is Threshold/Baseline: packets in, bits in or new
-	// connections of a traffic group or exporter interface, against a
-	// fixed threshold or a multiple of a learned baseline.
-	FamilyThreshold Family = "threshold"
-	// FamilyPortThreshold is the port/protocol Threshold: any counter of a
-	// traffic group, port, host or interface object.
-	FamilyPortThreshold Family = "port_threshold"
-)
 
 // Target says what a policy watches.
 type Target string
@@ -41,9 +33,6 @@ const (
 	ObjectInterface     = "EXPORTER_ADDR+IFINDEX"
 	ObjectInterfacePort = "EXPORTER_ADDR+IFINDEX+PROTO+PORT"
 )
-
-// Threshold types (THRESHOLD_TYPE of the plugin contract); all per second.
-var thresholdTypes = []string{"bytes_in", "bytes_out", "packets_in", "packets_out", "new_conn", "updates", "uniq_local_endpoint", "uniq_remote_cidr"}
 
 // Attachment is an action attached to a policy: a plugin instance, the
 // per-policy overrides of its allowOverride fields, and whether each
@@ -76,22 +65,6 @@ type Policy struct {
 	// Object is the OBJECT_TYPE watched (TGRP, TGRP+PROTO+PORT, TGRP+IP,
 	// EXPORTER_ADDR+IFINDEX, EXPORTER_ADDR+IFINDEX+PROTO+PORT).
 	Object string `json:"object_type" yaml:"object_type"`
-	// Counter is the THRESHOLD_TYPE compared: bytes_in, bytes_out,
-	// packets_in, packets_out, new_conn, updates, uniq_local_endpoint,
-	// uniq_remote_cidr. Byte counters are compared in bytes per second;
-	// the API also accepts bits_in / bits_out with a threshold in bits per
-	// second and converts it.
-	Counter string `json:"threshold_type" yaml:"threshold_type"`
-	// Threshold is the per-second rate that fires the policy; with a
-	// baseline multiplier it is the floor below which nothing fires.
-	Threshold float64 `json:"threshold" yaml:"threshold"`
-	// Baseline, when above 0, fires at Baseline × the learned baseline of
-	// each object (but never below Threshold).
-	Baseline float64 `json:"baseline_multiplier,omitempty" yaml:"baseline_multiplier,omitempty"`
-	// Proto and Port select one protocol and port for the port object
-	// types; 0 means any.
-	Proto uint8  `json:"proto,omitempty" yaml:"proto,omitempty"`
-	Port  uint16 `json:"port,omitempty" yaml:"port,omitempty"`
 	// Severity is 1 and up (above 10 allowed); 0 mutes.
 	Severity int `json:"severity" yaml:"severity"`
 	// Group restricts the policy to one traffic group (0 = template).
@@ -103,6 +76,10 @@ type Policy struct {
 	Override uint64 `json:"override,omitempty" yaml:"override,omitempty"`
 	// Actions are the plugin instances called for its alerts.
 	Actions []Attachment `json:"actions" yaml:"actions"`
+	// Params are the parameters of the family (threshold_type, threshold
+	// … for the threshold families), flat beside the keys above in every
+	// encoding; nil until the family is known.
+	Params Params `json:"-" yaml:"-"`
 }
 
 // Template reports whether p applies to every object of its partition.
@@ -110,49 +87,38 @@ func (p *Policy) Template() bool {
 	return p.Group == 0 && !p.Exporter.IsValid()
 }
 
-// Normalize converts UI units: a bits_in / bits_out counter becomes
-// bytes_in / bytes_out with the threshold divided by 8, as the manual
-// says the engine compares bytes.
+// Normalize fills what a policy may leave out: the actions list and the
+// family's parameters (with their defaults), converted from user units
+// (bits to bytes) where the family does.
 func (p *Policy) Normalize() {
-	switch p.Counter {
-	case "bits_in":
-		p.Counter, p.Threshold = "bytes_in", p.Threshold/8
-	case "bits_out":
-		p.Counter, p.Threshold = "bytes_out", p.Threshold/8
-	}
 	if p.Actions == nil {
 		p.Actions = []Attachment{}
 	}
+	if p.Params == nil {
+		if s, ok := Lookup(p.Family); ok {
+			p.Params = s.NewParams()
+		}
+	}
+	if n, ok := p.Params.(Normalizer); ok {
+		n.Normalize()
+	}
 }
 
-// Validate checks p on its own (references to partitions, groups and
-// instances are checked by the Set).
+// Validate checks p on its own: the common fields, then the family's
+// parameters (references to partitions, groups and instances are checked
+// by the Manager's Checker).
 func (p *Policy) Validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) { errs = append(errs, check.Errorf(path, format, args...)) }
 	if strings.TrimSpace(p.Name) == "" {
 		add("name", "is empty; give the policy a name")
 	}
-	switch p.Family {
-	case FamilyThreshold:
-		if p.Object != ObjectGroup && p.Object != ObjectInterface {
-			add("object_type", "%q is not valid for family threshold; use %s or %s", p.Object, ObjectGroup, ObjectInterface)
-		}
-		if p.Counter != "packets_in" && p.Counter != "bytes_in" && p.Counter != "new_conn" {
-			add("threshold_type", "%q is not valid for family threshold; use packets_in, bits_in (bytes_in) or new_conn", p.Counter)
-		}
-	case FamilyPortThreshold:
-		if !validObject(p.Object) {
-			add("object_type", "%q is not an object type; use one of %s", p.Object, strings.Join(objectTypes(), ", "))
-		}
-		if !validCounter(p.Counter) {
-			add("threshold_type", "%q is not a threshold type; use one of %s (or bits_in, bits_out)", p.Counter, strings.Join(thresholdTypes, ", "))
-		}
-		if (p.Counter == "uniq_local_endpoint" || p.Counter == "uniq_remote_cidr") && p.Object != ObjectHost {
-			add("threshold_type", "%s is only available for object type %s", p.Counter, ObjectHost)
-		}
-	default:
-		add("family", "%q is not a detector family; use %q or %q", p.Family, FamilyThreshold, FamilyPortThreshold)
+	spec, known := Lookup(p.Family)
+	switch {
+	case !known:
+		add("family", "%q is not a detector family; use one of %s", p.Family, familyNames())
+	case !slices.Contains(spec.Objects, p.Object):
+		add("object_type", "%q is not an object type of family %s; use one of %s", p.Object, p.Family, strings.Join(spec.Objects, ", "))
 	}
 	wantTarget := TargetGroups
 	if strings.HasPrefix(p.Object, "EXPORTER_ADDR") {
@@ -161,20 +127,8 @@ func (p *Policy) Validate() error {
 	if p.Target != wantTarget {
 		add("target", "%q does not match object type %s; use %q", p.Target, p.Object, wantTarget)
 	}
-	if p.Threshold < 0 || p.Baseline < 0 {
-		add("threshold", "must not be negative")
-	}
-	if p.Threshold == 0 && p.Baseline == 0 {
-		add("threshold", "give a threshold above 0, a baseline_multiplier, or both")
-	}
-	if p.Baseline != 0 && p.Family != FamilyThreshold {
-		add("baseline_multiplier", "baselines apply to the threshold family only")
-	}
 	if p.Severity < 0 {
 		add("severity", "%d is negative; use 0 to mute or 1 and up", p.Severity)
-	}
-	if (p.Proto != 0 || p.Port != 0) && !strings.HasSuffix(p.Object, "PROTO+PORT") {
-		add("port", "proto and port apply only to the PROTO+PORT object types")
 	}
 	if p.Group != 0 && p.Target != TargetGroups {
 		add("tgrp", "a traffic group applies only to target traffic_groups")
@@ -198,27 +152,11 @@ func (p *Policy) Validate() error {
 		}
 		seen[a.Instance] = true
 	}
-	return joinErrs(errs)
-}
-
-func validObject(o string) bool {
-	for _, v := range objectTypes() {
-		if v == o {
-			return true
+	if known && len(errs) == 0 {
+		if p.Params == nil {
+			p.Params = spec.NewParams()
 		}
+		errs = append(errs, p.Params.Validate(p))
 	}
-	return false
-}
-
-func objectTypes() []string {
-	return []string{ObjectGroup, ObjectGroupPort, ObjectHost, ObjectInterface, ObjectInterfacePort}
-}
-
-func validCounter(c string) bool {
-	for _, v := range thresholdTypes {
-		if v == c {
-			return true
-		}
-	}
-	return false
+	return errors.Join(errs...)
 }

@@ -61,9 +61,9 @@ func NewManager(store Store, checker Checker) *Manager {
 }
 
 // Load reads the stored policies, upserts those of the configuration file
-// (which keep their IDs), and creates the three default templates of the
-// manual for every partition that has no threshold template yet (first
-// start).
+// (which keep their IDs), and creates the default templates of each family
+// (the manual's three threshold templates) for every partition that has no
+// template of that family yet (first start).
 func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -82,6 +82,7 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 	}
 	var errs []error
 	for i, p := range fromConfig {
+		p = p.Clone()
 		p.Normalize()
 		if p.ID == 0 {
 			errs = append(errs, check.Errorf(fmt.Sprintf("policies[%d].id", i), "policy %q has no id; give one: policies in the configuration file keep their IDs", p.Name))
@@ -112,23 +113,20 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 		}
 	}
 	for _, cid := range cids {
-		has := false
-		for _, p := range all {
-			if p.CID == cid && p.Family == FamilyThreshold && p.Template() {
-				has = true
+		for _, fam := range Families() {
+			if fam.Defaults == nil || hasTemplate(all, cid, fam.Name) {
+				continue
 			}
-		}
-		if has {
-			continue
-		}
-		for _, p := range DefaultTemplates(cid) {
-			if p.ID, err = m.newID(ctx); err != nil {
-				return err
+			for _, p := range fam.Defaults(cid) {
+				p.Normalize()
+				if p.ID, err = m.newID(ctx); err != nil {
+					return err
+				}
+				if err := m.save(ctx, &p); err != nil {
+					return err
+				}
+				all[p.ID] = p
 			}
-			if err := m.save(ctx, &p); err != nil {
-				return err
-			}
-			all[p.ID] = p
 		}
 	}
 	m.set.Store(newSet(values(all)))
@@ -143,19 +141,14 @@ func values(m map[uint64]Policy) []Policy {
 	return list
 }
 
-// DefaultTemplates are the three templates the manual says exist by
-// default: Packets In, Bits In and New Connections (total), each a
-// multiple of the learned baseline with a floor, at severity 5.
-func DefaultTemplates(cid uint32) []Policy {
-	mk := func(name, counter string, floor float64) Policy {
-		return Policy{Name: name, CID: cid, Family: FamilyThreshold, Target: TargetGroups, Object: ObjectGroup,
-			Counter: counter, Threshold: floor, Baseline: 5, Severity: 5, Actions: []Attachment{}}
+// hasTemplate reports whether partition cid has a template of family f.
+func hasTemplate(all map[uint64]Policy, cid uint32, f Family) bool {
+	for _, p := range all {
+		if p.CID == cid && p.Family == f && p.Template() {
+			return true
+		}
 	}
-	return []Policy{
-		mk("Packets In", "packets_in", 100_000),
-		mk("Bits In", "bytes_in", 1e9/8),
-		mk("New Connections (total)", "new_conn", 10_000),
-	}
+	return false
 }
 
 // Set returns the policies in force.
@@ -166,13 +159,20 @@ func (m *Manager) Set() *Set { return m.set.Load() }
 func (m *Manager) Attachments(id uint64) []Attachment { return m.set.Load().Attachments(id) }
 
 // List returns every policy, by ID.
-func (m *Manager) List() []Policy { return slices.Clone(m.set.Load().all) }
+func (m *Manager) List() []Policy {
+	all := m.set.Load().all
+	out := make([]Policy, len(all))
+	for i := range all {
+		out[i] = all[i].Clone()
+	}
+	return out
+}
 
 // Get returns one policy.
 func (m *Manager) Get(id uint64) (Policy, error) {
 	for _, p := range m.set.Load().all {
 		if p.ID == id {
-			return p, nil
+			return p.Clone(), nil
 		}
 	}
 	return Policy{}, fmt.Errorf("policy %d: %w", id, ErrNotFound)
@@ -183,6 +183,7 @@ func (m *Manager) Get(id uint64) (Policy, error) {
 func (m *Manager) Put(ctx context.Context, p Policy) (Policy, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	p = p.Clone()
 	p.Normalize()
 	cur := m.set.Load().all
 	if p.ID != 0 && !slices.ContainsFunc(cur, func(q Policy) bool { return q.ID == p.ID }) {

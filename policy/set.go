@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
 	"net/netip"
 	"slices"
 )
@@ -107,5 +106,3 @@ func Decode(doc []byte) (Policy, error) {
 	p.Normalize()
 	return p, nil
 }
-
-func joinErrs(errs []error) error { return errors.Join(errs...) }

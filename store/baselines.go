@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/rates"
 )
 
-var _ threshold.Store = (*Store)(nil)
+var _ detect.BaselineStore = (*Store)(nil)
 
 // baselineColumns are the columns of a baseline: the policy, the fields of
 // its rates.Key, and the learned level.
@@ -19,7 +19,7 @@ const baselineColumns = `policy, kind, grp, exporter, ifindex, ip, proto, port, 
 // transaction: the detector saves all it knows, so baselines of objects
 // and policies that are gone go away. Of two baselines with the same
 // policy and key, the later wins.
-func (s *Store) SaveBaselines(ctx context.Context, list []threshold.Baseline) error {
+func (s *Store) SaveBaselines(ctx context.Context, list []detect.Baseline) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: save baselines: %w", err)
@@ -51,16 +51,16 @@ func (s *Store) SaveBaselines(ctx context.Context, list []threshold.Baseline) er
 }
 
 // Baselines returns every stored baseline, by policy then key.
-func (s *Store) Baselines(ctx context.Context) ([]threshold.Baseline, error) {
+func (s *Store) Baselines(ctx context.Context) ([]detect.Baseline, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+baselineColumns+` FROM baselines
 		ORDER BY policy, kind, grp, exporter, ifindex, ip, proto, port`)
 	if err != nil {
 		return nil, fmt.Errorf("store: baselines: %w", err)
 	}
 	defer rows.Close()
-	var out []threshold.Baseline
+	var out []detect.Baseline
 	for rows.Next() {
-		var b threshold.Baseline
+		var b detect.Baseline
 		var policy, kind, group, ifIndex, proto, port, samples, updated int64
 		var exporter, ip []byte
 		err := rows.Scan(&policy, &kind, &group, &exporter, &ifIndex, &ip, &proto, &port, &b.Value, &samples, &updated)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/rates"
 )
 
@@ -20,8 +20,8 @@ func TestBaselines(t *testing.T) {
 		s.Close()
 		s = openTest(t, dir)
 	}
-	group := threshold.Baseline{Policy: 1, Key: rates.Key{Kind: rates.KindGroup, Group: 0}, Value: 12.5, Samples: 3, Updated: t0}
-	iface := threshold.Baseline{
+	group := detect.Baseline{Policy: 1, Key: rates.Key{Kind: rates.KindGroup, Group: 0}, Value: 12.5, Samples: 3, Updated: t0}
+	iface := detect.Baseline{
 		Policy: 2,
 		Key: rates.Key{
 			Kind: rates.KindInterfacePort, Exporter: netip.MustParseAddr("2001:db8::1%eth0"),
@@ -29,20 +29,20 @@ func TestBaselines(t *testing.T) {
 		},
 		Value: 4361.75, Samples: 1 << 33, Updated: t0.Add(time.Hour),
 	}
-	host := threshold.Baseline{
+	host := detect.Baseline{
 		Policy: 2,
 		Key:    rates.Key{Kind: rates.KindHost, Group: 4, IP: netip.MustParseAddr("192.0.2.1")},
 		Value:  0.5, Updated: t0,
 	}
 	// Same key as group under another policy.
-	other := threshold.Baseline{Policy: 3, Key: group.Key, Value: 1}
+	other := detect.Baseline{Policy: 3, Key: group.Key, Value: 1}
 	for _, tc := range []struct {
 		name string
-		save []threshold.Baseline
-		want []threshold.Baseline
+		save []detect.Baseline
+		want []detect.Baseline
 	}{
-		{"every key shape", []threshold.Baseline{iface, group, host, other}, []threshold.Baseline{group, host, iface, other}},
-		{"replaces the whole set", []threshold.Baseline{host}, []threshold.Baseline{host}},
+		{"every key shape", []detect.Baseline{iface, group, host, other}, []detect.Baseline{group, host, iface, other}},
+		{"replaces the whole set", []detect.Baseline{host}, []detect.Baseline{host}},
 		{"nothing", nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

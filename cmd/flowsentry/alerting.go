@@ -19,13 +19,10 @@ import (
 	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/config"
-	"github.com/flowsentry/flowsentry/detect/threshold"
-	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/engine"
 	"github.com/flowsentry/flowsentry/model"
-	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"
-	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/store"
 )
 
@@ -44,16 +41,16 @@ type alerting struct {
 	runner    *plugin.Runner
 	instances *plugin.Instances
 	policies  *policy.Manager
+	engine    *engine.Engine
 	alerts    *alert.Engine
 	actions   *action.Dispatcher
-	detector  *threshold.Detector
 	api       *api.Alerting
 }
 
 // newAlerting validates the alerting configuration: the plugin folder is
 // read and every configured instance and policy is checked as Start will,
 // without writing anything.
-func newAlerting(f *config.File, holder *model.Holder, re *rates.Engine, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*alerting, error) {
+func newAlerting(f *config.File, holder *model.Holder, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*alerting, error) {
 	cfg := f.Config
 	a := &alerting{file: f, cfg: cfg, log: log, stderr: stderr, model: holder}
 	var errs []error
@@ -74,12 +71,14 @@ func newAlerting(f *config.File, holder *model.Holder, re *rates.Engine, reg pro
 	a.store = st
 	a.instances = plugin.NewInstances(a.registry, st)
 	a.policies = policy.NewManager(st, refChecker{model: holder, instances: a.instances})
-	if a.alerts, err = alert.New(cfg.Alerts, st, alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }), log); err != nil {
+	if a.engine, err = engine.New(engineConfig(cfg), engine.Deps{
+		Model: holder, Policies: a.policies.Set, AlertStore: st, BaselineStore: st,
+		Sink:       alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }),
+		Registerer: reg, Log: log,
+	}); err != nil {
 		return nil, err
 	}
-	if err := reg.Register(a.alerts); err != nil {
-		return nil, err
-	}
+	a.alerts = a.engine.Alerts
 	bin, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the flowsentry binary (for ftnbi on the plugins' PATH): %w", err)
@@ -99,9 +98,6 @@ func newAlerting(f *config.File, holder *model.Holder, re *rates.Engine, reg pro
 	if err := reg.Register(a.actions); err != nil {
 		return nil, err
 	}
-	if a.detector, err = threshold.New(cfg.Baselines, a.policies.Set, re, a.alerts, st, log); err != nil {
-		return nil, err
-	}
 	ann, err := annotate.New(cfg.Annotations, st, a.actions, nil, log)
 	if err != nil {
 		return nil, err
@@ -116,7 +112,7 @@ func newAlerting(f *config.File, holder *model.Holder, re *rates.Engine, reg pro
 	}
 	a.api = &api.Alerting{
 		Users: users, Policies: a.policies, Plugins: a.registry, Instances: a.instances,
-		Actions: a.actions, Alerts: a.alerts, Annotator: ann, Reader: reader, Baselines: a.detector.Baselines,
+		Actions: a.actions, Alerts: a.alerts, Annotator: ann, Reader: reader, Baselines: a.engine.Baselines,
 	}
 	return a, nil
 }
@@ -138,9 +134,9 @@ func (a *alerting) logPlugins(errs []error) {
 	}
 }
 
-// stages are the pipeline stages after the rate engine.
-func (a *alerting) stages() []pipeline.Stage {
-	return []pipeline.Stage{a.detector, alertTicker{a.alerts}}
+// engineConfig picks the engine's part of the configuration.
+func engineConfig(cfg config.Config) engine.Config {
+	return engine.Config{Rates: cfg.Rates, Pipeline: cfg.Pipeline, Alerts: cfg.Alerts, Baselines: cfg.Baselines}
 }
 
 // phase is one step of serve's start, with its stop.
@@ -205,17 +201,13 @@ func (a *alerting) startState() error {
 	if generated != "" {
 		fmt.Fprintf(a.stderr, "flowsentry: created the administrator %q with the password %s — it is shown only this once\n", a.cfg.Admin.User, generated)
 	}
-	if err := a.alerts.Start(ctx); err != nil {
-		return err
-	}
-	return a.detector.Start(ctx)
+	return a.engine.Start(ctx)
 }
 
 // stopState stops in reverse order; the pipeline and the actions must
 // have stopped before.
 func (a *alerting) stopState() {
-	a.detector.Stop()
-	a.alerts.Stop()
+	a.engine.Stop()
 	if err := a.store.Close(); err != nil {
 		a.log.Error("closing the database", "err", err)
 	}
@@ -237,14 +229,6 @@ func apiURL(addr string) string {
 	}
 	return "http://" + net.JoinHostPort(host, port)
 }
-
-// alertTicker runs the alert engine's Tick after the detectors of a tick.
-type alertTicker struct{ e *alert.Engine }
-
-func (alertTicker) SetModel(*model.Model)        {}
-func (alertTicker) Add(*flow.Record)             {}
-func (alertTicker) AddCounters(*flow.IfCounters) {}
-func (t alertTicker) Tick(now int64)             { t.e.Tick(time.Unix(0, now)) }
 
 // users authenticates API users against the database.
 type users struct{ s *store.Store }

@@ -16,7 +16,6 @@ import (
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/config"
 	"github.com/flowsentry/flowsentry/model"
-	"github.com/flowsentry/flowsentry/rates"
 )
 
 // TestAlertListIsLive observes an open alert again after its CREATE,
@@ -33,11 +32,7 @@ func TestAlertListIsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	re, err := rates.New(cfg.Rates, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newAlerting(f, model.NewHolder(m), re, reg, slog.New(slog.DiscardHandler), io.Discard)
+	a, err := newAlerting(f, model.NewHolder(m), reg, slog.New(slog.DiscardHandler), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,11 +19,10 @@ import (
 	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/config"
-	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/engine"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/plugin"
-	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/replay"
 )
 
@@ -113,12 +112,7 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
 	holder := model.NewHolder(m)
-	re, err := rates.New(cfg.Rates, reg)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	enc := json.NewEncoder(stdout)
@@ -128,9 +122,15 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 	if err != nil {
 		return err
 	}
-	eng, err := alert.New(cfg.Alerts, alert.NewMemStore(0), alert.SinkFunc(func(ev alert.Event) {
-		_ = enc.Encode(alertLine{Type: "alert", Op: ev.Op, Alert: annotate.Alert(ev.Alert)})
-	}), log)
+	// The engine serve runs, with nothing persisted: alert events are
+	// printed instead of calling plugins.
+	eng, err := engine.New(engineConfig(cfg), engine.Deps{
+		Model: holder, Policies: pm.Set, AlertStore: alert.NewMemStore(0),
+		Sink: alert.SinkFunc(func(ev alert.Event) {
+			_ = enc.Encode(alertLine{Type: "alert", Op: ev.Op, Alert: annotate.Alert(ev.Alert)})
+		}),
+		Registerer: prometheus.NewRegistry(), Log: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -138,14 +138,7 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 		return err
 	}
 	defer eng.Stop()
-	det, err := threshold.New(cfg.Baselines, pm.Set, re, eng, nil, log)
-	if err != nil {
-		return err
-	}
-	pl, err := pipeline.New(cfg.Pipeline, holder, []pipeline.Stage{re, det, alertTicker{eng}}, nil, reg, log)
-	if err != nil {
-		return err
-	}
+	re, pl := eng.Rates, eng.Pipeline
 	clock := &clockSink{Pipeline: pl}
 	rcfg := cfg.Replay
 	rcfg.RatesWindow = cfg.Rates.Window

@@ -18,8 +18,6 @@ import (
 	"github.com/flowsentry/flowsentry/collector"
 	"github.com/flowsentry/flowsentry/config"
 	"github.com/flowsentry/flowsentry/model"
-	"github.com/flowsentry/flowsentry/pipeline"
-	"github.com/flowsentry/flowsentry/rates"
 )
 
 // component is what serve starts in order and stops in reverse.
@@ -98,18 +96,11 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	holder := model.NewHolder(m)
-	re, err := rates.New(cfg.Rates, reg)
-	if err != nil {
-		return nil, fmt.Errorf("rates: %w", err)
-	}
-	al, err := newAlerting(f, holder, re, reg, log, stderr)
+	al, err := newAlerting(f, holder, reg, log, stderr)
 	if err != nil {
 		return nil, err
 	}
-	pl, err := pipeline.New(cfg.Pipeline, holder, append([]pipeline.Stage{re}, al.stages()...), nil, reg, log)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: %w", err)
-	}
+	pl, re := al.engine.Pipeline, al.engine.Rates
 	col, err := collector.New(cfg.Collector, pl, reg, log)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
@@ -25,38 +26,6 @@ import (
 // AlertType is the ALERT_TYPE of every alert this family raises.
 const AlertType = "threshold_exceeded"
 
-// Observer receives the conditions that hold at a tick (the alert engine).
-type Observer interface {
-	Observe(now time.Time, c alert.Condition)
-}
-
-// Objects iterates the live rate objects of a kind; the rate engine's Each.
-type Objects interface {
-	Each(k rates.Kind, fn func(o *rates.Object))
-}
-
-// Baseline is the learned per-second level of one counter of one object
-// under one policy.
-type Baseline struct {
-	// Policy is the template or object policy the baseline belongs to.
-	Policy uint64 `json:"policy"`
-	// Key is the object.
-	Key rates.Key `json:"key"`
-	// Value is the exponentially weighted moving average.
-	Value float64 `json:"value"`
-	// Samples is the number of ticks learned; below the warm-up the
-	// policy cannot fire on this object.
-	Samples uint64 `json:"samples"`
-	// Updated is the last tick that changed it.
-	Updated time.Time `json:"updated"`
-}
-
-// Store persists baselines so that they survive a restart.
-type Store interface {
-	SaveBaselines(ctx context.Context, list []Baseline) error
-	Baselines(ctx context.Context) ([]Baseline, error)
-}
-
 type baselineKey struct {
 	policy uint64
 	key    rates.Key
@@ -65,34 +34,38 @@ type baselineKey struct {
 // Detector is a pipeline stage; all its methods but Baselines, Start and
 // Stop are called from the pipeline goroutine.
 type Detector struct {
-	cfg      Config
+	family   policy.Family
+	cfg      detect.BaselineConfig
 	policies func() *policy.Set
-	objects  Objects
-	observer Observer
-	store    Store
+	objects  detect.Objects
+	observer detect.Observer
+	store    detect.BaselineStore
 	log      *slog.Logger
 
 	model     *model.Model
 	groups    map[uint32]*model.TrafficGroup
 	cidNames  map[uint32]string
-	baselines map[baselineKey]*Baseline
+	baselines map[baselineKey]*detect.Baseline
 	lastSave  int64
 	fields    []alert.Field // scratch
 
 	mu        sync.Mutex // guards published and saving
-	published []Baseline
+	published []detect.Baseline
 	saving    sync.WaitGroup
 }
 
-// New returns a detector reading policies and rate objects and reporting
-// to observer; store may be nil (baselines are then not persisted).
-func New(cfg Config, policies func() *policy.Set, objects Objects, observer Observer, store Store, log *slog.Logger) (*Detector, error) {
-	if err := cfg.Validate(); err != nil {
+// New returns the detector of family d.Family (threshold or
+// port_threshold), reading its policies and the rate objects and reporting
+// to d.Observer; d.BaselineStore may be nil (baselines are then not
+// persisted).
+func New(d detect.Deps) (*Detector, error) {
+	if err := d.Baselines.Validate(); err != nil {
 		return nil, err
 	}
 	return &Detector{
-		cfg: cfg, policies: policies, objects: objects, observer: observer, store: store, log: log,
-		baselines: map[baselineKey]*Baseline{},
+		family: d.Family, cfg: d.Baselines, policies: d.Policies, objects: d.Objects, observer: d.Observer,
+		store: d.BaselineStore, log: d.Log,
+		baselines: map[baselineKey]*detect.Baseline{},
 	}, nil
 }
 
@@ -123,7 +96,7 @@ func (d *Detector) Stop() {
 
 // Baselines returns the baselines as of the last save; safe for concurrent
 // use.
-func (d *Detector) Baselines() []Baseline {
+func (d *Detector) Baselines() []detect.Baseline {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.published
@@ -165,14 +138,15 @@ func (d *Detector) Tick(now int64) {
 }
 
 func (d *Detector) evaluate(now time.Time, set *policy.Set, tp *policy.Policy, template bool) {
-	if tp.Family != policy.FamilyThreshold && tp.Family != policy.FamilyPortThreshold {
+	tparams := Of(tp)
+	if tp.Family != d.family || tparams == nil {
 		return
 	}
 	kind, ok := kindOf(tp.Object)
 	if !ok {
 		return
 	}
-	counter, ok := counterOf(tp.Counter)
+	counter, ok := counterOf(tparams.Counter)
 	if !ok {
 		return
 	}
@@ -209,18 +183,19 @@ func (d *Detector) evaluate(now time.Time, set *policy.Set, tp *policy.Policy, t
 				return
 			}
 		}
-		if (p.Proto != 0 && p.Proto != k.Proto) || (p.Port != 0 && p.Port != k.Port) {
+		pp := Of(p)
+		if pp == nil || (pp.Proto != 0 && pp.Proto != k.Proto) || (pp.Port != 0 && pp.Port != k.Port) {
 			return
 		}
 		value := o.Cur(counter)
-		limit := p.Threshold
-		if p.Baseline > 0 {
+		limit := pp.Threshold
+		if pp.Baseline > 0 {
 			b := d.baseline(tp.ID, k)
 			if b.Samples < d.warmupSamples() {
 				d.learn(b, value, now)
 				return
 			}
-			limit = math.Max(limit, p.Baseline*b.Value)
+			limit = math.Max(limit, pp.Baseline*b.Value)
 			if value <= limit {
 				d.learn(b, value, now)
 			}
@@ -232,11 +207,11 @@ func (d *Detector) evaluate(now time.Time, set *policy.Set, tp *policy.Policy, t
 	})
 }
 
-func (d *Detector) baseline(policyID uint64, k rates.Key) *Baseline {
+func (d *Detector) baseline(policyID uint64, k rates.Key) *detect.Baseline {
 	bk := baselineKey{policyID, k}
 	b := d.baselines[bk]
 	if b == nil {
-		b = &Baseline{Policy: policyID, Key: k}
+		b = &detect.Baseline{Policy: policyID, Key: k}
 		d.baselines[bk] = b
 	}
 	return b
@@ -246,11 +221,11 @@ func (d *Detector) baseline(policyID uint64, k rates.Key) *Baseline {
 // samples during the warm-up, then an exponentially weighted moving
 // average. Samples over the limit are not learned, so an attack does not
 // raise its own bar.
-func (d *Detector) learn(b *Baseline, v float64, now time.Time) {
+func (d *Detector) learn(b *detect.Baseline, v float64, now time.Time) {
 	b.Samples++
 	w := 1 / float64(b.Samples)
 	if b.Samples > d.warmupSamples() {
-		w = d.cfg.alpha()
+		w = d.cfg.Alpha()
 	}
 	b.Value += w * (v - b.Value)
 	b.Updated = now
@@ -262,7 +237,7 @@ func (d *Detector) warmupSamples() uint64 { return uint64(d.cfg.Warmup / time.Se
 // save publishes the baselines and writes them in the background; a save
 // still running is not waited for, the next one catches up.
 func (d *Detector) save() {
-	list := make([]Baseline, 0, len(d.baselines))
+	list := make([]detect.Baseline, 0, len(d.baselines))
 	for _, b := range d.baselines {
 		list = append(list, *b)
 	}
@@ -314,7 +289,7 @@ func (d *Detector) condition(p *policy.Policy, o *rates.Object, k rates.Key, lim
 		str("IP", addrString(k.IP))
 		key += "/" + k.IP.String()
 	}
-	str("THRESHOLD_TYPE", p.Counter)
+	str("THRESHOLD_TYPE", Of(p).Counter)
 	f = append(f, alert.Field{Name: "THRESHOLD_VALUE", Value: strconv.FormatFloat(limit, 'f', 1, 64), Number: true})
 	return alert.Condition{
 		Policy:   p.ID,

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
@@ -30,17 +31,17 @@ func (r *recorder) Observe(now time.Time, c alert.Condition) { r.got = append(r.
 
 type memBaselines struct {
 	mu   sync.Mutex
-	list []Baseline
+	list []detect.Baseline
 }
 
-func (m *memBaselines) SaveBaselines(_ context.Context, l []Baseline) error {
+func (m *memBaselines) SaveBaselines(_ context.Context, l []detect.Baseline) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.list = append([]Baseline(nil), l...)
+	m.list = append([]detect.Baseline(nil), l...)
 	return nil
 }
 
-func (m *memBaselines) Baselines(context.Context) ([]Baseline, error) {
+func (m *memBaselines) Baselines(context.Context) ([]detect.Baseline, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.list, nil
@@ -55,11 +56,13 @@ type harness struct {
 	pm    *policy.Manager
 	now   int64
 	store *memBaselines
+	// stages are the detectors of both families; det is threshold's.
+	stages []detect.Stage
 }
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
 
-func newHarness(t *testing.T, cfg Config, policies ...policy.Policy) *harness {
+func newHarness(t *testing.T, cfg detect.BaselineConfig, policies ...policy.Policy) *harness {
 	t.Helper()
 	m := model.New(
 		[]model.Partition{{CID: 0, Name: "default"}, {CID: 3, Name: "tenant"}},
@@ -78,11 +81,19 @@ func newHarness(t *testing.T, cfg Config, policies ...policy.Policy) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, re: re, rec: &recorder{}, pm: pm, now: t0, store: &memBaselines{}}
-	h.det, err = New(cfg, pm.Set, re, h.rec, h.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d := detect.Deps{Policies: pm.Set, Objects: re, Observer: h.rec, Baselines: cfg, BaselineStore: h.store,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	stages, err := detect.NewStages(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.det.SetModel(m)
+	for _, s := range stages {
+		s.SetModel(m)
+		h.stages = append(h.stages, s)
+		if det := s.(*Detector); det.family == Family {
+			h.det = det
+		}
+	}
 	re.Tick(h.now)
 	return h
 }
@@ -95,7 +106,14 @@ func (h *harness) second(recs ...flow.Record) {
 	}
 	h.now += int64(time.Second)
 	h.re.Tick(h.now)
-	h.det.Tick(h.now)
+	h.tick()
+}
+
+// tick ticks the stage of every family.
+func (h *harness) tick() {
+	for _, s := range h.stages {
+		s.Tick(h.now)
+	}
 }
 
 func rec(src, dst string, dport uint16, packets, bytes uint64) flow.Record {
@@ -108,29 +126,30 @@ func rec(src, dst string, dport uint16, packets, bytes uint64) flow.Record {
 }
 
 func fixed(name, object, counter string, threshold float64, severity int) policy.Policy {
-	fam := policy.FamilyPortThreshold
+	fam := PortFamily
 	if object == policy.ObjectGroup && (counter == "packets_in" || counter == "bytes_in" || counter == "bits_in" || counter == "new_conn") {
-		fam = policy.FamilyThreshold
+		fam = Family
 	}
 	target := policy.TargetGroups
 	if object == policy.ObjectInterface || object == policy.ObjectInterfacePort {
 		target = policy.TargetInterfaces
 	}
-	return policy.Policy{Name: name, Family: fam, Target: target, Object: object, Counter: counter, Threshold: threshold, Severity: severity}
+	return policy.Policy{Name: name, Family: fam, Target: target, Object: object, Severity: severity,
+		Params: &Params{Counter: counter, Threshold: threshold}}
 }
 
 func TestFixedThresholds(t *testing.T) {
 	tg := fixed("Packets In", policy.ObjectGroup, "packets_in", 100, 4)
 	tg.ID = 1
 	port := fixed("HTTP bits in", policy.ObjectGroupPort, "bits_in", 80_000, 6) // 10,000 bytes/s
-	port.ID, port.Proto, port.Port = 2, 6, 80
+	port.ID, Of(&port).Proto, Of(&port).Port = 2, 6, 80
 	host := fixed("Host packets in", policy.ObjectHost, "packets_in", 50, 2)
 	host.ID = 3
 	ifc := fixed("Interface packets in", policy.ObjectInterface, "packets_in", 100, 7)
 	ifc.ID = 4
-	mute := policy.Policy{ID: 5, Name: "mute dmz", Family: policy.FamilyThreshold, Target: policy.TargetGroups,
-		Object: policy.ObjectGroup, Counter: "packets_in", Threshold: 1, Override: 1, Group: 2, Severity: 0}
-	h := newHarness(t, Config{Warmup: 0, HalfLife: time.Hour, SaveInterval: time.Minute}, tg, port, host, ifc, mute)
+	mute := policy.Policy{ID: 5, Name: "mute dmz", Family: Family, Target: policy.TargetGroups,
+		Object: policy.ObjectGroup, Params: &Params{Counter: "packets_in", Threshold: 1}, Override: 1, Group: 2, Severity: 0}
+	h := newHarness(t, detect.BaselineConfig{Warmup: 0, HalfLife: time.Hour, SaveInterval: time.Minute}, tg, port, host, ifc, mute)
 	for range 10 {
 		// 10.0.0.1 gets 2,000 packets/s of 60 bytes on port 80; the dmz the
 		// same but its template is muted there; port 22 stays low.
@@ -174,9 +193,9 @@ func TestFixedThresholds(t *testing.T) {
 }
 
 func TestBaseline(t *testing.T) {
-	p := policy.Policy{ID: 1, Name: "Packets In", Family: policy.FamilyThreshold, Target: policy.TargetGroups,
-		Object: policy.ObjectGroup, Counter: "packets_in", Threshold: 50, Baseline: 3, Severity: 5}
-	h := newHarness(t, Config{Warmup: 30 * time.Second, HalfLife: time.Minute, SaveInterval: 10 * time.Second}, p)
+	p := policy.Policy{ID: 1, Name: "Packets In", Family: Family, Target: policy.TargetGroups,
+		Object: policy.ObjectGroup, Params: &Params{Counter: "packets_in", Threshold: 50, Baseline: 3}, Severity: 5}
+	h := newHarness(t, detect.BaselineConfig{Warmup: 30 * time.Second, HalfLife: time.Minute, SaveInterval: 10 * time.Second}, p)
 	// Warm-up: 100 pps, twice the floor, but the baseline is still
 	// learning: nothing may fire even at 5× the level for the last second.
 	for i := range 30 {
@@ -220,7 +239,7 @@ func TestBaseline(t *testing.T) {
 		t.Errorf("the attack raised the baseline from %v to %v", before, after)
 	}
 	// A restarted detector starts from the saved baseline.
-	h2 := newHarness(t, Config{Warmup: 30 * time.Second, HalfLife: time.Minute, SaveInterval: 10 * time.Second}, p)
+	h2 := newHarness(t, detect.BaselineConfig{Warmup: 30 * time.Second, HalfLife: time.Minute, SaveInterval: 10 * time.Second}, p)
 	h2.store.list, _ = h.store.Baselines(context.Background())
 	if err := h2.det.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -240,10 +259,10 @@ func TestBaseline(t *testing.T) {
 //
 //	go test -run '^$' -bench Tick -benchmem -count=6 ./detect/threshold | benchstat -
 func BenchmarkTick(b *testing.B) {
-	p := policy.Policy{ID: 1, Name: "ports", Family: policy.FamilyPortThreshold, Target: policy.TargetGroups,
-		Object: policy.ObjectGroupPort, Counter: "packets_in", Threshold: 1e9, Severity: 3}
+	p := policy.Policy{ID: 1, Name: "ports", Family: PortFamily, Target: policy.TargetGroups,
+		Object: policy.ObjectGroupPort, Params: &Params{Counter: "packets_in", Threshold: 1e9}, Severity: 3}
 	t := &testing.T{}
-	h := newHarness(t, Config{Warmup: 0, HalfLife: time.Hour, SaveInterval: time.Hour}, p)
+	h := newHarness(t, detect.BaselineConfig{Warmup: 0, HalfLife: time.Hour, SaveInterval: time.Hour}, p)
 	recs := make([]flow.Record, 0, 10_000)
 	for i := range 10_000 {
 		recs = append(recs, rec("203.0.113.5", "10.0.0.1", uint16(i+1), 10, 600))
@@ -251,7 +270,7 @@ func BenchmarkTick(b *testing.B) {
 	h.second(recs...)
 	b.ReportAllocs()
 	for b.Loop() {
-		h.det.Tick(h.now)
+		h.tick()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10_000, "ns/object")
 }

@@ -1,22 +1,23 @@
-package policy
+package threshold
 
 import (
 	"context"
 	"errors"
+	"github.com/flowsentry/flowsentry/policy"
 	"strings"
 	"testing"
 )
 
 func TestDefaultsOnFirstStart(t *testing.T) {
-	st := &MemStore{}
-	m := NewManager(st, nil)
+	st := &policy.MemStore{}
+	m := policy.NewManager(st, nil)
 	if err := m.Load(context.Background(), nil, []uint32{0, 4}); err != nil {
 		t.Fatal(err)
 	}
 	var names []string
 	for _, p := range m.List() {
 		names = append(names, p.Name)
-		if !p.Template() || p.Severity == 0 || p.Family != FamilyThreshold {
+		if !p.Template() || p.Severity == 0 || p.Family != Family {
 			t.Errorf("default %q is not an active threshold template: %+v", p.Name, p)
 		}
 	}
@@ -27,52 +28,53 @@ func TestDefaultsOnFirstStart(t *testing.T) {
 	// A second start over the same store creates nothing new, even when
 	// the user changed a default.
 	p := m.List()[0]
-	p.Threshold = 5
+	Of(&p).Threshold = 5
 	if _, err := m.Put(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	m2 := NewManager(st, nil)
+	m2 := policy.NewManager(st, nil)
 	if err := m2.Load(context.Background(), nil, []uint32{0, 4}); err != nil {
 		t.Fatal(err)
 	}
-	if len(m2.List()) != 6 || m2.List()[0].Threshold != 5 {
+	if len(m2.List()) != 6 || Of(&m2.List()[0]).Threshold != 5 {
 		t.Fatalf("restart: %+v", m2.List())
 	}
 }
 
 func TestValidate(t *testing.T) {
-	base := Policy{Name: "p", Family: FamilyPortThreshold, Target: TargetGroups, Object: ObjectGroupPort,
-		Counter: "bytes_in", Threshold: 10, Severity: 3, Proto: 6, Port: 443}
+	base := policy.Policy{Name: "p", Family: PortFamily, Target: policy.TargetGroups, Object: policy.ObjectGroupPort,
+		Severity: 3, Params: &Params{Counter: "bytes_in", Threshold: 10, Proto: 6, Port: 443}}
 	cases := []struct {
 		name   string
-		change func(p *Policy)
+		change func(p *policy.Policy)
 		want   string // "" = valid
 	}{
-		{"valid", func(*Policy) {}, ""},
-		{"bits converted", func(p *Policy) { p.Counter = "bits_in"; p.Threshold = 80 }, ""},
-		{"no name", func(p *Policy) { p.Name = " " }, "name: is empty"},
-		{"bad family", func(p *Policy) { p.Family = "ddos" }, `family: "ddos" is not a detector family`},
-		{"bad object", func(p *Policy) { p.Object = "HOST" }, `object_type: "HOST" is not an object type`},
-		{"bad counter", func(p *Policy) { p.Counter = "bps" }, `threshold_type: "bps" is not a threshold type`},
-		{"uniq on a port", func(p *Policy) { p.Counter = "uniq_remote_cidr" }, "only available for object type TGRP+IP"},
-		{"target mismatch", func(p *Policy) { p.Target = TargetInterfaces }, `target: "interfaces" does not match`},
-		{"no threshold", func(p *Policy) { p.Threshold = 0 }, "give a threshold above 0"},
-		{"baseline on port family", func(p *Policy) { p.Baseline = 2 }, "baselines apply to the threshold family only"},
-		{"negative severity", func(p *Policy) { p.Severity = -1 }, "severity: -1 is negative"},
-		{"severity above 10", func(p *Policy) { p.Severity = 12 }, ""},
-		{"port on TGRP", func(p *Policy) { p.Object = ObjectGroup; p.Family = FamilyThreshold }, "proto and port apply only"},
-		{"threshold family counter", func(p *Policy) {
-			p.Family, p.Object, p.Proto, p.Port, p.Counter = FamilyThreshold, ObjectGroup, 0, 0, "bytes_out"
+		{"valid", func(*policy.Policy) {}, ""},
+		{"bits converted", func(p *policy.Policy) { Of(p).Counter = "bits_in"; Of(p).Threshold = 80 }, ""},
+		{"no name", func(p *policy.Policy) { p.Name = " " }, "name: is empty"},
+		{"bad family", func(p *policy.Policy) { p.Family = "ddos" }, `family: "ddos" is not a detector family`},
+		{"bad object", func(p *policy.Policy) { p.Object = "HOST" }, `object_type: "HOST" is not an object type`},
+		{"bad counter", func(p *policy.Policy) { Of(p).Counter = "bps" }, `threshold_type: "bps" is not a threshold type`},
+		{"uniq on a port", func(p *policy.Policy) { Of(p).Counter = "uniq_remote_cidr" }, "only available for object type TGRP+IP"},
+		{"target mismatch", func(p *policy.Policy) { p.Target = policy.TargetInterfaces }, `target: "interfaces" does not match`},
+		{"no threshold", func(p *policy.Policy) { Of(p).Threshold = 0 }, "give a threshold above 0"},
+		{"baseline on port family", func(p *policy.Policy) { Of(p).Baseline = 2 }, "baselines apply to the threshold family only"},
+		{"negative severity", func(p *policy.Policy) { p.Severity = -1 }, "severity: -1 is negative"},
+		{"severity above 10", func(p *policy.Policy) { p.Severity = 12 }, ""},
+		{"port on TGRP", func(p *policy.Policy) { p.Object = policy.ObjectGroup; p.Family = Family }, "proto and port apply only"},
+		{"threshold family counter", func(p *policy.Policy) {
+			p.Family, p.Object = Family, policy.ObjectGroup
+			*Of(p) = Params{Counter: "bytes_out", Threshold: 10}
 		}, `"bytes_out" is not valid for family threshold`},
-		{"override without object", func(p *Policy) { p.Override = 3 }, "override: an override needs"},
-		{"half an interface", func(p *Policy) {
-			p.Target, p.Object, p.IfIndex = TargetInterfaces, ObjectInterfacePort, 4
+		{"override without object", func(p *policy.Policy) { p.Override = 3 }, "override: an override needs"},
+		{"half an interface", func(p *policy.Policy) {
+			p.Target, p.Object, p.IfIndex = policy.TargetInterfaces, policy.ObjectInterfacePort, 4
 		}, "give both exporter_addr and ifindex"},
-		{"zero instance", func(p *Policy) { p.Actions = []Attachment{{Instance: 0}} }, "actions[0].instance: is 0"},
+		{"zero instance", func(p *policy.Policy) { p.Actions = []policy.Attachment{{Instance: 0}} }, "actions[0].instance: is 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := base
+			p := base.Clone()
 			tc.change(&p)
 			p.Normalize()
 			err := p.Validate()
@@ -91,19 +93,20 @@ func TestValidate(t *testing.T) {
 
 func TestOverridesAndCRUD(t *testing.T) {
 	ctx := context.Background()
-	m := NewManager(&MemStore{}, nil)
+	m := policy.NewManager(&policy.MemStore{}, nil)
 	if err := m.Load(ctx, nil, []uint32{0}); err != nil {
 		t.Fatal(err)
 	}
 	tmpl := m.List()[0] // Packets In
-	mute := Policy{Name: "mute lab", Family: FamilyThreshold, Target: TargetGroups, Object: ObjectGroup,
-		Counter: "packets_in", Threshold: 1, Override: tmpl.ID, Group: 7, Severity: 0}
+	mute := policy.Policy{Name: "mute lab", Family: Family, Target: policy.TargetGroups, Object: policy.ObjectGroup,
+		Params: &Params{Counter: "packets_in", Threshold: 1}, Override: tmpl.ID, Group: 7, Severity: 0}
 	mute, err := m.Put(ctx, mute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tighter := mute
-	tighter.ID, tighter.Name, tighter.Group, tighter.Severity, tighter.Threshold = 0, "tight dmz", 8, 9, 10
+	tighter.ID, tighter.Name, tighter.Group, tighter.Severity = 0, "tight dmz", 8, 9
+	Of(&tighter).Threshold = 10
 	tighter, err = m.Put(ctx, tighter)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +126,7 @@ func TestOverridesAndCRUD(t *testing.T) {
 	if _, err := m.Put(ctx, bad); err == nil || !strings.Contains(err.Error(), "policy 999 is not a template") {
 		t.Errorf("override of a missing template: %v", err)
 	}
-	if _, err := m.Put(ctx, Policy{ID: 12345, Name: "x"}); !errors.Is(err, ErrNotFound) {
+	if _, err := m.Put(ctx, policy.Policy{ID: 12345, Name: "x"}); !errors.Is(err, policy.ErrNotFound) {
 		t.Errorf("put of an unknown ID: %v", err)
 	}
 	if err := m.Delete(ctx, tmpl.ID); err != nil {
@@ -134,7 +137,7 @@ func TestOverridesAndCRUD(t *testing.T) {
 			t.Errorf("deleting a template must delete its overrides, %+v is left", p)
 		}
 	}
-	if err := m.Delete(ctx, tmpl.ID); !errors.Is(err, ErrNotFound) {
+	if err := m.Delete(ctx, tmpl.ID); !errors.Is(err, policy.ErrNotFound) {
 		t.Errorf("second delete: %v", err)
 	}
 }
@@ -144,24 +147,24 @@ func TestOverridesAndCRUD(t *testing.T) {
 // deleted policies' alerts and actions would point at it.
 func TestIDsNeverReused(t *testing.T) {
 	ctx := context.Background()
-	user := Policy{Name: "dmz", Family: FamilyThreshold, Target: TargetGroups, Object: ObjectGroup,
-		Counter: "packets_in", Threshold: 10, Group: 8, Severity: 3}
+	user := policy.Policy{Name: "dmz", Family: Family, Target: policy.TargetGroups, Object: policy.ObjectGroup,
+		Params: &Params{Counter: "packets_in", Threshold: 10}, Group: 8, Severity: 3}
 	fromFile := user
 	fromFile.ID, fromFile.Name = 50, "from the file"
 	for _, tc := range []struct {
 		name     string
-		fromFile []Policy // the configuration's policies at the first start
-		want     uint64   // the ID of the policy created after the restart
+		fromFile []policy.Policy // the configuration's policies at the first start
+		want     uint64          // the ID of the policy created after the restart
 	}{
 		// Defaults 1 to 3, the user's 4, deleted.
 		{name: "created by the API", want: 5},
 		// The file's 50, deleted from the file, defaults 51 to 53, the
 		// user's 54, deleted.
-		{name: "from the configuration file", fromFile: []Policy{fromFile}, want: 55},
+		{name: "from the configuration file", fromFile: []policy.Policy{fromFile}, want: 55},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := &MemStore{}
-			m := NewManager(st, nil)
+			st := &policy.MemStore{}
+			m := policy.NewManager(st, nil)
 			if err := m.Load(ctx, tc.fromFile, []uint32{0}); err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +181,7 @@ func TestIDsNeverReused(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			m = NewManager(st, nil)
+			m = policy.NewManager(st, nil)
 			if err := m.Load(ctx, nil, []uint32{0}); err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +196,7 @@ func TestIDsNeverReused(t *testing.T) {
 }
 
 func TestDecodeStrict(t *testing.T) {
-	if _, err := Decode([]byte(`{"name":"x","colour":"red"}`)); err == nil || !strings.Contains(err.Error(), "colour") {
+	if _, err := policy.Decode([]byte(`{"name":"x","colour":"red"}`)); err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Fatalf("unknown field: %v", err)
 	}
 }

@@ -1,0 +1,7 @@
+// Package all registers every detector family: import it for its side
+// effect. Adding a family is one line here.
+package all
+
+import (
+	_ "github.com/flowsentry/flowsentry/detect/threshold" // threshold, port_threshold
+)
