@@ -24,7 +24,14 @@ type Config struct {
 	// the condition was seen since the previous Tick. Longer than
 	// QuietPeriod; zero is invalid.
 	MaxAge time.Duration `yaml:"max_age"`
+	// Outbox is the most transitions (CREATE, UPDATE, DELETE) waiting to
+	// be committed to the store, which bounds the memory a failing or
+	// stalled store can take; when full, new transitions wait for a later
+	// tick. Zero takes the default, 100,000.
+	Outbox int `yaml:"outbox"`
 }
+
+const defaultOutbox = 100_000
 
 // DefaultConfig returns the manual's timings: UPDATE at most once a
 // minute, DELETE after ten quiet minutes, a new ID after twelve hours.
@@ -33,6 +40,7 @@ func DefaultConfig() Config {
 		UpdateInterval: time.Minute,
 		QuietPeriod:    10 * time.Minute,
 		MaxAge:         12 * time.Hour,
+		Outbox:         defaultOutbox,
 	}
 }
 
@@ -48,6 +56,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAge <= c.QuietPeriod {
 		errs = append(errs, check.Errorf("max_age", "%v is not longer than quiet_period (%v); use e.g. 12h (the manual's value)", c.MaxAge, c.QuietPeriod))
+	}
+	if c.Outbox < 0 {
+		errs = append(errs, check.Errorf("outbox", "%d is negative; use 0 for the default of 100000, or a positive number of transitions", c.Outbox))
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,9 @@ package alert
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +153,7 @@ func TestFieldsAreCopied(t *testing.T) {
 	c := tgrpCondition(1000)
 	h.observe(0, c)
 	c.Fields[2].Value = "changed by the detector after the call"
+	h.tick(0)
 	a, err := h.e.Get(context.Background(), 1001)
 	if err != nil {
 		t.Fatal(err)
@@ -230,16 +234,17 @@ func TestStoreFailures(t *testing.T) {
 	h := newHarness(t, DefaultConfig(), store)
 	cond := tgrpCondition(1000)
 
-	store.failIDs = true
+	store.failNew = true
 	h.observe(0, cond)
-	h.tick(0)
-	store.failIDs = false
-	store.failOps = []Op{OpCreate}
+	h.tick(0) // CREATE applied, its commit fails: not sent, not visible
+	if open := h.e.Open(); len(open) != 0 {
+		t.Errorf("an alert whose CREATE is not committed is visible: %+v", open)
+	}
 	h.observe(10*sec, cond)
 	h.tick(10 * sec)
-	store.failOps = nil
-	h.observe(20*sec, cond) // CREATE at last
-	h.tick(20 * sec)
+	store.failNew = false
+	h.observe(20*sec, cond)
+	h.tick(20 * sec) // CREATE committed at last, as first seen at 0
 
 	store.failOps = []Op{OpUpdate}
 	h.observe(80*sec, cond)
@@ -254,28 +259,166 @@ func TestStoreFailures(t *testing.T) {
 	}
 
 	store.failOps = []Op{OpDelete}
-	h.tick(11*min + 30*sec) // DELETE due, not saved: not sent
+	h.tick(11*min + 30*sec) // DELETE due (10 minutes after the UPDATE of 80 s), not saved: not sent
 	store.failOps = nil
 	h.tick(11*min + 40*sec)
 
-	want := []got{{20 * sec, OpCreate, 1002}, {90 * sec, OpUpdate, 1002}, {11*min + 40*sec, OpDelete, 1002}}
+	want := []got{{20 * sec, OpCreate, 1001}, {90 * sec, OpUpdate, 1001}, {11*min + 40*sec, OpDelete, 1001}}
 	if diff := cmp.Diff(h.got, want); diff != "" {
 		t.Errorf("events (-got +want):\n%s", diff)
 	}
-	for _, c := range []struct {
-		op   string
-		want float64
-	}{{"next_id", 1}, {"save", 3}} {
-		if got := testutil.ToFloat64(h.e.metrics.storeErrors.WithLabelValues(c.op)); got != c.want {
-			t.Errorf("store errors %s = %v, want %v", c.op, got, c.want)
+	if len(h.events) == 3 {
+		if got := h.events[0].Alert.Earliest; !got.Equal(t0) {
+			t.Errorf("CREATE earliest = %v, want the first sighting %v", got, t0)
 		}
+		if got := h.events[1].Alert.LastCall; !got.Equal(t0.Add(80 * sec)) {
+			t.Errorf("UPDATE last call = %v, want the tick that issued it, %v", got, t0.Add(80*sec))
+		}
+	}
+	if got := testutil.ToFloat64(h.e.metrics.storeErrors.WithLabelValues("commit")); got != 4 {
+		t.Errorf("failed commits = %v, want 4", got)
+	}
+}
+
+// recorder is a Sink safe for the committer goroutine.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *recorder) Alert(ev Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+func (r *recorder) got() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// TestStalledStore stalls every commit while conditions come and go:
+// Observe and Tick must not wait for the store, and once it answers every
+// transition is delivered once, in order, with the IDs it committed.
+func TestStalledStore(t *testing.T) {
+	store := newMemStore()
+	store.stall = make(chan struct{})
+	rec := &recorder{}
+	e, err := New(DefaultConfig(), store, rec, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.StartCommitting()
+	defer e.Stop()
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		for s := range 200 { // 200 virtual seconds: CREATEs, then UPDATEs
+			at := t0.Add(time.Duration(s) * sec)
+			for k := range 3 {
+				c := tgrpCondition(1000)
+				c.Key = fmt.Sprintf("TGRP/%d", k+1)
+				e.Observe(at, c)
+			}
+			e.Tick(at)
+		}
+	}()
+	select {
+	case <-ticked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Observe and Tick wait for a stalled store")
+	}
+	if n := len(rec.got()); n != 0 {
+		t.Fatalf("%d events delivered while the store stalls; none is committed", n)
+	}
+	if got := testutil.ToFloat64(e.metrics.outbox); got != 12 { // 3 CREATE, 3 UPDATE at 60, 120, 180 s
+		t.Errorf("outbox = %v, want 12", got)
+	}
+	close(store.stall)
+	if err := e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range rec.got() {
+		got = append(got, fmt.Sprintf("%s %d %s", ev.Op, ev.Alert.ID, ev.Alert.Key))
+	}
+	want := []string{
+		"CREATE 1001 TGRP/1", "CREATE 1002 TGRP/2", "CREATE 1003 TGRP/3",
+		"UPDATE 1001 TGRP/1", "UPDATE 1002 TGRP/2", "UPDATE 1003 TGRP/3",
+		"UPDATE 1001 TGRP/1", "UPDATE 1002 TGRP/2", "UPDATE 1003 TGRP/3",
+		"UPDATE 1001 TGRP/1", "UPDATE 1002 TGRP/2", "UPDATE 1003 TGRP/3",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("events (-got +want):\n%s", diff)
+	}
+	if len(e.Open()) != 3 {
+		t.Errorf("%d open alerts after the commit, want 3", len(e.Open()))
+	}
+}
+
+// TestOutboxFull bounds the outbox while the store is down: transitions
+// beyond it are not applied and happen at a later tick, none is lost.
+func TestOutboxFull(t *testing.T) {
+	store := newMemStore()
+	store.failNew = true
+	cfg := DefaultConfig()
+	cfg.Outbox = 2
+	h := newHarness(t, cfg, store)
+	observeAll := func(at time.Duration) {
+		for k := range 3 {
+			c := tgrpCondition(1000)
+			c.Key = fmt.Sprintf("TGRP/%d", k+1)
+			h.observe(at, c)
+		}
+		h.tick(at)
+	}
+	observeAll(0)
+	if got := testutil.ToFloat64(h.e.metrics.deferred); got != 1 {
+		t.Errorf("deferred = %v, want 1 (the third CREATE)", got)
+	}
+	store.failNew = false
+	observeAll(10 * sec) // the outbox is still full at the Observe; the tick commits the two
+	observeAll(20 * sec) // the third is created now
+	want := []got{{10 * sec, OpCreate, 1001}, {10 * sec, OpCreate, 1002}, {20 * sec, OpCreate, 1003}}
+	if diff := cmp.Diff(h.got, want); diff != "" {
+		t.Errorf("events (-got +want):\n%s", diff)
+	}
+	if got := testutil.ToFloat64(h.e.metrics.deferred); got != 2 {
+		t.Errorf("deferred = %v, want 2", got)
+	}
+}
+
+// TestOneCommitPerTick opens 10,000 alerts in one tick: one store
+// transaction, 10,000 distinct IDs, no store call per alert.
+func TestOneCommitPerTick(t *testing.T) {
+	store := newMemStore()
+	h := newHarness(t, DefaultConfig(), store)
+	for k := range 10000 {
+		c := tgrpCondition(1000)
+		c.Key = fmt.Sprintf("TGRP+IP/1/10.0.%d.%d", k/256, k%256)
+		h.observe(0, c)
+	}
+	h.tick(0)
+	if store.commits != 1 {
+		t.Errorf("%d commits for one tick, want 1", store.commits)
+	}
+	ids := map[uint64]bool{}
+	for _, ev := range h.events {
+		ids[ev.Alert.ID] = true
+	}
+	if len(h.events) != 10000 || len(ids) != 10000 || ids[0] {
+		t.Errorf("%d events with %d distinct IDs (0 among them: %v), want 10000 of each", len(h.events), len(ids), ids[0])
 	}
 }
 
 func TestDuplicateOpenAlertsAtStart(t *testing.T) {
 	store := newMemStore()
 	for _, id := range []uint64{5, 9} {
-		_ = store.MemStore.SaveAlert(context.Background(), &Alert{ID: id, Policy: 7, Key: "TGRP/1", Type: "threshold_exceeded", Earliest: t0, LastCall: t0})
+		_ = store.MemStore.SaveAlerts(context.Background(), []*Alert{{ID: id, Policy: 7, Key: "TGRP/1", Type: "threshold_exceeded", Earliest: t0, LastCall: t0}})
 	}
 	h := newHarness(t, DefaultConfig(), store)
 	h.observe(10*sec, tgrpCondition(1000))
@@ -364,8 +507,10 @@ func TestRead(t *testing.T) {
 				t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 			}
 		}
-		if n := testutil.CollectAndCount(h.e); n != 1+3+4 {
-			t.Errorf("engine collects %d series, want 8", n)
+		// open by type, events by op, store errors by operation, outbox,
+		// deferred, commit duration.
+		if n := testutil.CollectAndCount(h.e); n != 1+3+3+3 {
+			t.Errorf("engine collects %d series, want 10", n)
 		}
 	})
 }

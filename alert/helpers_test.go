@@ -10,39 +10,49 @@ import (
 	"time"
 )
 
-// memStore is the in-memory store whose calls can be made to fail.
+// memStore is the in-memory store whose commits can be made to fail or
+// stall.
 type memStore struct {
 	*MemStore
-	saves   int
-	failIDs bool // NextAlertID fails
-	failOps []Op // SaveAlert fails for alerts about to get these ops
+	saves   int  // alerts saved
+	commits int  // successful SaveAlerts calls
+	failNew bool // a commit with a new alert fails
+	failOps []Op // a commit fails when it holds an alert about to get one of these ops
+	// stall, when not nil, blocks every commit until it is closed or the
+	// context ends.
+	stall chan struct{}
 }
 
 var errDown = errors.New("store is down")
 
 func newMemStore() *memStore { return &memStore{MemStore: NewMemStore(1000)} }
 
-func (s *memStore) NextAlertID(ctx context.Context) (uint64, error) {
-	if s.failIDs {
-		return 0, errDown
+func (s *memStore) SaveAlerts(ctx context.Context, list []*Alert) error {
+	if s.stall != nil {
+		select {
+		case <-s.stall:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	return s.MemStore.NextAlertID(ctx)
-}
-
-func (s *memStore) SaveAlert(ctx context.Context, a *Alert) error {
-	_, stored := s.stored(a.ID)
-	op := OpUpdate
-	switch {
-	case !stored:
-		op = OpCreate
-	case !a.Ended.IsZero():
-		op = OpDelete
+	for _, a := range list {
+		_, stored := s.stored(a.ID)
+		op := OpUpdate
+		switch {
+		case a.ID == 0 && s.failNew:
+			return errDown
+		case !stored:
+			op = OpCreate
+		case !a.Ended.IsZero():
+			op = OpDelete
+		}
+		if slices.Contains(s.failOps, op) {
+			return errDown
+		}
 	}
-	if slices.Contains(s.failOps, op) {
-		return errDown
-	}
-	s.saves++
-	return s.MemStore.SaveAlert(ctx, a)
+	s.saves += len(list)
+	s.commits++
+	return s.MemStore.SaveAlerts(ctx, list)
 }
 
 // got is an event as the tests compare it: when it was issued (the time of
@@ -89,9 +99,12 @@ func (h *harness) observe(at time.Duration, c Condition) {
 	h.e.Observe(t0.Add(at), c)
 }
 
+// tick runs a Tick and commits its transitions, so that its events are
+// recorded at its time (in serve the committer goroutine does this).
 func (h *harness) tick(at time.Duration) {
 	h.now = at
 	h.e.Tick(t0.Add(at))
+	_ = h.e.Flush(context.Background())
 }
 
 // tgrpCondition is a threshold_exceeded TGRP condition with packets in at

@@ -20,19 +20,18 @@ func NewMemStore(first uint64) *MemStore {
 	return &MemStore{next: first, alerts: map[uint64]Alert{}}
 }
 
-// NextAlertID returns the next ID.
-func (s *MemStore) NextAlertID(context.Context) (uint64, error) {
+// SaveAlerts gives the alerts whose ID is 0 the next IDs and stores a copy
+// of each.
+func (s *MemStore) SaveAlerts(_ context.Context, list []*Alert) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.next++
-	return s.next, nil
-}
-
-// SaveAlert stores a copy of a.
-func (s *MemStore) SaveAlert(_ context.Context, a *Alert) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.alerts[a.ID] = *a
+	for _, a := range list {
+		if a.ID == 0 {
+			s.next++
+			a.ID = s.next
+		}
+		s.alerts[a.ID] = *a
+	}
 	return nil
 }
 

@@ -3,9 +3,12 @@ package alert
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	open        *prometheus.GaugeVec
-	events      *prometheus.CounterVec
-	storeErrors *prometheus.CounterVec
+	open          *prometheus.GaugeVec
+	events        *prometheus.CounterVec
+	storeErrors   *prometheus.CounterVec
+	outbox        prometheus.Gauge
+	deferred      prometheus.Counter
+	commitSeconds prometheus.Histogram
 }
 
 func newMetrics() metrics {
@@ -20,20 +23,33 @@ func newMetrics() metrics {
 		}, []string{"op"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowsentry_alert_store_errors_total",
-			Help: "Failed store operations, by operation (next_id, save, load, query); a failed transition is retried at the next tick.",
+			Help: "Failed store operations, by operation (commit, load, query); transitions whose commit failed wait in the outbox and are retried at the next tick.",
 		}, []string{"operation"}),
+		outbox: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "flowsentry_alert_outbox_transitions",
+			Help: "Alert transitions applied but not yet committed to the store (and not yet heard by any plugin).",
+		}),
+		deferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowsentry_alert_deferred_total",
+			Help: "Alert transitions put off to a later tick because the outbox was full (alerts.outbox); the store is failing or too slow.",
+		}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flowsentry_alert_commit_duration_seconds",
+			Help:    "Time to commit one batch of alert transitions to the store.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
+		}),
 	}
 	for _, op := range []Op{OpCreate, OpUpdate, OpDelete} {
 		m.events.WithLabelValues(string(op))
 	}
-	for _, o := range []string{"next_id", "save", "load", "query"} {
+	for _, o := range []string{"commit", "load", "query"} {
 		m.storeErrors.WithLabelValues(o)
 	}
 	return m
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.open, m.events, m.storeErrors}
+	return []prometheus.Collector{m.open, m.events, m.storeErrors, m.outbox, m.deferred, m.commitSeconds}
 }
 
 // Describe implements prometheus.Collector: register the engine with the

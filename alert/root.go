@@ -21,14 +21,30 @@
 // follow the latest condition. Time comes only from the parameters of
 // Observe and Tick.
 //
-// # Persistence
+// # Persistence: the outbox
 //
-// Every transition is saved before its event reaches the Sink, so an event
-// the actions see is never lost. A transition whose save fails is not
-// applied and not sent: it happens again at the next Observe (CREATE) or
-// Tick (UPDATE, DELETE), and the failure is logged once until the store
-// works again and counted in flowsentry_alert_store_errors_total. An
-// observation that changes only Latest and the values is not saved: the
+// Observe and Tick never wait on the store. A transition (CREATE, UPDATE,
+// DELETE) is applied to the engine's state and appended to a bounded
+// outbox; a committer goroutine, woken by each Tick, saves the outbox in
+// one store transaction (Store.SaveAlerts) and only then hands the events
+// to the Sink, in order, each once. So every event the actions see is
+// persisted, the evaluation path costs no disk write, and a tick that
+// opens ten thousand alerts costs one transaction. A new alert has no ID
+// until its CREATE commits: the store hands out IDs inside that
+// transaction, so IDs never repeat and cost no round trip of their own;
+// readers (Get, Alerts, Open) do not see an alert before it is committed.
+//
+// When the store fails or stalls, detection goes on: transitions wait in
+// the outbox, in order, and the committer tries again at every Tick
+// (flowsentry_alert_store_errors_total counts the failures, the first of a
+// series is logged, Health reports it). When the outbox is full (Config
+// Outbox), a new transition is not applied: it happens again at a later
+// Observe (CREATE) or Tick (UPDATE, DELETE), counted in
+// flowsentry_alert_deferred_total. A crash loses only transitions not yet
+// committed, which no plugin has heard of; they happen again after the
+// restart.
+//
+// An observation that changes only Latest and the values is not saved: the
 // store holds them as of the last CREATE, UPDATE or DELETE, which costs one
 // write per alert per UpdateInterval instead of one per tick. After a crash
 // an open alert continues, with the same ID, from its last saved state:
@@ -39,7 +55,9 @@
 // # Concurrency
 //
 // All methods are safe for concurrent use; Observe and Tick are meant for
-// the detectors' goroutine, Get, Alerts and Open for readers.
+// the detectors' goroutine, Get, Alerts and Open for readers. The Sink is
+// called from the committer goroutine (or from Flush), never with the
+// engine's lock held.
 package alert
 
 import (
@@ -69,10 +87,21 @@ type Engine struct {
 
 	mu      sync.Mutex
 	open    map[ident]*entry
-	byID    map[uint64]*entry
-	list    []*entry // open alerts in creation order, plus ended ones until the Tick compacts it
-	retire  []*Alert // duplicates found by Start, deleted at the next Tick
+	byID    map[uint64]*entry // committed open alerts
+	list    []*entry          // open alerts in creation order, plus ended ones until the Tick compacts it
+	retire  []*entry          // duplicates found by Start, deleted at the next Tick
+	outbox  []transition      // applied, not yet committed, in order
 	stopped bool
+
+	// The committer: wake is signalled by Tick; commitMu makes one
+	// commit at a time, in order, whether the goroutine's or Flush's;
+	// batch and rows are its scratch.
+	wake       chan struct{}
+	commitMu   sync.Mutex
+	committing bool // the goroutine runs (guarded by commitMu)
+	done       chan struct{}
+	batch      []transition
+	rows       []*Alert
 
 	// storeErr holds the error of the last store write when it failed
 	// (nil otherwise): read by Health without the lock, which store
@@ -87,12 +116,26 @@ type ident struct {
 }
 
 type entry struct {
+	// a is the alert's current state; a.ID is 0 until its CREATE is
+	// committed.
 	a Alert
 	// seen says the condition was observed since the last CREATE or
 	// UPDATE; seenTick since the previous Tick.
 	seen, seenTick bool
 	ended          bool
 }
+
+// transition is an event waiting in the outbox: the entry and a copy of
+// its alert as of the transition.
+type transition struct {
+	en *entry
+	op Op
+	a  Alert
+}
+
+// maxCommit is the most transitions one store transaction takes, which
+// bounds its latency; a longer outbox takes several.
+const maxCommit = 20000
 
 // New validates cfg and returns an engine that saves alerts in store and
 // hands their events to sink. It loads nothing: Start does. The engine is a
@@ -103,6 +146,9 @@ func New(cfg Config, store Store, sink Sink, log *slog.Logger) (*Engine, error) 
 	}
 	if store == nil || sink == nil || log == nil {
 		return nil, fmt.Errorf("alert: New needs a store, a sink and a logger")
+	}
+	if cfg.Outbox == 0 {
+		cfg.Outbox = defaultOutbox
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
@@ -115,12 +161,14 @@ func New(cfg Config, store Store, sink Sink, log *slog.Logger) (*Engine, error) 
 		cancel:  cancel,
 		open:    map[ident]*entry{},
 		byID:    map[uint64]*entry{},
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}, nil
 }
 
 // Start loads the open alerts from the store: they continue with their IDs
 // and get their UPDATE and DELETE as if the engine had never stopped. Call
-// it before the first Observe.
+// it before the first Observe, and StartCommitting once the Sink is ready.
 func (e *Engine) Start(ctx context.Context) error {
 	alerts, err := e.store.OpenAlerts(ctx)
 	if err != nil {
@@ -139,7 +187,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			e.log.Warn("two open alerts for one condition; deleting the older at the next tick",
 				"older", old.a.ID, "newer", a.ID, "policy", a.Policy, "key", a.Key)
 			e.forget(k, old)
-			e.retire = append(e.retire, &old.a)
+			e.retire = append(e.retire, &entry{a: old.a})
 		}
 		e.add(&entry{a: a})
 	}
@@ -147,13 +195,15 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops the engine: later calls of Observe and Tick do nothing. It is
-// idempotent. Nothing is lost: every transition was saved when it happened.
+// Stop stops the engine: later calls of Observe and Tick do nothing, and
+// the transitions still in the outbox are committed and handed to the Sink
+// (StopCommitting). It is idempotent. What cannot be committed is logged;
+// no plugin has heard of it, and it happens again after a restart.
 func (e *Engine) Stop() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.stopped = true
-	e.cancel()
+	e.mu.Unlock()
+	e.StopCommitting()
 }
 
 // Observe records that condition c holds at now. A condition without an
@@ -180,12 +230,12 @@ func (e *Engine) Tick(now time.Time) {
 	if e.stopped {
 		return
 	}
-	e.retire = slices.DeleteFunc(e.retire, func(a *Alert) bool {
-		a.Ended = now
-		if e.commit(a, OpDelete) {
+	e.retire = slices.DeleteFunc(e.retire, func(en *entry) bool {
+		en.a.Ended = now
+		if e.enqueue(en, OpDelete) {
 			return true
 		}
-		a.Ended = time.Time{}
+		en.a.Ended = time.Time{}
 		return false
 	})
 	var again []*entry // alerts past MaxAge whose condition persists
@@ -204,7 +254,7 @@ func (e *Engine) Tick(now time.Time) {
 		case en.seen && now.Sub(a.LastCall) >= e.cfg.UpdateInterval:
 			prev := a.LastCall
 			a.LastCall = now
-			if e.commit(a, OpUpdate) {
+			if e.enqueue(en, OpUpdate) {
 				en.seen = false
 			} else {
 				a.LastCall = prev
@@ -221,13 +271,17 @@ func (e *Engine) Tick(now time.Time) {
 		}
 		e.create(old.a.Latest, &c)
 	}
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Get returns alert id: the engine's current state when it is open, the
 // stored one otherwise. An unknown ID gives an error wrapping ErrNotFound.
 func (e *Engine) Get(ctx context.Context, id uint64) (Alert, error) {
 	e.mu.Lock()
-	if en := e.byID[id]; en != nil {
+	if en := e.byID[id]; en != nil && !en.ended {
 		a := en.a
 		e.mu.Unlock()
 		return a, nil
@@ -268,29 +322,24 @@ func (e *Engine) Open() []Alert {
 	defer e.mu.Unlock()
 	out := make([]Alert, 0, len(e.list))
 	for _, en := range e.list {
-		if !en.ended {
+		if !en.ended && en.a.ID != 0 {
 			out = append(out, en.a)
 		}
 	}
 	return out
 }
 
-// create opens an alert for c first seen at now. A store failure leaves
-// the condition without an alert, so the next Observe tries again.
+// create opens an alert for c first seen at now. A full outbox leaves the
+// condition without an alert, so the next Observe tries again.
 func (e *Engine) create(now time.Time, c *Condition) {
-	id, err := e.store.NextAlertID(e.ctx)
-	if err != nil {
-		e.failed("next_id", err)
-		return
-	}
 	en := &entry{seenTick: true}
 	en.a = Alert{
-		ID: id, Policy: c.Policy, Key: c.Key,
+		Policy: c.Policy, Key: c.Key,
 		Earliest: now, Latest: now, LastCall: now,
 		Cur: c.Values, Avg: c.Values, Peak: c.Values, Samples: 1,
 	}
 	en.a.describe(c)
-	if !e.commit(&en.a, OpCreate) {
+	if !e.enqueue(en, OpCreate) {
 		return
 	}
 	e.add(en)
@@ -314,11 +363,11 @@ func (e *Engine) observe(en *entry, now time.Time, c *Condition) {
 	en.seen, en.seenTick = true, true
 }
 
-// end deletes an open alert; false when the DELETE could not be saved, in
-// which case the alert stays open for the next Tick to try again.
+// end deletes an open alert; false when the outbox is full, in which case
+// the alert stays open for the next Tick to try again.
 func (e *Engine) end(en *entry, now time.Time) bool {
 	en.a.Ended = now
-	if !e.commit(&en.a, OpDelete) {
+	if !e.enqueue(en, OpDelete) {
 		en.a.Ended = time.Time{}
 		return false
 	}
@@ -328,7 +377,9 @@ func (e *Engine) end(en *entry, now time.Time) bool {
 
 func (e *Engine) add(en *entry) {
 	e.open[ident{en.a.Policy, en.a.Key}] = en
-	e.byID[en.a.ID] = en
+	if en.a.ID != 0 {
+		e.byID[en.a.ID] = en
+	}
 	e.list = append(e.list, en)
 	e.metrics.open.WithLabelValues(en.a.Type).Inc()
 }
@@ -342,23 +393,10 @@ func (e *Engine) forget(k ident, en *entry) {
 	e.metrics.open.WithLabelValues(en.a.Type).Dec()
 }
 
-// commit saves a and, once saved, hands the event to the sink.
-func (e *Engine) commit(a *Alert, op Op) bool {
-	if err := e.store.SaveAlert(e.ctx, a); err != nil {
-		e.failed("save", err)
-		return false
-	}
-	if e.storeErr.Swap(nil) != nil {
-		e.log.Info("alert store works again")
-	}
-	e.metrics.events.WithLabelValues(string(op)).Inc()
-	e.sink.Alert(Event{Op: op, Alert: *a})
-	return true
-}
-
-// Health returns nil when the engine's last store write succeeded, and
-// its error when it failed: the transitions it could not save are retried
-// at the next Observe or Tick, and a write that succeeds clears it.
+// Health returns nil when the engine's last commit succeeded, and its
+// error when it failed: the transitions it could not save wait in the
+// outbox and are retried at the next Tick; a commit that succeeds clears
+// it.
 func (e *Engine) Health() error {
 	if err := e.storeErr.Load(); err != nil {
 		return fmt.Errorf("alert: %w", *err)
@@ -370,7 +408,7 @@ func (e *Engine) Health() error {
 func (e *Engine) failed(operation string, err error) {
 	e.metrics.storeErrors.WithLabelValues(operation).Inc()
 	if e.storeErr.Swap(&err) == nil {
-		e.log.Error("alert store failed; the transition is retried at the next tick", "operation", operation, "err", err)
+		e.log.Error("alert store failed; the transitions wait and are retried at the next tick", "operation", operation, "err", err)
 	}
 }
 

@@ -11,10 +11,11 @@ var ErrNotFound = errors.New("alert not found")
 
 // Store persists alerts. Implementations must be safe for concurrent use.
 type Store interface {
-	// NextAlertID returns a new alert ID, never returned before.
-	NextAlertID(ctx context.Context) (uint64, error)
-	// SaveAlert inserts or replaces the whole alert with a.ID.
-	SaveAlert(ctx context.Context, a *Alert) error
+	// SaveAlerts inserts or replaces every alert of list in one
+	// transaction: all are saved or none. An alert whose ID is 0 is new:
+	// it gets an ID never handed out before (in list order) in the same
+	// transaction. On failure the IDs of list are as they were.
+	SaveAlerts(ctx context.Context, list []*Alert) error
 	// OpenAlerts returns every alert whose Ended is zero.
 	OpenAlerts(ctx context.Context) ([]Alert, error)
 	// Alerts returns the alerts matching q, newest first.
@@ -47,9 +48,9 @@ type Event struct {
 	Alert Alert
 }
 
-// Sink receives the engine's events in order. Alert is called with the
-// engine's lock held, so it must neither block nor call back into the
-// engine: the action dispatcher queues the event and returns.
+// Sink receives the engine's events in order, each once, after the
+// transition is committed. Alert is called from the engine's persister, so
+// it must not block: the action dispatcher queues the event and returns.
 type Sink interface {
 	// Alert takes one event.
 	Alert(ev Event)

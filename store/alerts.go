@@ -30,6 +30,60 @@ func (s *Store) NextAlertID(ctx context.Context) (uint64, error) {
 // SaveAlert inserts or replaces the whole alert a.ID. It is durable when
 // it returns (see the package documentation).
 func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert) error {
+	return saveAlert(ctx, s.w, a)
+}
+
+// SaveAlerts saves list in one transaction, all or nothing: an alert whose
+// ID is 0 first gets the next IDs of the alert sequence, in list order, in
+// the same transaction, so an ID is taken only when its alert is saved and
+// never handed out twice. On failure the IDs of list are as they were.
+func (s *Store) SaveAlerts(ctx context.Context, list []*alert.Alert) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: save alerts: %w", err)
+	}
+	var assigned []*alert.Alert
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+			for _, a := range assigned {
+				a.ID = 0
+			}
+		}
+	}()
+	var fresh int64
+	for _, a := range list {
+		if a.ID == 0 {
+			fresh++
+		}
+	}
+	if fresh > 0 {
+		var first int64
+		if err = tx.QueryRowContext(ctx, `UPDATE sequences SET next = next + ? WHERE name = 'alert' RETURNING next - ?`,
+			fresh, fresh).Scan(&first); err != nil {
+			return fmt.Errorf("store: save alerts: new IDs: %w", err)
+		}
+		for _, a := range list {
+			if a.ID == 0 {
+				a.ID = uint64(first)
+				first++
+				assigned = append(assigned, a)
+			}
+		}
+	}
+	for _, a := range list {
+		if err = saveAlert(ctx, tx, a); err != nil {
+			return err
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("store: save alerts: commit: %w", err)
+	}
+	return nil
+}
+
+// saveAlert upserts a through q (the write connection or a transaction).
+func saveAlert(ctx context.Context, q querier, a *alert.Alert) error {
 	fields, err := json.Marshal(a.Fields)
 	if err != nil {
 		return fmt.Errorf("store: save alert %d: fields: %w", a.ID, err)
@@ -40,7 +94,7 @@ func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert) error {
 			return fmt.Errorf("store: save alert %d: %s values: %w", a.ID, valueSets[i], err)
 		}
 	}
-	_, err = s.w.ExecContext(ctx, saveAlertSQL,
+	_, err = q.ExecContext(ctx, saveAlertSQL,
 		int64(a.ID), int64(a.Policy), a.Key, a.Type, int64(a.CID), a.CIDName, a.Severity,
 		micros(a.Earliest), micros(a.Latest), micros(a.LastCall), micros(a.Ended),
 		string(fields), string(vals[0]), string(vals[1]), string(vals[2]),

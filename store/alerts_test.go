@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -68,6 +69,53 @@ func TestSaveAlert(t *testing.T) {
 			t.Errorf("SaveAlert error = %v, want %q", err, want)
 		}
 	})
+}
+
+// TestSaveAlerts commits a batch in one transaction: new alerts get the
+// next IDs in order; a failure saves nothing, leaves their IDs at 0 and
+// takes no ID from the sequence.
+func TestSaveAlerts(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "")
+	first, err := s.NextAlertID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := &alert.Alert{ID: first, Key: "kept", Earliest: t0}
+	if err := s.SaveAlert(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	bad := &alert.Alert{ID: first, Key: "kept, changed", Earliest: t0}
+	bad.Cur.PacketsIn = nan()
+	a, b := &alert.Alert{Key: "a", Earliest: t0}, &alert.Alert{Key: "b", Earliest: t0}
+	if err := s.SaveAlerts(ctx, []*alert.Alert{a, b, bad}); err == nil {
+		t.Fatal("SaveAlerts with a NaN value succeeded")
+	}
+	if a.ID != 0 || b.ID != 0 {
+		t.Errorf("IDs after a failed commit = %d, %d; want 0, 0", a.ID, b.ID)
+	}
+	changed := &alert.Alert{ID: first, Key: "kept, changed", Earliest: t0}
+	if err := s.SaveAlerts(ctx, []*alert.Alert{a, changed, b}); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != first+1 || b.ID != first+2 {
+		t.Errorf("IDs = %d, %d; want %d, %d (the failed commit took none)", a.ID, b.ID, first+1, first+2)
+	}
+	got, err := s.Alerts(ctx, alert.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, al := range got {
+		keys = append(keys, fmt.Sprintf("%d %s", al.ID, al.Key))
+	}
+	want := []string{fmt.Sprintf("%d b", first+2), fmt.Sprintf("%d a", first+1), fmt.Sprintf("%d kept, changed", first)}
+	if diff := cmp.Diff(keys, want); diff != "" {
+		t.Errorf("stored alerts (-got +want):\n%s", diff)
+	}
+	if next, err := s.NextAlertID(ctx); err != nil || next != first+3 {
+		t.Errorf("NextAlertID after the batch = %d, %v; want %d", next, err, first+3)
+	}
 }
 
 func nan() float64 {

@@ -170,6 +170,18 @@ func (a *alerting) dispatch() phase {
 	}
 }
 
+// commits is the phase that commits the alert engine's transitions and
+// hands them to the actions: it starts after the dispatcher, so that no
+// event reaches it before it resumed the open actions, and stops after the
+// pipeline and before the dispatcher, so that the last tick's transitions
+// are committed and heard.
+func (a *alerting) commits() phase {
+	return phase{
+		start: func() error { a.alerts.StartCommitting(); return nil },
+		stop:  a.alerts.StopCommitting,
+	}
+}
+
 // startState opens the database, loads instances and policies (checked
 // before anything is written), creates the first administrator, and loads
 // the open alerts and the baselines.

@@ -44,7 +44,11 @@ func TestAlertListIsLive(t *testing.T) {
 	t0 := time.Now().UTC().Truncate(time.Second)
 	cond := alert.Condition{Policy: 1, Key: "TGRP/1", Type: "threshold_exceeded", Severity: 5,
 		Values: alert.Values{PacketsIn: 1000}}
-	a.alerts.Observe(t0, cond) // CREATE, saved
+	a.alerts.Observe(t0, cond) // CREATE
+	a.alerts.Tick(t0)
+	if err := a.alerts.Flush(t.Context()); err != nil { // committed
+		t.Fatal(err)
+	}
 	cond.Values.PacketsIn = 5000
 	a.alerts.Observe(t0.Add(10*time.Second), cond) // in memory only
 

@@ -47,16 +47,20 @@ type alertLine struct {
 	Alert annotate.Alert `json:"alert"`
 }
 
-// clockSink remembers the capture clock replay advances the pipeline to.
+// clockSink remembers the capture clock replay advances the pipeline to,
+// and commits the alert transitions of the ticks it ran, so that replay's
+// alert lines come in the pipeline's goroutine, in order, as they happen.
 type clockSink struct {
 	*pipeline.Pipeline
-	last int64
+	alerts *alert.Engine
+	last   int64
 }
 
 // Advance moves the pipeline's clock.
 func (c *clockSink) Advance(now int64) {
 	c.last = max(c.last, now)
 	c.Pipeline.Advance(now)
+	_ = c.alerts.Flush(context.Background()) // the memory store does not fail
 }
 
 // replayStats is the JSON line replay prints per file.
@@ -139,7 +143,7 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 	}
 	defer eng.Stop()
 	re, pl := eng.Rates, eng.Pipeline
-	clock := &clockSink{Pipeline: pl}
+	clock := &clockSink{Pipeline: pl, alerts: eng.Alerts}
 	rcfg := cfg.Replay
 	rcfg.RatesWindow = cfg.Rates.Window
 	rp, err := replay.New(rcfg, clock, log)

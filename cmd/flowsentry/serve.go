@@ -121,8 +121,9 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 		alerting: al,
 		// Dependency order: consumers before producers, so that nothing
 		// is produced into a stage that is not running; the HTTP server
-		// before the actions, whose plugin calls use it.
-		components: []component{refresher, al.state(), srv, al.dispatch(), pl, col},
+		// before the actions, whose plugin calls use it; the alert commits
+		// between the actions and the pipeline.
+		components: []component{refresher, al.state(), srv, al.dispatch(), al.commits(), pl, col},
 	}, nil
 }
 
