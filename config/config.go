@@ -91,8 +91,10 @@ func Default() Config {
 	}
 }
 
-// Validate checks c and every component's configuration. The errors are
-// *check.Error values with key paths from the top of the file, joined.
+// Validate checks c and every component's configuration; it changes
+// nothing of c (policies are normalized, bits to bytes, on copies). The
+// errors are *check.Error values with key paths from the top of the file,
+// joined.
 func (c Config) Validate() error {
 	var errs []error
 	if strings.TrimSpace(c.DataDir) == "" {
@@ -102,6 +104,8 @@ func (c Config) Validate() error {
 		errs = append(errs, check.Errorf("admin.user", "is empty; name the first administrator, e.g. admin"))
 	}
 	for i, p := range c.Policies {
+		// A copy of a Policy shares its Params: clone it.
+		p = p.Clone()
 		p.Normalize()
 		errs = append(errs, check.Prefix(fmt.Sprintf("policies[%d]", i), p.Validate()))
 	}

@@ -143,9 +143,11 @@ func keyList(fs []field) string {
 
 // extensible is a struct some of whose keys belong to a value it picks
 // once its own keys are decoded: a policy's family parameters. Extension
-// returns a pointer to that value, or an error saying why it has none.
+// returns a pointer to that value, or an error saying why it has none;
+// ExtensionKey names the key whose value picks it (family).
 type extensible interface {
 	Extension() (any, error)
+	ExtensionKey() string
 }
 
 func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
@@ -205,7 +207,11 @@ func (d *decoder) extension(ext extensible, rest []*yaml.Node, n *yaml.Node, pat
 	target, err := ext.Extension()
 	if err != nil {
 		if len(rest) > 0 {
-			d.fail(rest[0].Line, "%s: %v", label(path), err)
+			keys := make([]string, 0, len(rest)/2)
+			for i := 0; i < len(rest); i += 2 {
+				keys = append(keys, rest[i].Value)
+			}
+			d.fail(d.keyLine(n, path, ext.ExtensionKey(), rest[0].Line), "%s: %v (it says what the keys %s mean)", label(path), err, strings.Join(keys, ", "))
 		}
 		return
 	}
@@ -220,6 +226,23 @@ func (d *decoder) extension(ext extensible, rest []*yaml.Node, n *yaml.Node, pat
 		known = append(known, rest[i], rest[i+1])
 	}
 	d.structure(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column, Content: known}, tv, path)
+}
+
+// keyLine returns the line of key in mapping n at path: where n writes it,
+// else where a merged mapping did, else line.
+func (d *decoder) keyLine(n *yaml.Node, path, key string, line int) int {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && !isMerge(k) && k.Value == key {
+			return k.Line
+		}
+	}
+	if path != "" {
+		key = path + "." + key
+	}
+	if l, ok := d.lines[key]; ok {
+		return l
+	}
+	return line
 }
 
 func indexOf(fs []field, key string) int {

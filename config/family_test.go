@@ -23,10 +23,11 @@ import (
 // package.
 const configFake policy.Family = "test_config_fake"
 
-// configFakeParams are its parameters.
+// configFakeParams are its parameters. Mode defaults to "auto", so it
+// may not be left out when written (RegisterFamily would panic).
 type configFakeParams struct {
 	Limit int    `json:"limit" yaml:"limit"`
-	Mode  string `json:"mode,omitempty" yaml:"mode,omitempty"`
+	Mode  string `json:"mode" yaml:"mode"`
 }
 
 // Validate rejects a limit not above 0, and mode per_host on objects other
@@ -86,9 +87,10 @@ func TestFamilyPolicies(t *testing.T) {
 		yaml   string
 		want   []policy.Policy // of the fake family
 		others []policy.Family // the families of the other policies
+		inDump []string        // lines the dump holds
 	}{
 		{"the family's keys", fakeHead + "    limit: 5\n    mode: fast\n",
-			[]policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "fast"})}, nil},
+			[]policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "fast"})}, nil, nil},
 		{"the family's keys before the family", `policies:
   - limit: 5
     mode: fast
@@ -98,11 +100,11 @@ func TestFamilyPolicies(t *testing.T) {
     target: traffic_groups
     object_type: TGRP
     severity: 3
-`, []policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "fast"})}, nil},
+`, []policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "fast"})}, nil, nil},
 		{"keys left out keep the family's defaults", fakeHead + "    limit: 5\n",
-			[]policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "auto"})}, nil},
+			[]policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "auto"})}, nil, nil},
 		{"no key of the family", fakeHead,
-			[]policy.Policy{fakeLab(&configFakeParams{Limit: 10, Mode: "auto"})}, nil},
+			[]policy.Policy{fakeLab(&configFakeParams{Limit: 10, Mode: "auto"})}, nil, nil},
 		{"a merge key carries the family's keys", `policies:
   - &lab {id: 10, name: lab, cid: 0, family: test_config_fake, target: traffic_groups, object_type: TGRP, severity: 3, limit: 5, mode: fast}
   - <<: *lab
@@ -111,7 +113,7 @@ func TestFamilyPolicies(t *testing.T) {
 `, []policy.Policy{
 			fakeLab(&configFakeParams{Limit: 5, Mode: "fast"}),
 			func() policy.Policy { p := fakeLab(&configFakeParams{Limit: 6, Mode: "fast"}); p.ID = 11; return p }(),
-		}, nil},
+		}, nil, nil},
 		{"beside a policy of another family", fakeHead + `    limit: 5
   - id: 11
     name: web
@@ -121,7 +123,19 @@ func TestFamilyPolicies(t *testing.T) {
     threshold_type: packets_in
     threshold: 1000
     severity: 2
-`, []policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "auto"})}, []policy.Family{"port_threshold"}},
+`, []policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "auto"})}, []policy.Family{"port_threshold"}, nil},
+		{"validation converts no unit of the loaded policies", fakeHead + `    limit: 5
+    mode: FAST
+  - id: 11
+    name: web
+    family: port_threshold
+    target: traffic_groups
+    object_type: TGRP
+    threshold_type: bits_in
+    threshold: 800
+    severity: 2
+`, []policy.Policy{fakeLab(&configFakeParams{Limit: 5, Mode: "FAST"})}, []policy.Family{"port_threshold"},
+			[]string{"    mode: FAST\n", "    threshold_type: bits_in\n", "    threshold: 800\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inTempDir(t, map[string]string{"flowsentry.yaml": tc.yaml})
@@ -155,10 +169,27 @@ func TestFamilyPolicies(t *testing.T) {
 					}
 				}
 			}
-			// --dump writes the family's keys flat, and they load back.
+			// Validation (Load's too) changes nothing: it normalizes copies.
+			before := slices.Clone(cfg.Policies)
+			for i := range before {
+				before[i] = before[i].Clone()
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+			if diff := cmp.Diff(cfg.Policies, before, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+				t.Errorf("policies after Validate (-got +want):\n%s", diff)
+			}
+			// --dump writes the family's keys flat, as written, and they
+			// load back.
 			var dump bytes.Buffer
 			if err := Dump(&dump, cfg); err != nil {
 				t.Fatalf("Dump: %v", err)
+			}
+			for _, line := range tc.inDump {
+				if !strings.Contains(dump.String(), line) {
+					t.Errorf("the dump lacks %q:\n%s", line, dump.String())
+				}
 			}
 			back, err := parse("dump.yaml", dump.Bytes())
 			if err != nil {
@@ -207,8 +238,25 @@ func TestFamilyPolicyErrors(t *testing.T) {
 			`flowsentry.yaml:7: policies[0].object_type: "EXPORTER_ADDR+IFINDEX" is not an object type of family test_config_fake; use one of TGRP, TGRP+IP`},
 		{"an unknown family", strings.Replace(fakeHead, "test_config_fake", "nope", 1),
 			`flowsentry.yaml:5: policies[0].family: "nope" is not a detector family; use one of ` + families},
-		{"an unknown family with keys of a family", strings.Replace(fakeHead, "test_config_fake", "nope", 1) + "    limit: 5\n",
-			`flowsentry.yaml:9: policies[0]: family "nope" is not a detector family; use one of ` + families},
+		{"an unknown family with keys of a family, at the family", strings.Replace(fakeHead, "test_config_fake", "nope", 1) + "    limit: 5\n    mode: fast\n",
+			`flowsentry.yaml:5: policies[0]: family "nope" is not a detector family; use one of ` + families + ` (it says what the keys limit, mode mean)`},
+		{"an unknown family after keys of a family", `policies:
+  - limit: 5
+    id: 10
+    name: lab
+    family: nope
+`, `flowsentry.yaml:5: policies[0]: family "nope" is not a detector family; use one of ` + families + ` (it says what the keys limit mean)`},
+		{"an unknown family from a merge key, with keys of a family", `policies:
+  - &lab {id: 10, name: lab, family: nope, target: traffic_groups, object_type: TGRP, severity: 3}
+  - <<: *lab
+    id: 11
+    limit: 6
+`, `flowsentry.yaml:2: policies[1]: family "nope" is not a detector family; use one of ` + families + ` (it says what the keys limit mean)`},
+		{"no family, with keys of a family, at the first", `policies:
+  - id: 10
+    name: lab
+    limit: 5
+`, `flowsentry.yaml:4: policies[0]: family "" is not a detector family; use one of ` + families + ` (it says what the keys limit mean)`},
 		{"errors of several policies in line order", fakeHead + `    limit: 0
   - id: 11
     name: lab2

@@ -28,26 +28,97 @@ func (p *Policy) Extension() (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("family %q is not a detector family; use one of %s", p.Family, familyNames())
 	}
-	if p.Params == nil || reflect.TypeOf(p.Params) != reflect.TypeOf(s.NewParams()) {
+	if noParams(p.Params) || reflect.TypeOf(p.Params) != reflect.TypeOf(s.NewParams()) {
 		p.Params = s.NewParams()
 	}
 	return p.Params, nil
 }
 
+// ExtensionKey is the key whose value picks the Extension, for the
+// configuration decoder's messages.
+func (*Policy) ExtensionKey() string { return "family" }
+
+// noParams reports whether ps holds no parameters: nil, or a nil pointer
+// (a typed nil is no parameters either).
+func noParams(ps Params) bool {
+	if ps == nil {
+		return true
+	}
+	v := reflect.ValueOf(ps)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
 // Clone returns a deep copy of p: copies of a Policy share its Params
-// otherwise.
+// otherwise. The slices, maps and pointers of the Params are copied too
+// (but not what unexported fields point to); a typed nil stays as it is.
+// It is not for the hot path: the policy manager clones what it stores
+// and hands out.
 func (p Policy) Clone() Policy {
 	c := p
 	c.Actions = slices.Clone(p.Actions)
 	for i := range c.Actions {
 		c.Actions[i].Overrides = maps.Clone(c.Actions[i].Overrides)
 	}
-	if p.Params != nil {
-		v := reflect.New(reflect.TypeOf(p.Params).Elem())
-		v.Elem().Set(reflect.ValueOf(p.Params).Elem())
-		c.Params = v.Interface().(Params)
+	if !noParams(p.Params) {
+		c.Params = deepCopy(reflect.ValueOf(p.Params)).Interface().(Params)
 	}
 	return c
+}
+
+// deepCopy returns a copy of v that shares no pointer, slice or map with
+// it, down through exported struct fields; unexported fields are copied as
+// they are. Params hold no cycles.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(deepCopy(v.Elem()))
+		return c
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type()).Elem()
+		c.Set(deepCopy(v.Elem()))
+		return c
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			c.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return c
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			c.SetMapIndex(it.Key(), deepCopy(it.Value()))
+		}
+		return c
+	case reflect.Array:
+		c := reflect.New(v.Type()).Elem()
+		for i := range v.Len() {
+			c.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return c
+	case reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				c.Field(i).Set(deepCopy(v.Field(i)))
+			}
+		}
+		return c
+	}
+	return v
 }
 
 // MarshalJSON writes the common fields and the family's parameters as one
@@ -57,7 +128,7 @@ func (p Policy) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.Params == nil {
+	if noParams(p.Params) {
 		return common, nil
 	}
 	params, err := json.Marshal(p.Params)
@@ -73,8 +144,11 @@ func (p Policy) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a flat policy object strictly: the common keys, then
 // the keys of its family's parameters; any other key is an error naming
-// the keys the family takes.
+// the keys the family takes. A JSON null leaves p as it is.
 func (p *Policy) UnmarshalJSON(doc []byte) error {
+	if string(bytes.TrimSpace(doc)) == "null" {
+		return nil
+	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &keys); err != nil {
 		return err
@@ -102,9 +176,13 @@ func (p *Policy) UnmarshalJSON(doc []byte) error {
 	}
 	valid := jsonKeys(reflect.TypeOf(target).Elem())
 	for _, k := range sortedKeys(rest) {
-		if !slices.Contains(valid, k) {
-			return check.Errorf(k, "is not a key of a %s policy; its keys are %s besides %s", p.Family, strings.Join(valid, ", "), strings.Join(commonKeys, ", "))
+		if slices.Contains(valid, k) {
+			continue
 		}
+		if len(valid) == 0 {
+			return check.Errorf(k, "is not a key of a %s policy; it takes no keys besides %s", p.Family, strings.Join(commonKeys, ", "))
+		}
+		return check.Errorf(k, "is not a key of a %s policy; its keys are %s besides %s", p.Family, strings.Join(valid, ", "), strings.Join(commonKeys, ", "))
 	}
 	if err := strictDecode(rest, target); err != nil {
 		return fmt.Errorf("%s parameters: %w", p.Family, err)
@@ -119,7 +197,7 @@ func (p Policy) MarshalYAML() (any, error) {
 	if err := n.Encode(plain(p)); err != nil {
 		return nil, err
 	}
-	if p.Params != nil {
+	if !noParams(p.Params) {
 		var params yaml.Node
 		if err := params.Encode(p.Params); err != nil {
 			return nil, err

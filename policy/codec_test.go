@@ -54,6 +54,29 @@ func TestJSONRoundTrip(t *testing.T) {
 			func(p *policy.Policy) { p.Params = fakeDefaults() },
 		},
 		{
+			"a typed nil is no parameters",
+			func(p *policy.Policy) { p.Params = (*fakeParams)(nil) },
+			`{"id":7,"name":"lab","cid":2,"family":"test_fake","target":"traffic_groups","object_type":"TGRP+IP","severity":4,"tgrp":3,` +
+				`"actions":[{"instance":9,"overrides":{"EMAIL_BODY":"flood"},"approval":true}]}`,
+			func(p *policy.Policy) { p.Params = fakeDefaults() },
+		},
+		{
+			"a list and a map among the parameters",
+			func(p *policy.Policy) {
+				p.Params = &fakeParams{Limit: 1, Ports: []int{53, 123}, Tags: map[string]string{"team": "noc"}}
+			},
+			`{"id":7,"name":"lab","cid":2,"family":"test_fake","target":"traffic_groups","object_type":"TGRP+IP","severity":4,"tgrp":3,` +
+				`"actions":[{"instance":9,"overrides":{"EMAIL_BODY":"flood"},"approval":true}],"limit":1,"mode":"","ports":[53,123],"tags":{"team":"noc"}}`,
+			nil,
+		},
+		{
+			"keys left out read back as their zero values",
+			func(p *policy.Policy) { p.Params = &fakeParams{} },
+			`{"id":7,"name":"lab","cid":2,"family":"test_fake","target":"traffic_groups","object_type":"TGRP+IP","severity":4,"tgrp":3,` +
+				`"actions":[{"instance":9,"overrides":{"EMAIL_BODY":"flood"},"approval":true}],"limit":0,"mode":""}`,
+			nil,
+		},
+		{
 			"an unknown family without parameters",
 			func(p *policy.Policy) { p.Family, p.Params = "nope", nil },
 			`{"id":7,"name":"lab","cid":2,"family":"nope","target":"traffic_groups","object_type":"TGRP+IP","severity":4,"tgrp":3,` +
@@ -108,6 +131,12 @@ func TestUnmarshalJSON(t *testing.T) {
 			want: policy.Policy{Name: "y", Family: bareFamily, Params: &bareParams{}},
 		},
 		{
+			name: "null leaves the policy as it is",
+			into: fakePolicy(),
+			doc:  ` null `,
+			want: fakePolicy(),
+		},
+		{
 			name: "an unknown family without other keys is left to Validate",
 			doc:  `{"name":"x","family":"nope"}`,
 			want: policy.Policy{Name: "x", Family: "nope"},
@@ -115,7 +144,7 @@ func TestUnmarshalJSON(t *testing.T) {
 		{
 			name:     "an unknown key names the family's keys and the common ones",
 			doc:      `{"name":"x","family":"test_fake","limit":1,"colour":"red"}`,
-			wantErr:  "colour: is not a key of a test_fake policy; its keys are limit, mode besides " + commonKeys,
+			wantErr:  "colour: is not a key of a test_fake policy; its keys are limit, mode, ports, tags besides " + commonKeys,
 			wantPath: "colour",
 		},
 		{
@@ -127,7 +156,7 @@ func TestUnmarshalJSON(t *testing.T) {
 		{
 			name:     "a key of another family",
 			doc:      `{"family":"test_bare","limit":1}`,
-			wantErr:  "limit: is not a key of a test_bare policy",
+			wantErr:  "limit: is not a key of a test_bare policy; it takes no keys besides " + commonKeys,
 			wantPath: "limit",
 		},
 		{
@@ -202,6 +231,7 @@ func TestExtension(t *testing.T) {
 		{"no parameters: the family's defaults", policy.Policy{Family: fakeFamily}, fakeDefaults(), false, ""},
 		{"parameters of the family are decoded into", policy.Policy{Family: fakeFamily, Params: mine}, mine, true, ""},
 		{"parameters of another family are replaced", policy.Policy{Family: fakeFamily, Params: &bareParams{}}, fakeDefaults(), false, ""},
+		{"a typed nil is replaced", policy.Policy{Family: fakeFamily, Params: (*fakeParams)(nil)}, fakeDefaults(), false, ""},
 		{"an unknown family", policy.Policy{Family: "nope", Params: mine}, mine, true,
 			`family "nope" is not a detector family; use one of test_bare, test_fake`},
 	} {
@@ -230,6 +260,26 @@ func TestExtension(t *testing.T) {
 	}
 }
 
+// deepParams nest what Clone must copy: a pointer, an array of slices and
+// an interface. They need no family: Clone works on any parameters.
+type deepParams struct {
+	Inner *fakeParams
+	Lists [2][]int
+	Any   any
+	note  []int // unexported: copied as it is
+}
+
+func (*deepParams) Validate(*policy.Policy) error { return nil }
+
+func newDeepParams() *deepParams {
+	return &deepParams{
+		Inner: &fakeParams{Limit: 1, Ports: []int{53}, Tags: map[string]string{"team": "noc"}},
+		Lists: [2][]int{{1, 2}, {3}},
+		Any:   []string{"a"},
+		note:  []int{1},
+	}
+}
+
 func TestClone(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -248,6 +298,25 @@ func TestClone(t *testing.T) {
 			c.Actions[0].Approval = false
 		}},
 		{"no parameters, no actions", func(p *policy.Policy) { p.Params, p.Actions = nil, nil }, func(c *policy.Policy) { c.Name = "other" }},
+		{"a typed nil as parameters", func(p *policy.Policy) { p.Params = (*fakeParams)(nil) }, func(c *policy.Policy) { c.Name = "other" }},
+		{"a list in the parameters", func(p *policy.Policy) { p.Params.(*fakeParams).Ports = []int{53, 123} },
+			func(c *policy.Policy) { c.Params.(*fakeParams).Ports[0] = 54 }},
+		{"a list in the parameters appended in place", func(p *policy.Policy) { p.Params.(*fakeParams).Ports = append(make([]int, 0, 4), 53) },
+			func(c *policy.Policy) {
+				f := c.Params.(*fakeParams)
+				f.Ports = append(f.Ports, 123)
+				f.Ports[0] = 54
+			}},
+		{"a map in the parameters changed", func(p *policy.Policy) { p.Params.(*fakeParams).Tags = map[string]string{"team": "noc"} },
+			func(c *policy.Policy) { c.Params.(*fakeParams).Tags["team"] = "soc" }},
+		{"a map in the parameters added to", func(p *policy.Policy) { p.Params.(*fakeParams).Tags = map[string]string{} },
+			func(c *policy.Policy) { c.Params.(*fakeParams).Tags["team"] = "soc" }},
+		{"a pointer in the parameters", func(p *policy.Policy) { p.Params = newDeepParams() },
+			func(c *policy.Policy) { c.Params.(*deepParams).Inner.Tags["team"] = "soc" }},
+		{"an array of lists in the parameters", func(p *policy.Policy) { p.Params = newDeepParams() },
+			func(c *policy.Policy) { c.Params.(*deepParams).Lists[1][0] = 4 }},
+		{"an interface in the parameters", func(p *policy.Policy) { p.Params = newDeepParams() },
+			func(c *policy.Policy) { c.Params.(*deepParams).Any.([]string)[0] = "b" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := fakePolicy()
@@ -255,19 +324,22 @@ func TestClone(t *testing.T) {
 			want := fakePolicy()
 			tc.policy(&want)
 			c := p.Clone()
-			if diff := cmp.Diff(c, want, equateAddr); diff != "" {
+			if diff := cmp.Diff(c, want, equateAddr, unexported); diff != "" {
 				t.Fatalf("Clone (-got +want):\n%s", diff)
 			}
 			tc.change(&c)
-			if cmp.Equal(c, want, equateAddr) {
+			if cmp.Equal(c, want, equateAddr, unexported) {
 				t.Fatal("the change did not change the clone")
 			}
-			if diff := cmp.Diff(p, want, equateAddr); diff != "" {
+			if diff := cmp.Diff(p, want, equateAddr, unexported); diff != "" {
 				t.Errorf("original after changing the clone (-got +want):\n%s", diff)
 			}
 		})
 	}
 }
+
+// unexported lets cmp compare deepParams.
+var unexported = cmp.AllowUnexported(deepParams{})
 
 func TestMarshalYAML(t *testing.T) {
 	const common = `id: 7
@@ -292,8 +364,12 @@ actions:
 		want   string
 	}{
 		{"common keys then the family's", func(*policy.Policy) {}, fake + "limit: 42\nmode: fast\n"},
-		{"an omitted family key", func(p *policy.Policy) { p.Params = &fakeParams{Limit: 1} }, fake + "limit: 1\n"},
+		{"family keys left out", func(p *policy.Policy) { p.Params = &fakeParams{Limit: 1} }, fake + "limit: 1\nmode: \"\"\n"},
+		{"a list and a map", func(p *policy.Policy) {
+			p.Params = &fakeParams{Limit: 1, Mode: "x", Ports: []int{53}, Tags: map[string]string{"team": "noc"}}
+		}, fake + "limit: 1\nmode: x\nports:\n  - 53\ntags:\n  team: noc\n"},
 		{"no parameters", func(p *policy.Policy) { p.Params = nil }, fake},
+		{"a typed nil is no parameters", func(p *policy.Policy) { p.Params = (*fakeParams)(nil) }, fake},
 		{"a family without parameter keys", func(p *policy.Policy) { p.Family, p.Params = bareFamily, &bareParams{} }, bare},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

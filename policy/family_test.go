@@ -24,10 +24,14 @@ const (
 	bareFamily policy.Family = "test_bare"
 )
 
-// fakeParams are the parameters of fakeFamily.
+// fakeParams are the parameters of fakeFamily. Mode has a default other
+// than its zero value, so it is always written; Ports and Tags may be left
+// out, and show that Clone copies what the parameters point to.
 type fakeParams struct {
-	Limit int    `json:"limit" yaml:"limit"`
-	Mode  string `json:"mode,omitempty" yaml:"mode,omitempty"`
+	Limit int               `json:"limit" yaml:"limit"`
+	Mode  string            `json:"mode" yaml:"mode"`
+	Ports []int             `json:"ports,omitempty" yaml:"ports,omitempty"`
+	Tags  map[string]string `json:"tags,omitempty" yaml:"tags,omitempty"`
 }
 
 // Validate rejects a limit not above 0, and mode per_host on objects other
@@ -125,6 +129,42 @@ type clashParams struct {
 
 func (*clashParams) Validate(*policy.Policy) error { return nil }
 
+// clashYAMLParams has a common key in its yaml tag only.
+type clashYAMLParams struct {
+	Limit int `json:"limit2" yaml:"name"`
+}
+
+func (*clashYAMLParams) Validate(*policy.Policy) error { return nil }
+
+// mismatchParams names a key differently in json and yaml.
+type mismatchParams struct {
+	Limit int `json:"limit" yaml:"max"`
+}
+
+func (*mismatchParams) Validate(*policy.Policy) error { return nil }
+
+// untaggedParams has a field without a yaml tag, whose yaml key (the
+// name in lower case) is not its json key.
+type untaggedParams struct {
+	MaxRate int `json:"MaxRate"`
+}
+
+func (*untaggedParams) Validate(*policy.Policy) error { return nil }
+
+// leftOutParams may leave out keys whose defaults are not zero: a policy
+// without them would read back with the default, not what it held.
+type leftOutParams struct {
+	Limit int    `json:"limit,omitzero" yaml:"limit"`
+	Mode  string `json:"mode" yaml:"mode,omitempty"`
+}
+
+func (*leftOutParams) Validate(*policy.Policy) error { return nil }
+
+// valueParams are not behind a pointer.
+type valueParams struct{}
+
+func (valueParams) Validate(*policy.Policy) error { return nil }
+
 // clashOptsParams has a common key behind tag options.
 type clashOptsParams struct {
 	Limit  int    `json:"limit"`
@@ -153,6 +193,46 @@ func TestRegisterFamilyPanics(t *testing.T) {
 			"common key behind tag options",
 			policy.Spec{Name: "test_clash_opts", NewParams: func() policy.Params { return &clashOptsParams{} }},
 			`policy: family "test_clash_opts" parameter "object_type" clashes with a common key`,
+		},
+		{
+			"common key in the yaml tag",
+			policy.Spec{Name: "test_clash_yaml", NewParams: func() policy.Params { return &clashYAMLParams{} }},
+			`policy: family "test_clash_yaml" parameter "name" clashes with a common key`,
+		},
+		{
+			"json and yaml keys differ",
+			policy.Spec{Name: "test_mismatch", NewParams: func() policy.Params { return &mismatchParams{} }},
+			`policy: family "test_mismatch" parameter field Limit has json key "limit" but yaml key "max"; give both tags the same name`,
+		},
+		{
+			"no yaml tag, and yaml's default key differs",
+			policy.Spec{Name: "test_untagged", NewParams: func() policy.Params { return &untaggedParams{} }},
+			`policy: family "test_untagged" parameter field MaxRate has json key "MaxRate" but yaml key "maxrate"; give both tags the same name`,
+		},
+		{
+			"a json key left out when zero defaults to another value",
+			policy.Spec{Name: "test_left_out", NewParams: func() policy.Params { return &leftOutParams{Limit: 10} }},
+			`policy: family "test_left_out" parameter "limit" defaults to 10: a key that may be left out must default to its zero value (drop omitempty, or the default)`,
+		},
+		{
+			"a yaml key left out when empty defaults to another value",
+			policy.Spec{Name: "test_left_out", NewParams: func() policy.Params { return &leftOutParams{Mode: "Auto"} }},
+			`policy: family "test_left_out" parameter "mode" defaults to "Auto": a key that may be left out must default to its zero value (drop omitempty, or the default)`,
+		},
+		{
+			"no NewParams",
+			policy.Spec{Name: "test_no_params"},
+			`policy: family "test_no_params" has no NewParams`,
+		},
+		{
+			"NewParams returns a typed nil",
+			policy.Spec{Name: "test_nil_params", NewParams: func() policy.Params { return (*bareParams)(nil) }},
+			`policy: family "test_nil_params" NewParams returns a nil *policy_test.bareParams`,
+		},
+		{
+			"NewParams returns a struct",
+			policy.Spec{Name: "test_value_params", NewParams: func() policy.Params { return valueParams{} }},
+			`policy: family "test_value_params" NewParams returns policy_test.valueParams, not a pointer to a struct`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,6 +307,8 @@ func TestValidate(t *testing.T) {
 			`family: "nope" is not a detector family; use one of test_bare, test_fake`, nil},
 		{"no parameters: the family's defaults are checked", func(p *policy.Policy) { p.Params = nil },
 			"", fakeDefaults()},
+		{"a typed nil is no parameters", func(p *policy.Policy) { p.Params = (*fakeParams)(nil) },
+			"", fakeDefaults()},
 		{"several common errors, the family's not asked", func(p *policy.Policy) {
 			p.Severity = -2
 			p.Actions = append(p.Actions, policy.Attachment{Instance: 9})
@@ -262,6 +344,10 @@ func TestNormalize(t *testing.T) {
 			func(p *policy.Policy) { p.Params = &fakeParams{Limit: 10, Mode: "auto"} }},
 		{"no actions: an empty list", func(p *policy.Policy) { p.Actions = nil },
 			func(p *policy.Policy) { p.Actions = []policy.Attachment{} }},
+		{"a typed nil is no parameters: the family's defaults, normalized", func(p *policy.Policy) { p.Params = (*fakeParams)(nil) },
+			func(p *policy.Policy) { p.Params = &fakeParams{Limit: 10, Mode: "auto"} }},
+		{"an unknown family drops a typed nil", func(p *policy.Policy) { p.Family, p.Params = "nope", (*fakeParams)(nil) },
+			func(p *policy.Policy) { p.Family, p.Params = "nope", nil }},
 		{"a family without Normalizer gets its defaults", func(p *policy.Policy) { p.Family, p.Params = bareFamily, nil },
 			func(p *policy.Policy) { p.Family, p.Params = bareFamily, &bareParams{} }},
 		{"an unknown family keeps no parameters", func(p *policy.Policy) { p.Family, p.Params = "nope", nil },

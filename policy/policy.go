@@ -89,12 +89,14 @@ func (p *Policy) Template() bool {
 
 // Normalize fills what a policy may leave out: the actions list and the
 // family's parameters (with their defaults), converted from user units
-// (bits to bytes) where the family does.
+// (bits to bytes) where the family does. A typed nil Params counts as
+// none.
 func (p *Policy) Normalize() {
 	if p.Actions == nil {
 		p.Actions = []Attachment{}
 	}
-	if p.Params == nil {
+	if noParams(p.Params) {
+		p.Params = nil
 		if s, ok := Lookup(p.Family); ok {
 			p.Params = s.NewParams()
 		}
@@ -106,7 +108,8 @@ func (p *Policy) Normalize() {
 
 // Validate checks p on its own: the common fields, then the family's
 // parameters (references to partitions, groups and instances are checked
-// by the Manager's Checker).
+// by the Manager's Checker). Without parameters (nil or a typed nil), p
+// gets the family's defaults, which are checked.
 func (p *Policy) Validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) { errs = append(errs, check.Errorf(path, format, args...)) }
@@ -153,7 +156,7 @@ func (p *Policy) Validate() error {
 		seen[a.Instance] = true
 	}
 	if known && len(errs) == 0 {
-		if p.Params == nil {
+		if noParams(p.Params) {
 			p.Params = spec.NewParams()
 		}
 		errs = append(errs, p.Params.Validate(p))
