@@ -111,10 +111,14 @@ func TestDispatcherOnFullDatabase(t *testing.T) {
 	if _, err := s.w.ExecContext(ctx, `PRAGMA max_page_count = `+strconv.Itoa(pages+100)); err != nil {
 		t.Fatal(err)
 	}
-	retry <- t0
+	// The dispatcher retries whenever it is told to; it may be in the
+	// middle of an attempt, so each retry is offered for a while only.
 	deadline := time.Now().Add(10 * time.Second)
 	for len(rig.ops()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+		select {
+		case retry <- t0:
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	d.Stop()
 	if got := rig.ops(); len(got) != 1 || got[0] != alert.OpCreate {
