@@ -54,10 +54,14 @@ type Deps struct {
 	Log *slog.Logger
 }
 
-// Stage is a family's pipeline stage. Start loads its saved state before
-// the pipeline runs; Stop saves it after the pipeline stopped.
+// Stage is a family's stage of the whole pipeline: it runs at each tick,
+// after the shards ticked and their rates merged, and reads the rate
+// objects through Deps.Objects. Start loads its saved state before the
+// pipeline runs; Stop saves it after the pipeline stopped. (Families that
+// keep state per target host will add a stage per shard, fed records with
+// their model.Class.)
 type Stage interface {
-	pipeline.Stage
+	pipeline.Ticker
 	Start(ctx context.Context) error
 	Stop()
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
 	_ "github.com/flowsentry/flowsentry/detect/all" // every detector family
-	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/policy"
@@ -59,8 +58,9 @@ type Deps struct {
 
 // Engine is the built detection engine.
 type Engine struct {
-	// Rates is the rate engine (snapshots for the API, replay's totals).
-	Rates *rates.Engine
+	// Rates is the rate engine, one per shard and their merge (snapshots
+	// for the API, replay's totals).
+	Rates *rates.Shards
 	// Alerts is the alert engine (the API reads alerts through it).
 	Alerts *alert.Engine
 	// Pipeline runs the stages; serve starts it, replay drives it.
@@ -71,7 +71,11 @@ type Engine struct {
 
 // New builds every part and opens nothing.
 func New(cfg Config, d Deps) (*Engine, error) {
-	re, err := rates.New(cfg.Rates, d.Registerer)
+	if err := cfg.Pipeline.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	n := cfg.Pipeline.ShardCount()
+	re, err := rates.NewShards(cfg.Rates, n, d.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("rates: %w", err)
 	}
@@ -89,12 +93,16 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	stages := []pipeline.Stage{re}
-	for _, s := range dets {
-		stages = append(stages, s)
+	shards := make([][]pipeline.Stage, n)
+	for i := range shards {
+		shards[i] = []pipeline.Stage{re.Shard(i)}
 	}
-	stages = append(stages, alertTicker{al})
-	pl, err := pipeline.New(cfg.Pipeline, d.Model, stages, d.Clock, d.Registerer, d.Log)
+	tickers := []pipeline.Ticker{merger{re}}
+	for _, s := range dets {
+		tickers = append(tickers, s)
+	}
+	tickers = append(tickers, alertTicker{al})
+	pl, err := pipeline.New(cfg.Pipeline, d.Model, shards, tickers, d.Clock, d.Registerer, d.Log)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
@@ -137,10 +145,14 @@ func (e *Engine) Baselines() []detect.Baseline {
 	return out
 }
 
+// merger sums the shards' rates at each tick, before the detectors.
+type merger struct{ s *rates.Shards }
+
+func (m merger) SetModel(md *model.Model) { m.s.SetModel(md) }
+func (m merger) Tick(now int64)           { m.s.Merge(now) }
+
 // alertTicker runs the alert engine's Tick after the detectors of a tick.
 type alertTicker struct{ e *alert.Engine }
 
-func (alertTicker) SetModel(*model.Model)        {}
-func (alertTicker) Add(*flow.Record)             {}
-func (alertTicker) AddCounters(*flow.IfCounters) {}
-func (t alertTicker) Tick(now int64)             { t.e.Tick(time.Unix(0, now)) }
+func (alertTicker) SetModel(*model.Model) {}
+func (t alertTicker) Tick(now int64)      { t.e.Tick(time.Unix(0, now)) }

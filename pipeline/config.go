@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/flowsentry/flowsentry/config/check"
@@ -8,22 +9,38 @@ import (
 
 // Config configures the pipeline between the collector and the stages.
 type Config struct {
+	// Shards is the number of shards, each a goroutine with its own
+	// queue and its own part of the rate and detector state (see the
+	// package documentation). Zero means one per CPU; at most 64.
+	Shards int `yaml:"shards"`
 	// QueueLength is the number of batches (of up to flow.BatchSize
-	// records) waiting for the pipeline; when full, collectors drop and
-	// count. Zero is invalid.
+	// records) waiting for each shard; when full, the shard's part of a
+	// batch is dropped and counted. Zero is invalid.
 	QueueLength int `yaml:"queue_length"`
 	// TickInterval is how often rates and detectors are evaluated on the
 	// wall clock. Zero is invalid.
 	TickInterval time.Duration `yaml:"tick_interval"`
 }
 
-// DefaultConfig returns a queue of 1024 batches and a one-second tick.
+// DefaultConfig returns one shard per CPU, a queue of 1024 batches per
+// shard and a one-second tick.
 func DefaultConfig() Config {
 	return Config{QueueLength: 1024, TickInterval: time.Second}
 }
 
+// ShardCount resolves Shards: zero is one per CPU, capped at 64.
+func (c Config) ShardCount() int {
+	if c.Shards > 0 {
+		return c.Shards
+	}
+	return min(runtime.NumCPU(), maxShards)
+}
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
+	if c.Shards < 0 || c.Shards > maxShards {
+		return check.Errorf("shards", "%d is not valid; use 0 (one per CPU) or 1 to %d", c.Shards, maxShards)
+	}
 	if c.QueueLength <= 0 {
 		return check.Errorf("queue_length", "%d is not valid; use a positive number of batches (default 1024)", c.QueueLength)
 	}

@@ -100,7 +100,9 @@ func (e *Engine) flush() {
 	m.shifted.WithLabelValues("future").Add(float64(p.future))
 	m.samples.Add(float64(p.samples))
 	for k, l := range kindLabels {
-		m.objects.WithLabelValues(l).Set(float64(len(e.live[k])))
+		if !e.part {
+			m.objects.WithLabelValues(l).Set(float64(len(e.live[k])))
+		}
 		m.refused.WithLabelValues(l).Add(float64(p.refused[k]))
 	}
 	for i, l := range discardLabels {

@@ -220,6 +220,15 @@ func (o *Object) fillStats(s *Stats) {
 	}
 }
 
+// newRing returns an object's per-second ring; none for the merge's
+// objects, which are sums.
+func (e *Engine) newRing() []uint64 {
+	if e.merging {
+		return nil
+	}
+	return make([]uint64, int(e.ringLen)*slotLen)
+}
+
 // newObject returns a new object of key's kind, of traffic group group or
 // exporter exp, or nil when the kind's cap is reached (counted as refused).
 func (e *Engine) newObject(key Key, group *groupRef, exp *exporterState) *Object {
@@ -234,7 +243,7 @@ func (e *Engine) newObject(key Key, group *groupRef, exp *exporterState) *Object
 		idx:      len(e.live[k]),
 		last:     math.MinInt64,
 		firstSec: e.nowSec,
-		ring:     make([]uint64, int(e.ringLen)*slotLen),
+		ring:     e.newRing(),
 		group:    group,
 		exp:      exp,
 	}

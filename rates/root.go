@@ -130,6 +130,11 @@ type Engine struct {
 	// "out" as well adds no second update.
 	dup     bool
 	updated []*Object
+	class   model.Class // Add's scratch
+	// part is a shard's engine (see Shards): it publishes no snapshot
+	// and sets no gauge, the merge does; merging is the merge's engine,
+	// whose objects hold sums and no per-second ring.
+	part, merging bool
 
 	live      [numKinds][]*Object
 	ports     *index // group ID<<32 | proto<<16 | port
@@ -192,6 +197,13 @@ func New(cfg Config, reg prometheus.Registerer) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	e := newEngine(cfg, m)
+	e.publish()
+	return e, nil
+}
+
+// newEngine returns an engine of a valid cfg reporting to m.
+func newEngine(cfg Config, m metrics) *Engine {
 	w := int64(cfg.Window / time.Second)
 	e := &Engine{
 		cfg:       cfg,
@@ -213,8 +225,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Engine, error) {
 		KindInterfacePort: cfg.MaxInterfacePorts,
 		kindExporter:      cfg.MaxExporters,
 	}
-	e.publish()
-	return e, nil
+	return e
 }
 
 // SetModel switches to a new network model (nil: none, so no traffic
@@ -238,48 +249,65 @@ func (e *Engine) SetModel(m *model.Model) {
 	}
 }
 
-// Add counts one flow record. It is the hot path: it allocates nothing
-// once the objects it touches exist.
+// Add counts one flow record, classified with the engine's model, every
+// part of it owned: the engine used on its own (tests, tools).
 func (e *Engine) Add(r *flow.Record) {
-	e.pending.records++
+	e.model.Classify(r, &e.class)
+	e.AddClass(r, &e.class)
+}
+
+// AddClass counts one flow record classified as c with the engine's
+// model, only the parts c.Own says this engine owns: the source side's
+// traffic groups, ports and host (OwnSrc), the destination side's
+// (OwnDst), the exporter and its interfaces (OwnRecord). An object counted
+// both ways by one record counts one update, even when its two sides are
+// owned by different engines (the destination side's owner counts it). It
+// is the hot path: it allocates nothing once the objects it touches exist.
+func (e *Engine) AddClass(r *flow.Record, c *model.Class) {
+	if c.Own&model.OwnRecord != 0 {
+		e.pending.records++
+		if len(c.Src.Groups) == 0 && len(c.Dst.Groups) == 0 {
+			e.pending.noGroup++
+		}
+	}
 	e.place(r)
 	e.updated = e.updated[:0]
 
 	src, dst := r.Src.Unmap(), r.Dst.Unmap()
-	var srcG, dstG []uint16
-	if e.model != nil {
-		if src.IsValid() {
-			srcG = e.model.GroupsOf(src)
-		}
-		if dst.IsValid() {
-			dstG = e.model.GroupsOf(dst)
-		}
-	}
-	if len(srcG) == 0 && len(dstG) == 0 {
-		e.pending.noGroup++
+	srcG, dstG := c.Src.Groups, c.Dst.Groups
+	if e.model == nil {
+		srcG, dstG = nil, nil
 	}
 	e.dup = len(srcG) > 0 && len(dstG) > 0 || r.InIf != 0 && r.InIf == r.OutIf
 	inPort, outPort := servicePort(r, r.DstPort), servicePort(r, r.SrcPort)
 
-	for _, gi := range dstG {
-		ref := e.refs[gi]
-		e.countGroup(ref, r.Proto, inPort, dirIn)
-		if h := e.host(ref, dst); h != nil {
-			e.touch(h, dirIn)
+	if c.Own&model.OwnDst != 0 {
+		for _, gi := range dstG {
+			ref := e.refs[gi]
+			e.countGroup(ref, r.Proto, inPort, dirIn, false, false)
+			if h := e.host(ref, dst); h != nil {
+				e.touch(h, dirIn)
+			}
 		}
 	}
-	for _, gi := range srcG {
-		ref := e.refs[gi]
-		e.countGroup(ref, r.Proto, outPort, dirOut)
-		if h := e.host(ref, src); h != nil {
-			e.touch(h, dirOut)
-			if dst.IsValid() && dst != src {
-				e.observePeer(h, dst, slices.Contains(dstG, gi) || e.model.IsInternal(ref.cid, dst))
+	if c.Own&model.OwnSrc != 0 {
+		// When another engine owns the destination side, it counted the
+		// update of the objects this record touches both ways.
+		foreign := c.Own&model.OwnDst == 0
+		for _, gi := range srcG {
+			ref := e.refs[gi]
+			both := foreign && slices.Contains(dstG, gi)
+			e.countGroup(ref, r.Proto, outPort, dirOut, both, both && inPort == outPort)
+			if h := e.host(ref, src); h != nil {
+				e.touch(h, dirOut)
+				if dst.IsValid() && dst != src {
+					e.observePeer(h, dst, slices.Contains(dstG, gi) || slices.Contains(c.Dst.Internal, ref.cid))
+				}
 			}
 		}
 	}
 
-	if !r.Exporter.IsValid() {
+	if c.Own&model.OwnRecord == 0 || !r.Exporter.IsValid() {
 		return
 	}
 	x := e.exporter(r.Exporter.Unmap())
@@ -326,20 +354,33 @@ func (e *Engine) touch(o *Object, dir Counter) {
 	o.update(&e.rec)
 }
 
-// countGroup counts the record on a traffic group and its port object.
-func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter) {
+// countGroup counts the record on a traffic group and its port object;
+// noGroupUpdate and noPortUpdate leave out the update of either, which
+// another engine counted.
+func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter, noGroupUpdate, noPortUpdate bool) {
 	if ref.obj == nil {
 		ref.obj = e.newObject(Key{Kind: KindGroup, Group: ref.id}, ref, nil)
 	}
-	e.touch(ref.obj, dir)
+	e.touchSome(ref.obj, dir, noGroupUpdate)
 	k := groupPortKey(ref.id, proto, port)
 	o := e.ports.get(k)
 	if o == nil {
 		o = e.ports.add(k, e.newObject(Key{Kind: KindGroupPort, Group: ref.id, Proto: proto, Port: port}, ref, nil))
 	}
 	if o != nil {
-		e.touch(o, dir)
+		e.touchSome(o, dir, noPortUpdate)
 	}
+}
+
+// touchSome is touch, or only the count and the last seen time when
+// noUpdate.
+func (e *Engine) touchSome(o *Object, dir Counter, noUpdate bool) {
+	if noUpdate {
+		o.count(&e.rec, dir)
+		o.last = max(o.last, e.rec.endNs)
+		return
+	}
+	e.touch(o, dir)
 }
 
 // host returns the host object of addr in traffic group ref, creating it;
@@ -427,7 +468,9 @@ func (e *Engine) Tick(now int64) {
 			}
 		}
 	}
-	e.publish()
+	if !e.part {
+		e.publish()
+	}
 	e.flush()
 }
 

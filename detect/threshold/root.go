@@ -17,7 +17,6 @@ import (
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
-	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
@@ -114,12 +113,6 @@ func (d *Detector) SetModel(m *model.Model) {
 		d.cidNames[p.CID] = p.Name
 	}
 }
-
-// Add does nothing: the detector reads the rate engine at ticks.
-func (d *Detector) Add(*flow.Record) {}
-
-// AddCounters does nothing.
-func (d *Detector) AddCounters(*flow.IfCounters) {}
 
 // Tick evaluates every policy against every object it applies to.
 func (d *Detector) Tick(now int64) {

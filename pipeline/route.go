@@ -1,0 +1,138 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync"
+
+	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/model"
+)
+
+// part is what one batch holds for one shard: copies of its records, with
+// their classes, and its counter samples, classified with model.
+type part struct {
+	model    *model.Model
+	records  []flow.Record
+	classes  []model.Class
+	counters []flow.IfCounters
+}
+
+var partPool = sync.Pool{New: func() any {
+	return &part{
+		records: make([]flow.Record, 0, flow.BatchSize),
+		classes: make([]model.Class, 0, flow.BatchSize),
+	}
+}}
+
+func (pt *part) release() {
+	pt.model = nil
+	pt.records, pt.classes, pt.counters = pt.records[:0], pt.classes[:0], pt.counters[:0]
+	partPool.Put(pt)
+}
+
+// Submit classifies the records of b, routes them to their shards' queues
+// and releases b; it never blocks. It returns false, having done nothing,
+// when every shard's queue is full: the caller then still owns b and drops
+// it. A part of b for a full shard is dropped and counted.
+func (p *Pipeline) Submit(b *flow.Batch) bool {
+	full := true
+	for _, s := range p.shards {
+		full = full && s.full()
+	}
+	if full {
+		return false
+	}
+	p.route(b, (*shard).submit)
+	b.Release()
+	return true
+}
+
+// route classifies every record of b once and hands each shard its part
+// (see the package documentation) through deliver.
+func (p *Pipeline) route(b *flow.Batch, deliver func(*shard, *part)) {
+	m := p.model.Load()
+	n := len(p.shards)
+	var parts [maxShards]*part
+	take := func(i int) *part {
+		if parts[i] == nil {
+			parts[i] = partPool.Get().(*part)
+			parts[i].model = m
+		}
+		return parts[i]
+	}
+	var c model.Class
+	for i := range b.Records {
+		r := &b.Records[i]
+		m.Classify(r, &c)
+		if n == 1 {
+			pt := take(0)
+			pt.records = append(pt.records, *r)
+			pt.classes = append(pt.classes, c)
+			continue
+		}
+		srcShard, dstShard, recShard := -1, -1, 0
+		inSrc, inDst := len(c.Src.Groups) > 0, len(c.Dst.Groups) > 0
+		if inSrc {
+			srcShard = shardOf(r.Src, n)
+		}
+		if inDst {
+			dstShard = shardOf(r.Dst, n)
+		}
+		switch {
+		case inDst && !inSrc:
+			recShard = dstShard
+		case inSrc && !inDst:
+			recShard = srcShard
+		case r.Src.Unmap().Less(r.Dst.Unmap()):
+			recShard = shardOf(r.Src, n)
+		default:
+			recShard = shardOf(r.Dst, n)
+		}
+		// Up to three owners, merged per shard.
+		targets := [3]model.Own{model.OwnRecord, model.OwnSrc, model.OwnDst}
+		shards := [3]int{recShard, srcShard, dstShard}
+		for j := 1; j < 3; j++ {
+			for k := range j {
+				if shards[k] == shards[j] && targets[k] != 0 {
+					targets[k] |= targets[j]
+					targets[j] = 0
+					break
+				}
+			}
+		}
+		for j, own := range targets {
+			if own == 0 || shards[j] < 0 {
+				continue
+			}
+			pt := take(shards[j])
+			c.Own = own
+			pt.records = append(pt.records, *r)
+			pt.classes = append(pt.classes, c)
+		}
+	}
+	for i := range b.Counters {
+		ic := &b.Counters[i]
+		pt := take(shardOf(ic.Exporter, n))
+		pt.counters = append(pt.counters, *ic)
+	}
+	for i, pt := range parts[:n] {
+		if pt != nil {
+			deliver(p.shards[i], pt)
+		}
+	}
+}
+
+// shardOf returns the shard of address a among n: a hash of its 16-byte
+// form, so that an IPv4 address and its IPv4-mapped form agree.
+func shardOf(a netip.Addr, n int) int {
+	if n == 1 {
+		return 0
+	}
+	b := a.Unmap().As16()
+	h := binary.BigEndian.Uint64(b[:8])*0x9e3779b97f4a7c15 ^ binary.BigEndian.Uint64(b[8:])
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return int(h % uint64(n))
+}

@@ -1,0 +1,142 @@
+package pipeline
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowsentry/flowsentry/model"
+)
+
+// maxShards bounds the shards: a record's shards are chosen in a fixed
+// array, and more shards than cores only add merging.
+const maxShards = 64
+
+func errShardCount(n int) error {
+	return fmt.Errorf("pipeline: %d shards; use 1 to %d", n, maxShards)
+}
+
+// tickMsg is the coordinator's order to tick at now; last also drains the
+// whole queue first and ends the shard's goroutine.
+type tickMsg struct {
+	now  int64
+	last bool
+}
+
+// shard runs its stages over the parts routed to it. Its state belongs to
+// its goroutine (or to replay's).
+type shard struct {
+	i       int
+	stages  []Stage
+	queue   chan *part
+	tick    chan tickMsg
+	ack     chan struct{}
+	resume  chan struct{}
+	exited  chan struct{}
+	current *model.Model
+
+	queued       prometheus.Gauge
+	records      prometheus.Counter
+	dropped      prometheus.Counter
+	batchSeconds prometheus.Observer
+}
+
+func newShard(i int, stages []Stage, queueLength int, m *metrics) *shard {
+	label := strconv.Itoa(i)
+	return &shard{
+		i: i, stages: stages,
+		queue:        make(chan *part, queueLength),
+		tick:         make(chan tickMsg),
+		ack:          make(chan struct{}),
+		resume:       make(chan struct{}),
+		exited:       make(chan struct{}),
+		queued:       m.queued.WithLabelValues(label),
+		records:      m.records.WithLabelValues(label),
+		dropped:      m.dropped.WithLabelValues(label, "queue_full"),
+		batchSeconds: m.batchSeconds.WithLabelValues(label),
+	}
+}
+
+// submit queues pt without blocking; a full queue drops it and counts its
+// records.
+func (s *shard) submit(pt *part) {
+	select {
+	case s.queue <- pt:
+		s.queued.Inc()
+	default:
+		s.dropped.Add(float64(len(pt.records)))
+		pt.release()
+	}
+}
+
+func (s *shard) full() bool { return len(s.queue) == cap(s.queue) }
+
+// run is the shard's goroutine: it processes its queue until the
+// coordinator's last tick.
+func (s *shard) run(holder *model.Holder) {
+	defer close(s.exited)
+	for {
+		select {
+		case pt := <-s.queue:
+			s.queued.Dec()
+			s.process(pt)
+		case t := <-s.tick:
+			// What was queued before the tick counts in it; at the last
+			// tick, everything left.
+			for n := len(s.queue); n > 0 || t.last && len(s.queue) > 0; n-- {
+				s.queued.Dec()
+				s.process(<-s.queue)
+			}
+			s.advance(t.now, holder)
+			s.ack <- struct{}{}
+			<-s.resume
+			if t.last {
+				return
+			}
+		}
+	}
+}
+
+// process runs the records and counter samples of pt through the stages
+// and releases pt.
+func (s *shard) process(pt *part) {
+	s.setModel(pt.model)
+	start := time.Now()
+	for i := range pt.records {
+		for _, st := range s.stages {
+			st.AddClass(&pt.records[i], &pt.classes[i])
+		}
+	}
+	for i := range pt.counters {
+		for _, st := range s.stages {
+			st.AddCounters(&pt.counters[i])
+		}
+	}
+	s.records.Add(float64(len(pt.records)))
+	s.batchSeconds.Observe(time.Since(start).Seconds())
+	pt.release()
+}
+
+// advance ticks the stages at now. A shard that has seen no batch yet
+// takes the holder's model, so that its stages know the traffic groups
+// from the first tick.
+func (s *shard) advance(now int64, holder *model.Holder) {
+	if s.current == nil {
+		s.setModel(holder.Load())
+	}
+	for _, st := range s.stages {
+		st.Tick(now)
+	}
+}
+
+func (s *shard) setModel(m *model.Model) {
+	if m == s.current {
+		return
+	}
+	s.current = m
+	for _, st := range s.stages {
+		st.SetModel(m)
+	}
+}

@@ -1,0 +1,210 @@
+package rates
+
+import (
+	"math"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowsentry/flowsentry/config/check"
+	"github.com/flowsentry/flowsentry/model"
+)
+
+// Shards is the rate engine split over shard engines, each fed by its own
+// goroutine with the records (or parts of records) it owns, and merged at
+// every tick into one view.
+//
+// A host (TGRP+IP) is counted whole by the one shard that owns its
+// address, so its objects are never merged: Each and Snapshot read them
+// from the shards. Traffic groups, their ports, exporters and interfaces
+// are counted in part by every shard and summed by Merge into objects of a
+// merging engine. The sum is exact: window sums, totals and the open
+// second add up, the first second is the earliest and the last seen the
+// latest, and the peak is raised from the summed window at each Merge as
+// a single engine raises it at each Tick — so a TGRP policy sees the
+// whole group, with the same numbers whatever the number of shards. A
+// merged object lives while any shard has its part; the totals of traffic
+// group objects dropped as idle are those the shards dropped.
+type Shards struct {
+	shards []*Engine
+	merged *Engine
+	snap   atomic.Pointer[Snapshot]
+}
+
+// mergedKinds are the kinds Merge sums; hosts stay in their shard.
+var mergedKinds = [...]Kind{KindGroup, KindGroupPort, KindInterface, KindInterfacePort, kindExporter}
+
+// NewShards returns n shard engines and their merge. The host cap
+// (MaxHosts) is shared out between the shards; the other caps apply to
+// each shard and to the merge. Metrics are registered once, with reg.
+func NewShards(cfg Config, n int, reg prometheus.Registerer) (*Shards, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, check.Prefix("rates", err)
+	}
+	if n < 1 {
+		n = 1
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Shards{merged: newEngine(cfg, m)}
+	s.merged.merging = true
+	s.merged.publish()
+	part := cfg
+	part.MaxHosts = (cfg.MaxHosts + n - 1) / n
+	for range n {
+		e := newEngine(part, m)
+		e.part = true
+		s.shards = append(s.shards, e)
+	}
+	s.snap.Store(s.merged.Snapshot())
+	return s, nil
+}
+
+// Shard returns shard i's engine: call its methods from the shard's
+// goroutine only.
+func (s *Shards) Shard(i int) *Engine { return s.shards[i] }
+
+// Len returns the number of shards.
+func (s *Shards) Len() int { return len(s.shards) }
+
+// SetModel hands the merge a new model (names and partitions of traffic
+// groups, interface names).
+func (s *Shards) SetModel(m *model.Model) { s.merged.SetModel(m) }
+
+// Merge sums the shards' objects at now, after every shard's Tick(now),
+// while no shard runs; it publishes the snapshot and updates the metrics.
+func (s *Shards) Merge(now int64) {
+	d := s.merged
+	d.now = max(now, d.now)
+	d.nowSec = floorDiv(d.now, nsPerSec)
+	for _, k := range mergedKinds {
+		for _, mo := range d.live[k] {
+			mo.win, mo.total, mo.open = [numFlow]uint64{}, [numFlow]uint64{}, [numFlow]uint64{}
+			mo.firstSec, mo.last, mo.ifc = math.MaxInt64, math.MinInt64, nil
+		}
+	}
+	var expired map[uint32]Totals
+	for _, sh := range s.shards {
+		for _, k := range mergedKinds {
+			for _, o := range sh.live[k] {
+				if mo := d.mergeTarget(o); mo != nil {
+					mo.add(o)
+				}
+			}
+		}
+		for id, t := range sh.expired {
+			if expired == nil {
+				expired = map[uint32]Totals{}
+			}
+			expired[id] = expired[id].plus(t)
+		}
+	}
+	for _, k := range mergedKinds {
+		list := d.live[k]
+		for i := len(list) - 1; i >= 0; i-- {
+			mo := list[i]
+			if mo.firstSec == math.MaxInt64 { // no shard has it any more
+				d.drop(mo)
+				continue
+			}
+			for c, n := range mo.win {
+				mo.peak[c] = max(mo.peak[c], n)
+			}
+		}
+	}
+	d.expired = expired
+	d.publish()
+	snap := d.Snapshot()
+	hosts := 0
+	for _, sh := range s.shards {
+		hosts += len(sh.live[KindHost])
+	}
+	snap.Hosts = make([]Stats, 0, hosts)
+	for _, sh := range s.shards {
+		snap.Hosts = append(snap.Hosts, statsOf(sh.live[KindHost])...)
+	}
+	s.snap.Store(snap)
+	d.flush()
+	d.metrics.objects.WithLabelValues(kindLabels[KindHost]).Set(float64(hosts))
+}
+
+// Snapshot returns the snapshot of the last Merge. It is safe for
+// concurrent use.
+func (s *Shards) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Each calls fn for every object of kind k as of the last Merge: merged
+// objects, and the hosts of every shard. Call it where Merge is called,
+// while no shard runs.
+func (s *Shards) Each(k Kind, fn func(o *Object)) {
+	if k != KindHost {
+		s.merged.Each(k, fn)
+		return
+	}
+	for _, sh := range s.shards {
+		sh.Each(k, fn)
+	}
+}
+
+// mergeTarget returns the merged object for shard object o, creating it;
+// nil when a cap refuses it.
+func (d *Engine) mergeTarget(o *Object) *Object {
+	key := o.key
+	switch key.Kind {
+	case KindGroup:
+		ref := d.groups[key.Group]
+		if ref == nil {
+			ref = &groupRef{id: key.Group, name: o.group.name, cid: o.group.cid}
+			d.groups[key.Group] = ref
+		}
+		if ref.obj == nil {
+			ref.obj = d.newObject(key, ref, nil)
+		}
+		return ref.obj
+	case KindGroupPort:
+		k := groupPortKey(key.Group, key.Proto, key.Port)
+		if mo := d.ports.get(k); mo != nil {
+			return mo
+		}
+		ref := d.groups[key.Group]
+		if ref == nil {
+			ref = &groupRef{id: key.Group, name: o.group.name, cid: o.group.cid}
+			d.groups[key.Group] = ref
+		}
+		return d.ports.add(k, d.newObject(key, ref, nil))
+	}
+	x := d.exporter(key.Exporter)
+	if x == nil {
+		return nil
+	}
+	switch key.Kind {
+	case KindInterface:
+		return d.iface(x, key.IfIndex)
+	case KindInterfacePort:
+		k := ifPortKey(key.IfIndex, key.Proto, key.Port)
+		if mo := x.ports.get(k); mo != nil {
+			return mo
+		}
+		mo := x.ports.add(k, d.newObject(key, nil, x))
+		if mo != nil {
+			mo.iface = x.ifaces[key.IfIndex]
+		}
+		return mo
+	}
+	return x.obj
+}
+
+// add sums shard object o into merged object mo.
+func (mo *Object) add(o *Object) {
+	for c := range numFlow {
+		mo.win[c] += o.win[c]
+		mo.total[c] += o.total[c]
+		mo.open[c] += o.open[c]
+	}
+	mo.firstSec = min(mo.firstSec, o.firstSec)
+	mo.last = max(mo.last, o.last)
+	if o.ifc != nil {
+		mo.ifc = o.ifc
+	}
+}
