@@ -82,8 +82,8 @@ func (p *shardedPair) tick(now int64) {
 func randomRecord(rng *rand.Rand, sec int) *flow.Record {
 	addrs := []string{
 		"10.1.0.1", "10.1.0.2", "10.1.7.9", "10.1.2.5", "10.1.2.6", // servers, dmz inside servers
-		"10.9.0.1",                                       // INT, no group
-		"192.168.1.1", "192.168.1.2",                     // wifi (another partition)
+		"10.9.0.1",                   // INT, no group
+		"192.168.1.1", "192.168.1.2", // wifi (another partition)
 		"2001:db8:1::1", "2001:db8:1::2", "2001:db8:9::1", // v6 group, outside v6
 		"203.0.113.5", "203.0.113.77", "198.51.100.1", // outside
 	}
