@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/collector/netflow"
+	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/detect/threshold"
+	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/gen"
+	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/pipeline"
+	"github.com/flowsentry/flowsentry/policy"
+	"github.com/flowsentry/flowsentry/rates"
+)
+
+// BenchmarkPipeline measures the whole detection path in one process, as
+// serve runs it: NetFlow v9 datagrams of 30 records from 10,000 remote
+// sources to 10,000 hosts, decoded by GOMAXPROCS producers (the collector's
+// workers) into batches that the pipeline classifies and routes to
+// GOMAXPROCS shards; rates per shard, merged every 100 ms (the tick), the
+// manual's three default TGRP templates and a TGRP+IP packets_in policy on
+// every host, and the alert engine. records/s is the figure to compare
+// between -cpu 1 and -cpu 2 (one shard, then two):
+//
+//	go test -run '^$' -bench Pipeline -benchmem -count=6 -cpu 1,2 ./engine | benchstat -col /cpu -
+func BenchmarkPipeline(b *testing.B) {
+	n := runtime.GOMAXPROCS(0)
+	g, err := gen.New(gen.Config{
+		Protocol:  gen.NetFlowV9,
+		SrcPrefix: netip.MustParsePrefix("198.18.0.0/15"), SrcAddrs: 10_000,
+		DstPrefix: netip.MustParsePrefix("10.1.0.0/16"), DstAddrs: 10_000,
+		Ports: []uint16{80, 443, 53, 123, 22, 25, 8080, 3389},
+		Seed:  1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const datagrams = 1024
+	now := time.Now().UnixNano()
+	var dgs [][]byte
+	for range datagrams {
+		dgs = append(dgs, g.Append(nil, now))
+	}
+	eng := newBenchEngine(b, n)
+	pl := eng.Pipeline
+	if err := pl.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exporter := netip.MustParseAddr("127.0.0.1")
+	var records atomic.Int64
+	var producer atomic.Int64
+	b.ReportAllocs()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		nf := netflow.NewDecoder(netflow.NewTemplates(netflow.DefaultConfig()))
+		i := int(producer.Add(1)) * 7919
+		batch := flow.NewBatch()
+		submit := func() {
+			k := len(batch.Records)
+			for !pl.Submit(batch) {
+				runtime.Gosched() // a full queue: wait, as a kernel buffer would
+			}
+			records.Add(int64(k))
+			batch = flow.NewBatch()
+		}
+		for pb.Next() {
+			var err error
+			if batch.Records, _, err = nf.Decode(exporter, now, dgs[i%datagrams], batch.Records); err != nil {
+				panic(err)
+			}
+			i++
+			if len(batch.Records) > flow.BatchSize-30 {
+				submit()
+			}
+		}
+		if len(batch.Records) > 0 {
+			submit()
+		} else {
+			batch.Release()
+		}
+	})
+	pl.Stop() // every queued batch is processed
+	elapsed := time.Since(start)
+	eng.Stop()
+	b.ReportMetric(float64(records.Load())/elapsed.Seconds(), "records/s")
+	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(records.Load()), "ns/record")
+}
+
+// newBenchEngine builds the engine of serve with n shards, the default
+// templates and a TGRP+IP policy, alerts kept in memory.
+func newBenchEngine(b *testing.B, n int) *Engine {
+	b.Helper()
+	m, err := model.Build(model.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pm := policy.NewManager(&policy.MemStore{}, nil)
+	hostPolicy := policy.Policy{
+		ID: 1000, Name: "host packets", Family: threshold.PortFamily, Target: policy.TargetGroups,
+		Object: policy.ObjectHost, Severity: 3, Params: &threshold.Params{Counter: "packets_in", Threshold: 1e6},
+	}
+	if err := pm.Load(context.Background(), []policy.Policy{hostPolicy}, []uint32{0}); err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Rates: rates.DefaultConfig(), Pipeline: pipeline.DefaultConfig(), Alerts: alert.DefaultConfig(), Baselines: detect.DefaultBaselineConfig()}
+	cfg.Pipeline.Shards = n
+	cfg.Pipeline.TickInterval = 100 * time.Millisecond
+	eng, err := New(cfg, Deps{
+		Model: model.NewHolder(m), Policies: pm.Set, AlertStore: alert.NewMemStore(0),
+		Sink: alert.SinkFunc(func(alert.Event) {}), Registerer: prometheus.NewRegistry(), Log: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return eng
+}
