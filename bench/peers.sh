@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end ingestion benchmark on this machine: the records per second that
-# `flowsentry serve`, nfdump's nfcapd and goflow2 v2.2.6 take in over UDP on
+# `flowsentry serve`, nfdump's nfcapd, FastNetMon 1.2.4 (Debian's, connection
+# tracking off: per-host counters and a threshold check every second, as
+# flowsentry keeps rates and runs policies) and goflow2 v2.2.6 take in over UDP on
 # 127.0.0.1 from the same NetFlow v9 load (flowgen, 30 records per datagram,
 # paced by a sleeping token bucket), with the same socket receive buffer, at
 # several offered loads. Kernel socket drops come from the drops column of
@@ -12,11 +14,11 @@
 #
 # Environment: DURATION seconds per run (5); RCVBUF receive buffer in bytes
 # (33554432); PER_DATAGRAM records per datagram (30); COLLECTORS to run a
-# subset ("flowsentry nfcapd goflow2"); PIN=0 not to pin the
+# subset ("flowsentry nfcapd fastnetmon goflow2"); PIN=0 not to pin the
 # collectors to CPU 0 and flowgen to CPU 1 (the default on 2+ CPUs, so that
 # the sender never starves the collector and every collector gets one core).
 #
-# Needs root (or sudo): it installs nfdump when missing, and raises
+# Needs root (or sudo): it installs nfdump and fastnetmon when missing, and raises
 # net.core.rmem_max (nfcapd -B is capped by it) and net.core.rmem_default
 # (goflow2 has no buffer option) only while that collector opens its socket,
 # restoring them at once. Everything it starts is killed on exit.
@@ -29,7 +31,7 @@ RCVBUF=${RCVBUF:-33554432}
 PER_DATAGRAM=${PER_DATAGRAM:-30}
 PIN=${PIN:-1}
 if [ "$#" -gt 0 ]; then loads=("$@"); else loads=(100000 300000 1000000 2000000); fi
-read -r -a collectors <<<"${COLLECTORS:-flowsentry nfcapd goflow2}"
+read -r -a collectors <<<"${COLLECTORS:-flowsentry nfcapd fastnetmon goflow2}"
 
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -166,11 +168,14 @@ pin() { # pin CPU: prefix that runs a command on one CPU
 }
 
 # --- tools -----------------------------------------------------------------
-if ! command -v nfcapd >/dev/null || ! command -v nfdump >/dev/null; then
-	log "installing nfdump (nfcapd)"
+need=()
+command -v nfcapd >/dev/null && command -v nfdump >/dev/null || need+=(nfdump)
+command -v fastnetmon >/dev/null || need+=(fastnetmon)
+if [ "${#need[@]}" -gt 0 ]; then
+	log "installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq --no-install-recommends nfdump >/dev/null
+	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 log "building flowsentry and flowgen; installing goflow2 v2.2.6"
 go build -o "$tmp/flowsentry" ./cmd/flowsentry
@@ -214,15 +219,47 @@ start_goflow2() {
 	wait_http "http://127.0.0.1:$2/metrics"
 }
 
+start_fastnetmon() {
+	# Debian's configuration with NetFlow on PORT, connection tracking off,
+	# Prometheus on MPORT, and nothing that reaches outside the temp dir.
+	# flowgen's sources; FastNetMon allocates counters for every address of it.
+	echo 10.0.0.0/16 >"$3/networks_list"
+	: >"$3/networks_whitelist"
+	sed -e "s|^netflow = .*|netflow = on|" \
+		-e "s|^netflow_port = .*|netflow_port = $1|" \
+		-e "s|^netflow_host = .*|netflow_host = 127.0.0.1|" \
+		-e "s|^enable_connection_tracking = .*|enable_connection_tracking = off|" \
+		-e "s|^networks_list_path = .*|networks_list_path = $3/networks_list|" \
+		-e "s|^white_list_path = .*|white_list_path = $3/networks_whitelist|" \
+		-e "s|^notify_script_path = .*|notify_script_path = /bin/true|" \
+		-e "s|^pid_path = .*|pid_path = $3/fastnetmon.pid|" \
+		-e "s|^enable_api = .*|enable_api = off|" \
+		-e "s|^prometheus = .*|prometheus = on|" \
+		-e "s|^prometheus_port = .*|prometheus_port = $2|" \
+		-e "s|^prometheus_host = .*|prometheus_host = 127.0.0.1|" \
+		/etc/fastnetmon.conf >"$3/fastnetmon.conf"
+	$(pin 0) fastnetmon --configuration_file "$3/fastnetmon.conf" --log_file "$3/fastnetmon.log" \
+		--disable_pid_logic >"$3/fastnetmon.out" 2>&1 &
+	cpid=$!
+	pids+=("$cpid")
+	wait_bound "$1"
+	wait_http "http://127.0.0.1:$2/metrics"
+}
+
 # count_COLLECTOR MPORT DIR prints "received app_drops": records taken in
 # (stored by nfcapd, decoded by goflow2, handed to the pipeline by
 # flowsentry) and datagrams dropped by the application.
 count_flowsentry() {
-	# Decoded records that reached the pipeline: those dropped because its
-	# queue was full do not count.
+	# Decoded records that reached the shards: those dropped because every
+	# shard queue was full (collector) or their shard's was (pipeline) do
+	# not count.
 	local url="http://127.0.0.1:$1/metrics"
-	echo "$(($(metric "$url" flowsentry_collector_records_total) - $(metric "$url" flowsentry_collector_dropped_records_total)))" \
+	echo "$(($(metric "$url" flowsentry_collector_records_total) - $(metric "$url" flowsentry_collector_dropped_records_total) - $(metric "$url" flowsentry_pipeline_dropped_total)))" \
 		"$(metric "$url" flowsentry_collector_drops_total queue_full)"
+}
+count_fastnetmon() {
+	# Every NetFlow record is one "simple packet" to FastNetMon.
+	echo "$(metric "http://127.0.0.1:$1/metrics" fastnetmon_total_simple_packets_processed)" 0
 }
 count_nfcapd() {
 	# nfcapd has written its file on exit; it has no queue to drop from.
@@ -265,13 +302,17 @@ for load in "${loads[@]}"; do
 	done
 done
 
-[ "${#collectors[@]}" = 3 ] || exit 0
+# Ratios against each peer that ran, when flowsentry ran.
+[ -n "${ingested["flowsentry ${loads[0]}"]:-}" ] || exit 0
 echo
 echo "ratios of ingested records/s (flowsentry / peer):"
 for load in "${loads[@]}"; do
 	fs=${ingested["flowsentry $load"]}
-	printf '  %9s rec/s offered: vs nfcapd %s, vs goflow2 %s\n' "$load" \
-		"$(awk -v a="$fs" -v b="${ingested["nfcapd $load"]}" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / (b > 0 ? b : 1) }')" \
-		"$(awk -v a="$fs" -v b="${ingested["goflow2 $load"]}" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / (b > 0 ? b : 1) }')"
+	line=$(printf '  %9s rec/s offered:' "$load")
+	for c in "${collectors[@]}"; do
+		[ "$c" != flowsentry ] || continue
+		line+=$(awk -v c="$c" -v a="$fs" -v b="${ingested["$c $load"]}" 'BEGIN { printf (b > 0 ? " vs %s %.2f" : " vs %s n/a"), c, a / (b > 0 ? b : 1) }')
+	done
+	echo "$line"
 done
 echo "drops are datagrams of $PER_DATAGRAM records; rcvbuf is the kernel's figure (2 x $RCVBUF asked)"
