@@ -13,6 +13,9 @@ import (
 // datagram into the batch and say what it held. It belongs to one worker.
 type decoder interface {
 	decode(exporter netip.Addr, now int64, payload []byte, b *flow.Batch) (stats, error)
+	// templates reports whether the datagram carries state the decoder
+	// must learn even when the worker sheds load (templates).
+	templates(payload []byte) bool
 }
 
 // stats is the outcome of one datagram, common to both protocols.
@@ -60,6 +63,8 @@ func (n netflowDecoder) decode(exporter netip.Addr, now int64, payload []byte, b
 	return s, err
 }
 
+func (netflowDecoder) templates(payload []byte) bool { return netflow.CarriesTemplates(payload) }
+
 // sflowDecoder adapts sflow.Decoder. The exporter is the agent address
 // inside the datagram, which the decoder reads itself.
 type sflowDecoder struct{ d *sflow.Decoder }
@@ -72,3 +77,6 @@ func (s sflowDecoder) decode(_ netip.Addr, now int64, payload []byte, b *flow.Ba
 	}
 	return out, err
 }
+
+// templates is false: sFlow datagrams are self-contained.
+func (sflowDecoder) templates([]byte) bool { return false }

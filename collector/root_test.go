@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/flowsentry/flowsentry/collector/netflow"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/gen"
 )
@@ -795,4 +796,64 @@ func gauge(t testing.TB, v *prometheus.GaugeVec, labels ...string) float64 {
 		t.Fatal(err)
 	}
 	return d.GetGauge().GetValue()
+}
+
+// fullSink is a testSink that tells the workers when it is full.
+type fullSink struct{ testSink }
+
+func (s *fullSink) Full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.full
+}
+
+// TestShedding fills the sink: datagrams without templates are dropped
+// before decoding and counted, datagrams with templates are still learned,
+// so that once the sink has room the exporter's data decodes at once.
+func TestShedding(t *testing.T) {
+	sink := &fullSink{}
+	sink.full = true
+	cfg := testConfig("netflow", "127.0.0.1:0")
+	cfg.Workers = 1
+	c := start(t, cfg, sink)
+	conn := dial(t, c, 0, "127.0.0.1")
+	g := generator(t, gen.Config{Protocol: gen.NetFlowV9, RefreshEvery: 4})
+	var dgs [][]byte
+	for range 7 { // templates in the first and the fifth
+		dgs = append(dgs, g.Append(nil, time.Now().UnixNano()))
+	}
+	withTemplates := 0
+	for _, d := range dgs {
+		if netflow.CarriesTemplates(d) {
+			withTemplates++
+		}
+	}
+	if withTemplates != 2 {
+		t.Fatalf("%d of 7 datagrams carry templates, want 2 (RefreshEvery 4)", withTemplates)
+	}
+	send(t, conn, dgs...)
+	waitFor(t, "the datagrams", func() bool { return sum(t, c.m.datagrams)+value(c.m.drops, dropQueueFull) >= 7 })
+	// 5 datagrams without templates were shed; the batch of the two
+	// decoded ones is refused too once the flush interval passes.
+	if got := value(c.m.drops, dropQueueFull); got != 5 && got != 7 {
+		t.Errorf("queue_full drops = %v, want 5 (the datagrams without templates), 7 after the refused batch", got)
+	}
+	if got := sum(t, c.m.datagrams); got != 2 {
+		t.Errorf("datagrams decoded = %v, want 2 (those with templates)", got)
+	}
+	if got := sum(t, c.m.templatesLearned); got == 0 {
+		t.Error("no template learned while shedding")
+	}
+	sink.mu.Lock()
+	sink.full = false
+	sink.mu.Unlock()
+	data := g.Append(nil, time.Now().UnixNano())
+	if netflow.CarriesTemplates(data) {
+		t.Fatal("the eighth datagram carries templates")
+	}
+	send(t, conn, data)
+	waitFor(t, "its records", func() bool { recs, _ := sink.got(); return len(recs) > 0 })
+	if got := sum(t, c.m.templateMisses); got != 0 {
+		t.Errorf("template misses = %v after shedding, want 0", got)
+	}
 }

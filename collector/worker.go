@@ -29,6 +29,9 @@ type worker struct {
 	conn   *net.UDPConn
 	dec    decoder
 	sink   Sink
+	// full, when the sink has it, says that the sink would refuse a
+	// batch: the worker then drops datagrams before decoding them.
+	full func() bool
 	m      *metrics
 	labels *exporterLabels
 	errs   *errorLog
@@ -62,7 +65,12 @@ func newWorker(name string, conn *net.UDPConn, dec decoder, c *Collector) (*work
 	if err != nil {
 		return nil, err
 	}
+	var full func() bool
+	if f, ok := c.sink.(interface{ Full() bool }); ok {
+		full = f.Full
+	}
 	return &worker{
+		full:        full,
 		name:        name,
 		conn:        conn,
 		reader:      reader,
@@ -119,8 +127,15 @@ func (w *worker) readFailed(err error) bool {
 }
 
 // handle decodes one datagram from exporter received at now into the
-// batch, counts it, and hands the batch over when full.
+// batch, counts it, and hands the batch over when full. While the sink is
+// full it sheds load first: a datagram without templates is dropped
+// undecoded (counted as a queue_full drop), so that an overloaded server
+// spends its CPU on the records it can still take.
 func (w *worker) handle(exporter netip.Addr, now time.Time, payload []byte) {
+	if w.full != nil && w.full() && !w.dec.templates(payload) {
+		w.dropQueue.Inc()
+		return
+	}
 	b := w.batch
 	nRecords, nCounters := len(b.Records), len(b.Counters)
 	st, err := w.dec.decode(exporter, now.UnixNano(), payload, b)

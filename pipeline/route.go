@@ -36,15 +36,22 @@ func (pt *part) release() {
 // when every shard's queue is full: the caller then still owns b and drops
 // it. A part of b for a full shard is dropped and counted.
 func (p *Pipeline) Submit(b *flow.Batch) bool {
-	full := true
-	for _, s := range p.shards {
-		full = full && s.full()
-	}
-	if full {
+	if p.Full() {
 		return false
 	}
 	p.route(b, (*shard).submit)
 	b.Release()
+	return true
+}
+
+// Full reports whether every shard's queue is full, so that Submit would
+// refuse a batch: collectors then shed datagrams before decoding them.
+func (p *Pipeline) Full() bool {
+	for _, s := range p.shards {
+		if !s.full() {
+			return false
+		}
+	}
 	return true
 }
 
