@@ -25,13 +25,13 @@ const (
 // worker reads one socket and decodes its datagrams into batches for the
 // sink. Everything but mu and stopAt belongs to the worker's goroutine.
 type worker struct {
-	name   string
-	conn   *net.UDPConn
-	dec    decoder
-	sink   Sink
+	name string
+	conn *net.UDPConn
+	dec  decoder
+	sink Sink
 	// full, when the sink has it, says that the sink would refuse a
 	// batch: the worker then drops datagrams before decoding them.
-	full func() bool
+	full   func() bool
 	m      *metrics
 	labels *exporterLabels
 	errs   *errorLog
