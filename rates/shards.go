@@ -2,7 +2,9 @@ package rates
 
 import (
 	"math"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -25,11 +27,26 @@ import (
 // whole group, with the same numbers whatever the number of shards. A
 // merged object lives while any shard has its part; the totals of traffic
 // group objects dropped as idle are those the shards dropped.
+//
+// Building a snapshot copies every object, so Merge builds one only when a
+// reader asked since the last: an API nobody reads costs nothing per
+// tick, and a reader gets a snapshot at most one tick old.
 type Shards struct {
 	shards []*Engine
 	merged *Engine
 	snap   atomic.Pointer[Snapshot]
+	// lastMerge is the time of the last Merge; wanted says a reader
+	// waits for a snapshot of it; built is closed, and replaced, when one
+	// is published.
+	lastMerge atomic.Int64
+	wanted    atomic.Bool
+	mu        sync.Mutex
+	built     chan struct{}
 }
+
+// snapshotWait bounds how long Snapshot waits for the next Merge (a
+// stopped pipeline merges no more).
+const snapshotWait = 3 * time.Second
 
 // mergedKinds are the kinds Merge sums; hosts stay in their shard.
 var mergedKinds = [...]Kind{KindGroup, KindGroupPort, KindInterface, KindInterfacePort, kindExporter}
@@ -48,7 +65,7 @@ func NewShards(cfg Config, n int, reg prometheus.Registerer) (*Shards, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Shards{merged: newEngine(cfg, m)}
+	s := &Shards{merged: newEngine(cfg, m), built: make(chan struct{})}
 	s.merged.merging = true
 	s.merged.publish()
 	part := cfg
@@ -115,6 +132,24 @@ func (s *Shards) Merge(now int64) {
 		}
 	}
 	d.expired = expired
+	s.lastMerge.Store(d.now)
+	if s.wanted.Swap(false) {
+		s.Publish()
+	}
+	d.flush()
+	hosts := 0
+	for _, sh := range s.shards {
+		hosts += len(sh.live[KindHost])
+	}
+	d.metrics.objects.WithLabelValues(kindLabels[KindHost]).Set(float64(hosts))
+}
+
+// Publish builds and publishes the snapshot of the last Merge. Merge calls
+// it when a reader asked; replay, which drives Merge itself, calls it
+// before reading its totals. Call it where Merge is called, while no shard
+// runs.
+func (s *Shards) Publish() {
+	d := s.merged
 	d.publish()
 	snap := d.Snapshot()
 	hosts := 0
@@ -126,13 +161,31 @@ func (s *Shards) Merge(now int64) {
 		snap.Hosts = append(snap.Hosts, statsOf(sh.live[KindHost])...)
 	}
 	s.snap.Store(snap)
-	d.flush()
-	d.metrics.objects.WithLabelValues(kindLabels[KindHost]).Set(float64(hosts))
+	s.mu.Lock()
+	close(s.built)
+	s.built = make(chan struct{})
+	s.mu.Unlock()
 }
 
-// Snapshot returns the snapshot of the last Merge. It is safe for
-// concurrent use.
-func (s *Shards) Snapshot() *Snapshot { return s.snap.Load() }
+// Snapshot returns the snapshot of the last Merge: when the last one
+// published is older, it asks the next Merge for one and waits for it (at
+// most one tick, or snapshotWait when the pipeline stopped). It is safe
+// for concurrent use.
+func (s *Shards) Snapshot() *Snapshot {
+	snap := s.snap.Load()
+	if snap.Time.UnixNano() >= s.lastMerge.Load() {
+		return snap
+	}
+	s.mu.Lock()
+	built := s.built
+	s.mu.Unlock()
+	s.wanted.Store(true)
+	select {
+	case <-built:
+	case <-time.After(snapshotWait):
+	}
+	return s.snap.Load()
+}
 
 // Each calls fn for every object of kind k as of the last Merge: merged
 // objects, and the hosts of every shard. Call it where Merge is called,

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,6 +75,7 @@ func (p *shardedPair) tick(now int64) {
 		p.shards.Shard(i).Tick(now)
 	}
 	p.shards.Merge(now)
+	p.shards.Publish()
 }
 
 // randomRecord draws a record between addresses of the test model's
@@ -185,5 +187,36 @@ func TestShardsHostCap(t *testing.T) {
 		if got := sh.Shard(i).cfg.MaxHosts; got != 3 {
 			t.Errorf("shard %d holds %d hosts, want 3 (10 over 4, rounded up)", i, got)
 		}
+	}
+}
+
+// TestShardsSnapshotOnDemand: Merge builds no snapshot nobody asked for; a
+// reader waits for the next Merge and gets its state.
+func TestShardsSnapshotOnDemand(t *testing.T) {
+	p := newShardedPair(t, DefaultConfig(), 2, 1)
+	p.add(rec("203.0.113.5", "10.1.0.10"))
+	p.single.Tick(at(1))
+	for i := range p.shards.Len() {
+		p.shards.Shard(i).Tick(at(1))
+	}
+	p.shards.Merge(at(1))
+	if got := p.shards.snap.Load().Time; got.UnixNano() >= at(1) {
+		t.Fatalf("Merge built a snapshot of %v nobody asked for", got)
+	}
+	got := make(chan *Snapshot)
+	go func() { got <- p.shards.Snapshot() }()
+	for !p.shards.wanted.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	p.shards.Merge(at(2))
+	snap := <-got
+	if snap.Time.UnixNano() != at(2) {
+		t.Errorf("snapshot of %v, want the Merge at 2 s", snap.Time)
+	}
+	if len(snap.Hosts) != 1 || len(snap.Groups) != 1 {
+		t.Errorf("snapshot holds %d hosts and %d groups, want 1 and 1", len(snap.Hosts), len(snap.Groups))
+	}
+	if again := p.shards.Snapshot(); again != snap {
+		t.Error("a second reader in the same tick did not get the same snapshot")
 	}
 }

@@ -167,6 +167,7 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 	// objects dropped as idle on the way (files apart in time, long gaps);
 	// then the clock moves past the quiet period so that every alert still
 	// open ends with its DELETE.
+	re.Publish() // replay drives the merges: take the last one's state
 	snap := re.Snapshot()
 	if clock.last != 0 {
 		// An UPDATE may be due first; the quiet period runs from it.
