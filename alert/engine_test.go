@@ -392,6 +392,30 @@ func TestOutboxFull(t *testing.T) {
 	}
 }
 
+// TestTickOrder reports conditions in a different order in each tick: the
+// alerts of one tick get their IDs, and their events, ordered by policy
+// and object, whatever order the detectors met them in.
+func TestTickOrder(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), newMemStore())
+	for _, key := range []string{"TGRP/3", "TGRP/1", "TGRP/2"} {
+		c := tgrpCondition(1000)
+		c.Key = key
+		h.observe(0, c)
+	}
+	other := tgrpCondition(1000)
+	other.Policy, other.Key = 2, "TGRP/9"
+	h.observe(0, other)
+	h.tick(0)
+	var got []string
+	for _, ev := range h.events {
+		got = append(got, fmt.Sprintf("%d %d %s", ev.Alert.ID, ev.Alert.Policy, ev.Alert.Key))
+	}
+	want := []string{"1001 2 TGRP/9", "1002 7 TGRP/1", "1003 7 TGRP/2", "1004 7 TGRP/3"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("events (-got +want):\n%s", diff)
+	}
+}
+
 // TestOneCommitPerTick opens 10,000 alerts in one tick: one store
 // transaction, 10,000 distinct IDs, no store call per alert.
 func TestOneCommitPerTick(t *testing.T) {

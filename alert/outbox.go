@@ -1,7 +1,10 @@
 package alert
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,6 +23,20 @@ func (e *Engine) enqueue(en *entry, op Op) bool {
 	e.outbox = append(e.outbox, transition{en: en, op: op, a: en.a})
 	e.metrics.outbox.Set(float64(len(e.outbox)))
 	return true
+}
+
+// sealTick orders the transitions of the tick that ends (those of its
+// Observe calls and its own) by policy and object. They happen at the same
+// time, but the detectors report them in the order they meet their
+// objects, which depends on the number of shards; sorted, new alerts get
+// their IDs, and the actions their events, in the same order on every
+// machine. Transitions of one alert keep their order (the sort is
+// stable). Called with e.mu held.
+func (e *Engine) sealTick() {
+	slices.SortStableFunc(e.outbox[e.sealed:], func(a, b transition) int {
+		return cmp.Or(cmp.Compare(a.a.Policy, b.a.Policy), strings.Compare(a.a.Key, b.a.Key))
+	})
+	e.sealed = len(e.outbox)
 }
 
 // StartCommitting starts the goroutine that commits the outbox after each
@@ -47,6 +64,9 @@ func (e *Engine) StopCommitting() {
 	if running {
 		<-e.done
 	}
+	e.mu.Lock()
+	e.sealTick() // transitions of Observe calls after the last Tick
+	e.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), stopFlushTimeout)
 	defer cancel()
 	if err := e.Flush(ctx); err != nil {
@@ -70,8 +90,8 @@ func (e *Engine) commitLoop() {
 	}
 }
 
-// Flush commits every transition in the outbox, in transactions of at
-// most maxCommit, and hands their events to the Sink; it returns the
+// Flush commits every transition of the ticks done (Tick) in the outbox,
+// in transactions of at most maxCommit, and hands their events to the Sink; it returns the
 // store's error when a commit fails, leaving the rest in the outbox.
 // Replay and tests call it to see a tick's events at once.
 func (e *Engine) Flush(ctx context.Context) error {
@@ -89,7 +109,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 // Called with commitMu held.
 func (e *Engine) commitOnce(ctx context.Context) (int, error) {
 	e.mu.Lock()
-	n := len(e.outbox)
+	n := e.sealed // the ticks' transitions; later ones may still be sorted
 	if n > maxCommit {
 		n = maxCommit
 	}
@@ -138,6 +158,7 @@ func (e *Engine) commitOnce(ctx context.Context) (int, error) {
 		}
 	}
 	e.outbox = append(e.outbox[:0], e.outbox[n:]...)
+	e.sealed = max(0, e.sealed-n)
 	e.metrics.outbox.Set(float64(len(e.outbox)))
 	e.mu.Unlock()
 	for i := range e.batch {

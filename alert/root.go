@@ -85,12 +85,15 @@ type Engine struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	open    map[ident]*entry
-	byID    map[uint64]*entry // committed open alerts
-	list    []*entry          // open alerts in creation order, plus ended ones until the Tick compacts it
-	retire  []*entry          // duplicates found by Start, deleted at the next Tick
-	outbox  []transition      // applied, not yet committed, in order
+	mu     sync.Mutex
+	open   map[ident]*entry
+	byID   map[uint64]*entry // committed open alerts
+	list   []*entry          // open alerts in creation order, plus ended ones until the Tick compacts it
+	retire []*entry          // duplicates found by Start, deleted at the next Tick
+	outbox []transition      // applied, not yet committed, in order
+	// sealed is how many transitions at the head of the outbox belong to
+	// finished ticks (see sealTick).
+	sealed  int
 	stopped bool
 
 	// The committer: wake is signalled by Tick; commitMu makes one
@@ -271,6 +274,7 @@ func (e *Engine) Tick(now time.Time) {
 		}
 		e.create(old.a.Latest, &c)
 	}
+	e.sealTick()
 	select {
 	case e.wake <- struct{}{}:
 	default:
