@@ -24,6 +24,7 @@
 # restoring them at once. Everything it starts is killed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH="$PATH:/usr/sbin:/sbin"
 
 DURATION=${DURATION:-5}
@@ -47,18 +48,6 @@ restore_sysctls() {
 	done
 }
 
-# stop PID asks a process to end, then kills it after 5 s (goflow2 drains
-# its queue, however long, before it honours SIGTERM).
-stop() {
-	local i
-	kill -TERM "$1" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
 
 cleanup() {
 	local pid
@@ -81,32 +70,8 @@ raise_sysctl() {
 	fi
 }
 
-# free_port prints a TCP and UDP port nothing on 127.0.0.1 uses.
-free_port() {
-	local p hex
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		hex=$(printf ':%04X ' "$p")
-		if ! grep -qi -- "$hex" /proc/net/udp /proc/net/udp6 /proc/net/tcp /proc/net/tcp6; then
-			echo "$p"
-			return
-		fi
-	done
-}
 
-# udp_drops PORT prints the kernel's drop count summed over the UDP sockets
-# bound to PORT (last column of /proc/net/udp and udp6).
-udp_drops() {
-	awk -v port="$(printf %04X "$1")" 'FNR > 1 {
-		split($2, local, ":")
-		if (toupper(local[2]) == port) s += $NF
-	} END { print s + 0 }' /proc/net/udp /proc/net/udp6
-}
 
-# queued PORT prints the bytes waiting in the sockets bound to PORT.
-queued() {
-	ss -uanH "sport = :$1" | awk '{ s += $2 } END { print s + 0 }'
-}
 
 # wait_bound PORT waits until a UDP socket is bound to PORT.
 wait_bound() {
