@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/flowsentry/flowsentry/flow"
@@ -60,6 +61,20 @@ func (p *Pipeline) Full() bool {
 func (p *Pipeline) route(b *flow.Batch, deliver func(*shard, *part)) {
 	m := p.model.Load()
 	n := len(p.shards)
+	if n == 1 {
+		// One shard owns everything: it takes the batch's records and
+		// counters as they are, without a copy.
+		pt := partPool.Get().(*part)
+		pt.model = m
+		pt.records, b.Records = b.Records, pt.records[:0]
+		pt.counters, b.Counters = b.Counters, pt.counters[:0]
+		pt.classes = slices.Grow(pt.classes[:0], len(pt.records))[:len(pt.records)]
+		for i := range pt.records {
+			m.Classify(&pt.records[i], &pt.classes[i])
+		}
+		deliver(p.shards[0], pt)
+		return
+	}
 	var parts [maxShards]*part
 	take := func(i int) *part {
 		if parts[i] == nil {
@@ -72,12 +87,6 @@ func (p *Pipeline) route(b *flow.Batch, deliver func(*shard, *part)) {
 	for i := range b.Records {
 		r := &b.Records[i]
 		m.Classify(r, &c)
-		if n == 1 {
-			pt := take(0)
-			pt.records = append(pt.records, *r)
-			pt.classes = append(pt.classes, c)
-			continue
-		}
 		srcShard, dstShard, recShard := -1, -1, 0
 		inSrc, inDst := len(c.Src.Groups) > 0, len(c.Dst.Groups) > 0
 		if inSrc {
