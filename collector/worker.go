@@ -13,6 +13,10 @@ import (
 	"github.com/flowsentry/flowsentry/flow"
 )
 
+// shedPause is how long a worker waits before each read while every
+// shard queue is full.
+const shedPause = 100 * time.Microsecond
+
 // maxOtherCache bounds a worker's memory of exporters labelled "other".
 const maxOtherCache = 4096
 
@@ -94,6 +98,12 @@ func newWorker(name string, conn *net.UDPConn, dec decoder, c *Collector) (*work
 func (w *worker) run() {
 	defer w.flushBatch()
 	for {
+		if w.full != nil && w.full() {
+			// Give the shards the CPU rather than read datagrams only
+			// to drop them: what the socket cannot hold meanwhile the
+			// kernel drops, at no cost to the process.
+			time.Sleep(shedPause)
+		}
 		d, err := w.reader.Next()
 		if err != nil {
 			if w.readFailed(err) {
@@ -128,9 +138,10 @@ func (w *worker) readFailed(err error) bool {
 
 // handle decodes one datagram from exporter received at now into the
 // batch, counts it, and hands the batch over when full. While the sink is
-// full it sheds load first: a datagram without templates is dropped
-// undecoded (counted as a queue_full drop), so that an overloaded server
-// spends its CPU on the records it can still take.
+// full it sheds load first: the worker pauses before each read (see run),
+// so that the kernel drops what the socket cannot hold, and a datagram it
+// reads without templates is dropped undecoded (counted as a queue_full
+// drop): an overloaded server spends its CPU on the records it can take.
 func (w *worker) handle(exporter netip.Addr, now time.Time, payload []byte) {
 	if w.full != nil && w.full() && !w.dec.templates(payload) {
 		w.dropQueue.Inc()
