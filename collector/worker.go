@@ -17,6 +17,10 @@ import (
 // shard queue is full.
 const shedPause = 100 * time.Microsecond
 
+// maxSubmitWait is how long a worker waits for room for a decoded batch
+// before dropping it.
+const maxSubmitWait = 100 * time.Millisecond
+
 // maxOtherCache bounds a worker's memory of exporters labelled "other".
 const maxOtherCache = 4096
 
@@ -182,7 +186,7 @@ func (w *worker) flushBatch() {
 		return
 	}
 	w.batch = flow.NewBatch()
-	if w.sink.Submit(b) {
+	if w.submit(b) {
 		w.m.batchDelay.Observe(time.Since(w.batchStart).Seconds())
 	} else {
 		w.dropQueue.Add(float64(w.batchDatagrams))
@@ -190,6 +194,22 @@ func (w *worker) flushBatch() {
 		b.Release()
 	}
 	w.batchDatagrams = 0
+}
+
+// submit hands b to the sink. A sink that tells when it is full gets a
+// little time to make room (the socket buffers meanwhile) before the batch
+// is dropped: a short stall is better lost by the kernel, which costs
+// nothing, than by dropping decoded records.
+func (w *worker) submit(b *flow.Batch) bool {
+	for waited := time.Duration(0); ; waited += shedPause {
+		if w.sink.Submit(b) {
+			return true
+		}
+		if w.full == nil || waited >= maxSubmitWait || w.stopping() {
+			return false
+		}
+		time.Sleep(shedPause)
+	}
 }
 
 // exporter returns the metrics of exporter a.
