@@ -70,8 +70,8 @@ func newMetrics(reg prometheus.Registerer, templates *netflow.Templates) (*metri
 			Name: "flowsentry_collector_held_dropped_datagrams_total",
 			Help: "Held datagrams given up: too old, over the pending bound, or holding disabled.",
 		}),
-		drops:          counter("drops_total", "Datagrams lost: socket (the kernel receive buffer was full) or queue_full (every shard queue was full: the datagram was dropped before decoding unless it carried templates, or its batch was refused).", "reason"),
-		droppedRecords: counter("dropped_records_total", "Decoded records lost because every shard queue was full when their batch was handed over.", "reason"),
+		drops:          counter("drops_total", "Datagrams lost: socket (the kernel receive buffer was full) or queue_full (a shard queue was full: the datagram was dropped before decoding unless it carried templates, or its batch was refused).", "reason"),
+		droppedRecords: counter("dropped_records_total", "Decoded records lost because a shard queue was full when their batch was handed over.", "reason"),
 		readErrors:     counter("read_errors_total", "Socket read errors other than stopping, by worker.", "worker"),
 		batchDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "flowsentry_collector_batch_delay_seconds",

@@ -45,8 +45,9 @@
 // while the Tickers run over the state of every shard; then all resume. A
 // full shard queue drops the batch and counts its records
 // (flowsentry_pipeline_dropped_total); Submit refuses a batch, before
-// classifying it, when every shard's queue is full, so that an overloaded
-// collector sheds load at once.
+// classifying it, when any shard's queue is full: the collector then holds
+// back (the socket buffers, the kernel drops what it cannot hold) rather
+// than feed the other shards while the slow one drops its part.
 package pipeline
 
 import (

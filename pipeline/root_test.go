@@ -234,8 +234,9 @@ func TestQueueFullAndStop(t *testing.T) {
 	}
 }
 
-// TestShardQueueFull fills one shard's queue: Submit still takes batches
-// for the others, drops the full shard's part and counts its records.
+// TestShardQueueFull fills one shard's queue: Submit refuses every batch
+// (the collector holds back), and a part that still meets a full queue
+// (a batch routed as the queue filled) is dropped and counted.
 func TestShardQueueFull(t *testing.T) {
 	m := model.New(nil, []model.TrafficGroup{{ID: 1, Name: "inside", CIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}, nil)
 	a, b := &recorder{}, &recorder{}
@@ -249,14 +250,19 @@ func TestShardQueueFull(t *testing.T) {
 	if !p.Submit(batch(addr[0])) {
 		t.Fatal("Submit refused the first batch")
 	}
-	if !p.Submit(batch(addr[0], addr[0], addr[1])) {
-		t.Fatal("Submit refused a batch while shard 1 had room")
+	if !p.Full() {
+		t.Fatal("Full is false with shard 0's queue full")
 	}
+	refused := batch(addr[1])
+	if p.Submit(refused) {
+		t.Fatal("Submit took a batch while shard 0's queue was full")
+	}
+	refused.Release() // still the caller's
+	racing := batch(addr[0], addr[0], addr[1])
+	p.route(racing, (*shard).submit)
+	racing.Release()
 	if got := testutil.ToFloat64(p.m.dropped.WithLabelValues("0", "queue_full")); got != 2 {
 		t.Errorf("dropped on shard 0 = %v, want 2", got)
-	}
-	if p.Submit(batch(addr[1])) {
-		t.Error("Submit took a batch while every queue was full")
 	}
 	if err := p.Start(); err != nil {
 		t.Fatal(err)

@@ -34,8 +34,8 @@ func (pt *part) release() {
 
 // Submit classifies the records of b, routes them to their shards' queues
 // and releases b; it never blocks. It returns false, having done nothing,
-// when every shard's queue is full: the caller then still owns b and drops
-// it. A part of b for a full shard is dropped and counted.
+// when any shard's queue is full: the caller then still owns b, and may
+// wait and try again or drop it. A part of b for a full shard is dropped and counted.
 func (p *Pipeline) Submit(b *flow.Batch) bool {
 	if p.Full() {
 		return false
@@ -45,15 +45,15 @@ func (p *Pipeline) Submit(b *flow.Batch) bool {
 	return true
 }
 
-// Full reports whether every shard's queue is full, so that Submit would
-// refuse a batch: collectors then shed datagrams before decoding them.
+// Full reports whether any shard's queue is full, so that Submit would
+// refuse a batch: collectors then shed load before decoding.
 func (p *Pipeline) Full() bool {
 	for _, s := range p.shards {
-		if !s.full() {
-			return false
+		if s.full() {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // route classifies every record of b once and hands each shard its part
