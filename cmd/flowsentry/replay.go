@@ -127,8 +127,15 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 		return err
 	}
 	// The engine serve runs, with nothing persisted: alert events are
-	// printed instead of calling plugins.
-	eng, err := engine.New(engineConfig(cfg), engine.Deps{
+	// printed instead of calling plugins. Replay runs its shards one after
+	// the other in this goroutine, and any number of shards gives the same
+	// output, so one per CPU would only add routing: unless the
+	// configuration says how many, it takes one.
+	ecfg := engineConfig(cfg)
+	if ecfg.Pipeline.Shards == 0 {
+		ecfg.Pipeline.Shards = 1
+	}
+	eng, err := engine.New(ecfg, engine.Deps{
 		Model: holder, Policies: pm.Set, AlertStore: alert.NewMemStore(0),
 		Sink: alert.SinkFunc(func(ev alert.Event) {
 			_ = enc.Encode(alertLine{Type: "alert", Op: ev.Op, Alert: annotate.Alert(ev.Alert)})
