@@ -101,8 +101,9 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	for _, s := range dets {
 		tickers = append(tickers, s)
 	}
-	tickers = append(tickers, alertTicker{al})
-	pl, err := pipeline.New(cfg.Pipeline, d.Model, shards, tickers, d.Clock, d.Registerer, d.Log)
+	// The alert engine's Tick reads no shard state: the shards resume
+	// before it.
+	pl, err := pipeline.New(cfg.Pipeline, d.Model, shards, tickers, []pipeline.Ticker{alertTicker{al}}, d.Clock, d.Registerer, d.Log)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}

@@ -96,6 +96,7 @@ type Pipeline struct {
 	model   *model.Holder
 	shards  []*shard
 	tickers []Ticker
+	after   []Ticker
 	log     *slog.Logger
 	m       *metrics
 	now     func() int64
@@ -107,9 +108,11 @@ type Pipeline struct {
 }
 
 // New builds a pipeline of one shard per element of shards, each running
-// its stages in order, and tickers run in order at each tick. now is the
-// clock used by Start (nil means the wall clock); replay does not use it.
-func New(cfg Config, holder *model.Holder, shards [][]Stage, tickers []Ticker, now func() int64, reg prometheus.Registerer, log *slog.Logger) (*Pipeline, error) {
+// its stages in order; tickers run in order at each tick while the shards
+// wait, then after, which read no shard state (the alert engine), once
+// they resumed. now is the clock used by Start (nil means the wall clock);
+// replay does not use it.
+func New(cfg Config, holder *model.Holder, shards [][]Stage, tickers, after []Ticker, now func() int64, reg prometheus.Registerer, log *slog.Logger) (*Pipeline, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -123,7 +126,7 @@ func New(cfg Config, holder *model.Holder, shards [][]Stage, tickers []Ticker, n
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, model: holder, tickers: tickers, log: log, m: m, now: now}
+	p := &Pipeline{cfg: cfg, model: holder, tickers: tickers, after: after, log: log, m: m, now: now}
 	for i, stages := range shards {
 		p.shards = append(p.shards, newShard(i, stages, cfg.QueueLength, m))
 	}
@@ -187,6 +190,7 @@ func (p *Pipeline) tickAll(now int64, last bool) {
 	for _, s := range p.shards {
 		s.resume <- struct{}{}
 	}
+	p.tickAfter(now)
 	if last {
 		for _, s := range p.shards {
 			<-s.exited
@@ -208,13 +212,18 @@ func (p *Pipeline) Advance(now int64) {
 		s.advance(now, p.model)
 	}
 	p.tickWhole(now)
+	p.tickAfter(now)
 }
 
-// tickWhole runs the Tickers, handing them a reloaded model first.
+// tickWhole runs the Tickers that read the shards, handing every Ticker a
+// reloaded model first.
 func (p *Pipeline) tickWhole(now int64) {
 	if m := p.model.Load(); m != p.current {
 		p.current = m
 		for _, t := range p.tickers {
+			t.SetModel(m)
+		}
+		for _, t := range p.after {
 			t.SetModel(m)
 		}
 	}
@@ -223,4 +232,11 @@ func (p *Pipeline) tickWhole(now int64) {
 		t.Tick(now)
 	}
 	p.m.tickSeconds.Observe(time.Since(start).Seconds())
+}
+
+// tickAfter runs the Tickers that read no shard state.
+func (p *Pipeline) tickAfter(now int64) {
+	for _, t := range p.after {
+		t.Tick(now)
+	}
 }

@@ -71,12 +71,37 @@ func newPipeline(t *testing.T, cfg Config, m *model.Model, shards [][]Stage, tic
 	t.Helper()
 	holder := model.NewHolder(m)
 	reg := prometheus.NewRegistry()
-	p, err := New(cfg, holder, shards, tickers, func() int64 { return 42 }, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := New(cfg, holder, shards, tickers, nil, func() int64 { return 42 }, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p, holder, reg
 }
+
+// TestAfterTickers: the Tickers that read no shard state tick after those
+// that do, with the same model.
+func TestAfterTickers(t *testing.T) {
+	var order []string
+	logTo := func(name string) *namedTicker { return &namedTicker{name: name, log: &order} }
+	holder := model.NewHolder(model.New(nil, nil, nil))
+	p, err := New(DefaultConfig(), holder, [][]Stage{{}}, []Ticker{logTo("merge"), logTo("detect")}, []Ticker{logTo("alerts")},
+		nil, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Advance(1)
+	if got, want := fmtList(order), "[merge model detect model alerts model merge tick detect tick alerts tick]"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+type namedTicker struct {
+	name string
+	log  *[]string
+}
+
+func (n *namedTicker) SetModel(*model.Model) { *n.log = append(*n.log, n.name+" model") }
+func (n *namedTicker) Tick(int64)            { *n.log = append(*n.log, n.name+" tick") }
 
 func TestSynchronous(t *testing.T) {
 	a, b, whole := &recorder{}, &recorder{}, &recorder{}
