@@ -300,7 +300,7 @@ func Build(cfg Config) (*Model, error) {
 	}
 	for i := range p.blacklists {
 		b := &p.blacklists[i]
-		if b.Prefixes, err = readBlacklist(b.File); err != nil {
+		if b.entries, err = readBlacklist(b.File); err != nil {
 			return nil, fmt.Errorf("blacklist %s: %w", b.Name, err)
 		}
 	}

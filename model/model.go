@@ -1,6 +1,7 @@
 package model
 
 import (
+	"iter"
 	"net/netip"
 	"slices"
 	"time"
@@ -49,12 +50,12 @@ type Model struct {
 	// shares those that did not change.
 	groups     *bart.Table[[]uint16]   // prefix → every group holding it
 	internal   *bart.Table[[]uint32]   // prefix → every CID with it as INT
-	blacklists *bart.Table[[]uint32]   // prefix → every blacklist ID holding it
+	blacklists *blacklistIndex         // address → every blacklist ID holding it
 	ifNames    map[InterfaceKey]string // exporter interface names
 }
 
 // Blacklist is a named list of addresses and CIDRs read from a file and
-// re-read every Refresh.
+// re-read every Refresh when the file changed.
 type Blacklist struct {
 	// ID is the blacklist's numeric ID.
 	ID uint32
@@ -62,11 +63,19 @@ type Blacklist struct {
 	Name string
 	// File is the path of the list.
 	File string
-	// Refresh is how often File is re-read; 0 means never.
+	// Refresh is how often File is checked for changes and re-read; 0
+	// means never.
 	Refresh time.Duration
-	// Prefixes are the entries read from File, addresses as /32 or /128.
-	Prefixes []netip.Prefix
+
+	entries *entries // read from File, shared by the snapshots holding them
 }
+
+// Len returns how many distinct entries were read from the file.
+func (b Blacklist) Len() int { return b.entries.len() }
+
+// Prefixes yields the distinct entries read from the file, addresses as /32
+// or /128: IPv4 addresses in order, then the other entries in order.
+func (b Blacklist) Prefixes() iter.Seq[netip.Prefix] { return b.entries.all() }
 
 // InterfaceKey names an exporter interface.
 type InterfaceKey struct {
@@ -85,7 +94,6 @@ func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey
 		Groups:     groups,
 		groups:     new(bart.Table[[]uint16]),
 		internal:   new(bart.Table[[]uint32]),
-		blacklists: new(bart.Table[[]uint32]),
 		ifNames:    ifNames,
 	}
 	for i, g := range groups {
@@ -105,17 +113,11 @@ func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey
 
 // withBlacklists returns a copy of m holding lists instead of its own
 // blacklists; m is left untouched for the readers still using it.
+// Entries are not copied: lists share those of m that did not change.
 func (m *Model) withBlacklists(lists []Blacklist) *Model {
-	t := new(bart.Table[[]uint32])
-	for _, b := range lists {
-		for _, p := range b.Prefixes {
-			addTo(t, p, b.ID)
-		}
-	}
-	foldSupernets(t)
 	c := *m
 	c.Blacklists = lists
-	c.blacklists = t
+	c.blacklists = newBlacklistIndex(lists)
 	return &c
 }
 

@@ -2,7 +2,8 @@
 // internal (INT) blocks, exporter interface names and blacklists. Build
 // turns a Config into an immutable Model whose prefix tables answer the hot
 // path's look-ups without locks; a Holder publishes the Model in use, and a
-// Refresher re-reads blacklist files and swaps in refreshed snapshots.
+// Refresher re-reads blacklist files that changed and swaps in refreshed
+// snapshots.
 //
 // Reload (SIGHUP) is config.Load followed by Build and Holder.Store: either
 // step failing leaves the model in use untouched.
@@ -33,11 +34,14 @@ type RefresherDeps struct {
 	Tick <-chan time.Time
 }
 
-// Refresher re-reads each blacklist file every Blacklist.Refresh and stores
-// a snapshot holding the new entries. When a file cannot be read or has a
-// bad line, the previous entries stay in use, the error is logged and
-// flowsentry_model_blacklist_errors_total{blacklist=NAME} is incremented; the
-// file is tried again one period later.
+// Refresher checks each blacklist file every Blacklist.Refresh and stores a
+// snapshot holding the new entries when the file changed. A file whose size
+// and mtime did not change is not opened, one whose content did not change
+// is not parsed, and neither rebuilds the model. When a file cannot be read
+// or has a bad line, the previous entries stay in use, the error is logged
+// and flowsentry_model_blacklist_errors_total{blacklist=NAME} is
+// incremented; the file is tried again one period later. Every due check is
+// counted in flowsentry_model_blacklist_refreshes_total by its result.
 //
 // The refresher never overwrites a model stored by someone else meanwhile
 // (a reload): that model was built from freshly read files.
@@ -58,11 +62,13 @@ type Refresher struct {
 }
 
 // schedule is when a blacklist is due, and for which file and period that
-// was computed, so that a reload changing either starts over.
+// was computed, so that a reload changing either starts over; and what the
+// file was when last checked.
 type schedule struct {
 	file  string
 	every time.Duration
 	at    time.Time
+	watch fileWatch
 }
 
 // NewRefresher returns a stopped Refresher.
@@ -152,26 +158,34 @@ func (r *Refresher) refresh(now time.Time) {
 		s, ok := r.next[b.ID]
 		if !ok || s.file != b.File || s.every != b.Refresh {
 			// Just built from the file: due one period from now.
-			r.next[b.ID] = schedule{file: b.File, every: b.Refresh, at: now.Add(b.Refresh)}
+			r.next[b.ID] = schedule{file: b.File, every: b.Refresh, at: now.Add(b.Refresh), watch: newFileWatch(b.entries)}
 			continue
 		}
 		if now.Before(s.at) {
 			continue
 		}
 		s.at = now.Add(b.Refresh)
+		if s.watch.inUse != b.entries {
+			// A reload read the file again.
+			s.watch = newFileWatch(b.entries)
+		}
+		e, err := s.watch.reread(b.File)
 		r.next[b.ID] = s
-		prefixes, err := readBlacklist(b.File)
-		if err != nil {
+		switch {
+		case err != nil:
+			r.metrics.refreshes.WithLabelValues(b.Name, resultFailed).Inc()
 			r.metrics.errors.WithLabelValues(b.Name).Inc()
 			r.logger.Warn("blacklist refresh failed; the previous entries stay in use",
 				"blacklist", b.Name, "err", err)
-			continue
+		case e == nil:
+			r.metrics.refreshes.WithLabelValues(b.Name, resultUnchanged).Inc()
+		default:
+			r.metrics.refreshes.WithLabelValues(b.Name, resultReloaded).Inc()
+			if lists == nil {
+				lists = slices.Clone(m.Blacklists)
+			}
+			lists[i].entries = e
 		}
-		r.metrics.refreshes.WithLabelValues(b.Name).Inc()
-		if lists == nil {
-			lists = slices.Clone(m.Blacklists)
-		}
-		lists[i].Prefixes = prefixes
 	}
 	if lists != nil {
 		r.holder.p.CompareAndSwap(m, m.withBlacklists(lists))

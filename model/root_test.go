@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,29 +61,73 @@ func TestRefresher(t *testing.T) {
 	f := newRefreshFixture(t, nil)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	initial := f.holder.Load()
+	// Real times for mtimes, older than racyWindow: such a size and mtime
+	// are trusted.
+	hourAgo := time.Now().Add(-time.Hour).Truncate(time.Second)
+	write := func(content string) func(*testing.T) {
+		return func(t *testing.T) { writeFile(t, f.file, content) }
+	}
+	setMtime := func(mtime time.Time) func(*testing.T) {
+		return func(t *testing.T) {
+			if err := os.Chtimes(f.file, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	type counts struct{ unchanged, reloaded, failed, errors float64 }
 	for _, step := range []struct {
-		name       string
-		content    string // written to the file before the tick, unless empty
-		at         time.Duration
-		swapped    bool
-		addr       string
-		want       []uint32
-		refreshes  float64
-		errors     float64
-		logContent string
+		name    string
+		do      []func(*testing.T) // on the file, before the tick
+		at      time.Duration
+		swapped bool
+		addr    string
+		want    []uint32
+		counts  counts
+		log     string // held by the log; "" wants it empty
 	}{
-		{"first tick schedules", "198.51.100.7\n", 0, false, "192.0.2.1", []uint32{1, 2}, 0, 0, ""},
-		{"not due yet", "", 59 * time.Second, false, "198.51.100.7", nil, 0, 0, ""},
-		{"due: re-read", "", time.Minute, true, "198.51.100.7", []uint32{1}, 1, 0, ""},
-		{"static list kept", "", time.Minute, false, "192.0.2.1", []uint32{2}, 1, 0, ""},
-		{"bad line keeps the old list", "198.51.100.7\nxyz\n", 2 * time.Minute, false, "198.51.100.7", []uint32{1}, 1, 1,
-			`level=WARN msg="blacklist refresh failed; the previous entries stay in use" blacklist=drop err="` + "FILE" + `:2: \"xyz\" is not an IP address or CIDR"`},
-		{"no retry before the next period", "2001:db8::/32\n", 2*time.Minute + 30*time.Second, false, "2001:db8::1", nil, 1, 1, ""},
-		{"fixed file is read a period later", "", 3 * time.Minute, true, "2001:db8::1", []uint32{1}, 2, 1, ""},
+		{"first tick schedules", []func(*testing.T){write("198.51.100.7\n")}, 0, false, "192.0.2.1", []uint32{1, 2}, counts{}, ""},
+		{"not due yet", nil, 59 * time.Second, false, "198.51.100.7", nil, counts{}, ""},
+		{"changed: reloaded", nil, time.Minute, true, "198.51.100.7", []uint32{1}, counts{reloaded: 1}, ""},
+		{"static list kept", nil, time.Minute, false, "192.0.2.1", []uint32{2}, counts{reloaded: 1}, ""},
+		{"same content, recent mtime: hashed, not reloaded", nil, 2 * time.Minute, false, "198.51.100.7", []uint32{1}, counts{1, 1, 0, 0}, ""},
+		{"touched, same content: not reloaded", []func(*testing.T){setMtime(hourAgo)}, 3 * time.Minute, false, "198.51.100.7", []uint32{1}, counts{2, 1, 0, 0}, ""},
+		{
+			"same size and old mtime: trusted, not read",
+			[]func(*testing.T){write("198.51.100.8\n"), setMtime(hourAgo)},
+			4 * time.Minute, false, "198.51.100.8", nil, counts{3, 1, 0, 0}, "",
+		},
+		{
+			"mtime changed: reloaded",
+			[]func(*testing.T){setMtime(hourAgo.Add(time.Minute))},
+			5 * time.Minute, true, "198.51.100.8", []uint32{1}, counts{3, 2, 0, 0}, "",
+		},
+		{
+			"bad line keeps the old list", []func(*testing.T){write("198.51.100.9\nxyz\n")},
+			6 * time.Minute, false, "198.51.100.8", []uint32{1}, counts{3, 2, 1, 1},
+			`level=WARN msg="blacklist refresh failed; the previous entries stay in use" blacklist=drop err="FILE:2: \"xyz\" is not an IP address or CIDR"`,
+		},
+		{
+			"still broken: failed again", nil, 7 * time.Minute, false, "198.51.100.9", nil, counts{3, 2, 2, 2},
+			`blacklist=drop err="FILE:2: \"xyz\" is not an IP address or CIDR"`,
+		},
+		{"no retry before the next period", []func(*testing.T){write("2001:db8::/32\n")}, 7*time.Minute + 30*time.Second, false, "2001:db8::1", nil, counts{3, 2, 2, 2}, ""},
+		{"fixed file is read a period later", nil, 8 * time.Minute, true, "2001:db8::1", []uint32{1}, counts{3, 3, 2, 2}, ""},
+		{
+			"removed: the old list stays",
+			[]func(*testing.T){func(t *testing.T) {
+				if err := os.Remove(f.file); err != nil {
+					t.Fatal(err)
+				}
+			}},
+			9 * time.Minute, false, "2001:db8::1", []uint32{1}, counts{3, 3, 3, 3},
+			`blacklist=drop err="stat FILE: no such file or directory"`,
+		},
+		{"restored with the content in use: not reloaded", []func(*testing.T){write("2001:db8::/32\n")}, 10 * time.Minute, false, "2001:db8::1", []uint32{1}, counts{4, 3, 3, 3}, ""},
+		{"static list still kept", nil, 10 * time.Minute, false, "192.0.2.1", []uint32{2}, counts{4, 3, 3, 3}, ""},
 	} {
 		t.Run(step.name, func(t *testing.T) {
-			if step.content != "" {
-				writeFile(t, f.file, step.content)
+			for _, do := range step.do {
+				do(t)
 			}
 			f.log.Reset()
 			before := f.holder.Load()
@@ -93,17 +138,24 @@ func TestRefresher(t *testing.T) {
 			if diff := cmp.Diff(f.lists(step.addr), step.want); diff != "" {
 				t.Errorf("Blacklisted(%s) (-got +want):\n%s", step.addr, diff)
 			}
-			if got := testutil.ToFloat64(f.r.metrics.refreshes.WithLabelValues("drop")); got != step.refreshes {
-				t.Errorf("refreshes = %v, want %v", got, step.refreshes)
+			got := counts{
+				unchanged: testutil.ToFloat64(f.r.metrics.refreshes.WithLabelValues("drop", resultUnchanged)),
+				reloaded:  testutil.ToFloat64(f.r.metrics.refreshes.WithLabelValues("drop", resultReloaded)),
+				failed:    testutil.ToFloat64(f.r.metrics.refreshes.WithLabelValues("drop", resultFailed)),
+				errors:    testutil.ToFloat64(f.r.metrics.errors.WithLabelValues("drop")),
 			}
-			if got := testutil.ToFloat64(f.r.metrics.errors.WithLabelValues("drop")); got != step.errors {
-				t.Errorf("errors = %v, want %v", got, step.errors)
+			if diff := cmp.Diff(got, step.counts, cmp.AllowUnexported(counts{})); diff != "" {
+				t.Errorf("counts (-got +want):\n%s", diff)
 			}
-			wantLog := strings.ReplaceAll(step.logContent, "FILE", f.file)
+			wantLog := strings.ReplaceAll(step.log, "FILE", f.file)
 			if got := f.log.String(); !strings.Contains(got, wantLog) || (wantLog == "" && got != "") {
 				t.Errorf("log = %q, want it to hold %q", got, wantLog)
 			}
 		})
+	}
+	// Unchanged lists are shared, not copied, by the snapshots.
+	if got, want := f.holder.Load().Blacklists[1].entries, initial.Blacklists[1].entries; got != want {
+		t.Error("the static list's entries were copied")
 	}
 	// Snapshots are immutable: the first one still answers as built.
 	if got := initial.Blacklisted(netip.MustParseAddr("192.0.2.1")); !slices.Equal(got, []uint32{1, 2}) {
@@ -135,6 +187,22 @@ func TestRefresherAfterReload(t *testing.T) {
 	f.r.refresh(t0.Add(time.Minute + time.Hour))
 	if got := f.lists("198.51.100.7"); !slices.Equal(got, []uint32{1}) {
 		t.Errorf("after the new period: Blacklisted = %v, want [1]", got)
+	}
+
+	// A reload keeping the period read the changed file itself: the next
+	// refresh compares the file with what that reload read, and finds it
+	// unchanged.
+	writeFile(t, f.file, "203.0.113.5\n")
+	if m, err = Build(cfg); err != nil {
+		t.Fatal(err)
+	}
+	f.holder.Store(m)
+	f.r.refresh(t0.Add(time.Minute + 2*time.Hour))
+	if f.holder.Load() != m {
+		t.Error("the model read by the reload was rebuilt")
+	}
+	if got := testutil.ToFloat64(f.r.metrics.refreshes.WithLabelValues("drop", resultUnchanged)); got != 1 {
+		t.Errorf("unchanged refreshes = %v, want 1", got)
 	}
 }
 
