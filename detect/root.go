@@ -56,14 +56,23 @@ type Deps struct {
 
 // Stage is a family's stage of the whole pipeline: it runs at each tick,
 // after the shards ticked and their rates merged, and reads the rate
-// objects through Deps.Objects. Start loads its saved state before the
-// pipeline runs; Stop saves it after the pipeline stopped. (Families that
-// keep state per target host will add a stage per shard, fed records with
-// their model.Class.)
+// objects of every shard through Deps.Objects. Start loads its saved
+// state before the pipeline runs; Stop saves it after the pipeline
+// stopped.
 type Stage interface {
 	pipeline.Ticker
 	Start(ctx context.Context) error
 	Stop()
+}
+
+// ShardStage is a family's stage in one shard: it gets the records the
+// shard owns, with their model.Class, reads the shard's own rate objects
+// through Deps.Objects, and reports its conditions at the shard's tick,
+// in parallel with the other shards and without holding them. State kept
+// per host (or per session) belongs here: the shard owns every record of
+// that host (see package pipeline).
+type ShardStage interface {
+	pipeline.Stage
 }
 
 // Family is a detector family's registration.
@@ -71,8 +80,11 @@ type Family struct {
 	// Policy is what the policies need: name, object types, parameters
 	// and default templates.
 	Policy policy.Spec
-	// New builds the family's stage.
+	// New builds the family's stage of the whole; nil for none.
 	New func(d Deps) (Stage, error)
+	// NewShard builds the family's stage of one shard, whose rate
+	// objects d.Objects are; nil for none.
+	NewShard func(d Deps) (ShardStage, error)
 }
 
 var (
@@ -97,14 +109,28 @@ func Families() []Family {
 	return slices.Clone(registry)
 }
 
-// NewStages builds the stage of every registered family over d (whose
-// Family field each gets set to its own name).
+// NewStages builds the stage of the whole of every registered family that
+// has one, over d (whose Family field each gets set to its own name).
 func NewStages(d Deps) ([]Stage, error) {
-	var out []Stage
+	return build(d, func(f Family) func(Deps) (Stage, error) { return f.New })
+}
+
+// NewShardStages builds the stage of one shard of every registered family
+// that has one, over d, whose Objects are the shard's.
+func NewShardStages(d Deps) ([]ShardStage, error) {
+	return build(d, func(f Family) func(Deps) (ShardStage, error) { return f.NewShard })
+}
+
+func build[S any](d Deps, ctor func(Family) func(Deps) (S, error)) ([]S, error) {
+	var out []S
 	for _, f := range Families() {
+		newStage := ctor(f)
+		if newStage == nil {
+			continue
+		}
 		fd := d
 		fd.Family = f.Policy.Name
-		s, err := f.New(fd)
+		s, err := newStage(fd)
 		if err != nil {
 			return nil, fmt.Errorf("detector %s: %w", f.Policy.Name, err)
 		}

@@ -20,6 +20,8 @@ import (
 const (
 	famA policy.Family = "test_detect_a"
 	famB policy.Family = "test_detect_b"
+	// famC has only a stage per shard.
+	famC policy.Family = "test_detect_c"
 )
 
 // noParams are the parameters of both test families.
@@ -30,12 +32,12 @@ func (*noParams) Validate(*policy.Policy) error { return nil }
 // stage is a stage that does nothing and remembers its family.
 type stage struct{ family policy.Family }
 
-func (*stage) SetModel(*model.Model)           {}
-func (*stage) Add(*flow.Record)                {}
-func (*stage) AddCounters(*flow.IfCounters)    {}
-func (*stage) Tick(int64)                      {}
-func (*stage) Start(ctx context.Context) error { return nil }
-func (*stage) Stop()                           {}
+func (*stage) SetModel(*model.Model)               {}
+func (*stage) AddClass(*flow.Record, *model.Class) {}
+func (*stage) AddCounters(*flow.IfCounters)        {}
+func (*stage) Tick(int64)                          {}
+func (*stage) Start(ctx context.Context) error     { return nil }
+func (*stage) Stop()                               {}
 
 // built records the Deps each New got, and failing makes a family's New
 // fail; tests set them and do not run in parallel.
@@ -61,6 +63,32 @@ func init() {
 	// B first: the registry is by name, not by registration.
 	register(famB)
 	register(famA)
+	detect.Register(detect.Family{
+		Policy: policy.Spec{Name: famC, Objects: []string{policy.ObjectHost}, NewParams: func() policy.Params { return &noParams{} }},
+		NewShard: func(d detect.Deps) (detect.ShardStage, error) {
+			built = append(built, d)
+			return &stage{family: famC}, nil
+		},
+	})
+}
+
+// TestNewShardStages builds the stages of a shard: only the families that
+// have one, each given its name and the caller's Deps (the shard's
+// objects); NewStages leaves those families out.
+func TestNewShardStages(t *testing.T) {
+	built = nil
+	t.Cleanup(func() { built = nil })
+	in := detect.Deps{Family: "set by the caller", Log: slog.New(slog.DiscardHandler)}
+	stages, err := detect.NewShardStages(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stages) != 1 || stages[0].(*stage).family != famC {
+		t.Fatalf("shard stages %v, want famC's only", stages)
+	}
+	if len(built) != 1 || built[0].Family != famC || built[0].Log != in.Log {
+		t.Errorf("famC's NewShard got %+v", built)
+	}
 }
 
 func TestFamilies(t *testing.T) {
@@ -72,7 +100,7 @@ func TestFamilies(t *testing.T) {
 			t.Errorf("policy.Lookup(%q) = %v, %v", f.Policy.Name, s.Name, ok)
 		}
 	}
-	if diff := cmp.Diff(got, []policy.Family{famA, famB}); diff != "" {
+	if diff := cmp.Diff(got, []policy.Family{famA, famB, famC}); diff != "" {
 		t.Errorf("Families() (-got +want):\n%s", diff)
 	}
 }
@@ -89,8 +117,8 @@ func TestRegisterTwice(t *testing.T) {
 	if diff := cmp.Diff(got, any(`policy: detector family "test_detect_a" registered twice`)); diff != "" {
 		t.Errorf("Register of a registered name panics with (-got +want):\n%s", diff)
 	}
-	if n := len(detect.Families()); n != 2 {
-		t.Errorf("%d families after the second registration, want 2", n)
+	if n := len(detect.Families()); n != 3 {
+		t.Errorf("%d families after the second registration, want 3", n)
 	}
 }
 

@@ -86,16 +86,28 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if err := d.Registerer.Register(al); err != nil {
 		return nil, err
 	}
-	dets, err := detect.NewStages(detect.Deps{
+	deps := detect.Deps{
 		Policies: d.Policies, Objects: re, Observer: al,
 		Baselines: cfg.Baselines, BaselineStore: d.BaselineStore, Log: d.Log,
-	})
+	}
+	dets, err := detect.NewStages(deps)
 	if err != nil {
 		return nil, err
 	}
+	// Each shard runs its rates, then the families' stages of a shard
+	// over them.
 	shards := make([][]pipeline.Stage, n)
 	for i := range shards {
 		shards[i] = []pipeline.Stage{re.Shard(i)}
+		sd := deps
+		sd.Objects, sd.BaselineStore = re.Shard(i), nil
+		stages, err := detect.NewShardStages(sd)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range stages {
+			shards[i] = append(shards[i], s)
+		}
 	}
 	tickers := []pipeline.Ticker{merger{re}}
 	for _, s := range dets {

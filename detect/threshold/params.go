@@ -109,6 +109,17 @@ func DefaultTemplates(cid uint32) []policy.Policy {
 	}
 }
 
+// newScoped returns a port_threshold detector of the objects of scope s.
+func newScoped(d detect.Deps, s scope) (*Detector, error) {
+	d.BaselineStore = nil
+	det, err := New(d)
+	if err != nil {
+		return nil, err
+	}
+	det.scope = s
+	return det, nil
+}
+
 func init() {
 	newParams := func() policy.Params { return &Params{} }
 	detect.Register(detect.Family{
@@ -119,9 +130,15 @@ func init() {
 	detect.Register(detect.Family{
 		Policy: policy.Spec{Name: PortFamily, NewParams: newParams, Objects: []string{
 			policy.ObjectGroup, policy.ObjectGroupPort, policy.ObjectHost, policy.ObjectInterface, policy.ObjectInterfacePort}},
+		// Hosts (TGRP+IP) live in their shard: a stage per shard
+		// evaluates them in parallel, while the shards run; the stage of
+		// the whole evaluates the merged objects. No baselines: never
+		// overwrite the threshold family's.
 		New: func(d detect.Deps) (detect.Stage, error) {
-			d.BaselineStore = nil // no baselines: never overwrite the threshold family's
-			return New(d)
+			return newScoped(d, mergedObjects)
+		},
+		NewShard: func(d detect.Deps) (detect.ShardStage, error) {
+			return newScoped(d, hostObjects)
 		},
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
@@ -30,10 +31,12 @@ type baselineKey struct {
 	key    rates.Key
 }
 
-// Detector is a pipeline stage; all its methods but Baselines, Start and
-// Stop are called from the pipeline goroutine.
+// Detector is a pipeline stage, of the whole or of one shard; all its
+// methods but Baselines, Start and Stop are called from the pipeline
+// goroutine (or the shard's).
 type Detector struct {
 	family   policy.Family
+	scope    scope
 	cfg      detect.BaselineConfig
 	policies func() *policy.Set
 	objects  detect.Objects
@@ -51,6 +54,30 @@ type Detector struct {
 	mu        sync.Mutex // guards published and saving
 	published []detect.Baseline
 	saving    sync.WaitGroup
+}
+
+// scope is the objects a detector evaluates.
+type scope uint8
+
+const (
+	// allObjects: every kind, as a single engine holds them.
+	allObjects scope = iota
+	// mergedObjects: every kind but hosts (TGRP+IP), which the stages of
+	// the shards evaluate.
+	mergedObjects
+	// hostObjects: the hosts of one shard.
+	hostObjects
+)
+
+// in reports whether s takes objects of kind k.
+func (s scope) in(k rates.Kind) bool {
+	switch s {
+	case mergedObjects:
+		return k != rates.KindHost
+	case hostObjects:
+		return k == rates.KindHost
+	}
+	return true
 }
 
 // New returns the detector of family d.Family (threshold or
@@ -114,6 +141,12 @@ func (d *Detector) SetModel(m *model.Model) {
 	}
 }
 
+// AddClass does nothing: the detector reads the rate objects at the tick.
+func (d *Detector) AddClass(*flow.Record, *model.Class) {}
+
+// AddCounters does nothing.
+func (d *Detector) AddCounters(*flow.IfCounters) {}
+
 // Tick evaluates every policy against every object it applies to.
 func (d *Detector) Tick(now int64) {
 	set := d.policies()
@@ -136,7 +169,7 @@ func (d *Detector) evaluate(now time.Time, set *policy.Set, tp *policy.Policy, t
 		return
 	}
 	kind, ok := kindOf(tp.Object)
-	if !ok {
+	if !ok || !d.scope.in(kind) {
 		return
 	}
 	counter, ok := counterOf(tparams.Counter)

@@ -2,6 +2,7 @@ package threshold
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
 )
@@ -56,8 +58,10 @@ type harness struct {
 	pm    *policy.Manager
 	now   int64
 	store *memBaselines
-	// stages are the detectors of both families; det is threshold's.
-	stages []detect.Stage
+	// stages are the detectors of both families, the shard's (the one
+	// engine plays the only shard) then the whole's, in the pipeline's
+	// order; det is threshold's.
+	stages []pipeline.Ticker
 }
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
@@ -83,11 +87,19 @@ func newHarness(t *testing.T, cfg detect.BaselineConfig, policies ...policy.Poli
 	h := &harness{t: t, re: re, rec: &recorder{}, pm: pm, now: t0, store: &memBaselines{}}
 	d := detect.Deps{Policies: pm.Set, Objects: re, Observer: h.rec, Baselines: cfg, BaselineStore: h.store,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	stages, err := detect.NewStages(d)
+	inShard, err := detect.NewShardStages(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range stages {
+	for _, s := range inShard {
+		s.SetModel(m)
+		h.stages = append(h.stages, s)
+	}
+	whole, err := detect.NewStages(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range whole {
 		s.SetModel(m)
 		h.stages = append(h.stages, s)
 		if det := s.(*Detector); det.family == Family {
@@ -273,4 +285,33 @@ func BenchmarkTick(b *testing.B) {
 		h.tick()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10_000, "ns/object")
+}
+
+// TestScopes: port_threshold's stage of the whole reports no host, its
+// stage of a shard only hosts, so that a host crossing a TGRP+IP policy is
+// reported once, by the shard that owns it.
+func TestScopes(t *testing.T) {
+	hosts := fixed("hosts", policy.ObjectHost, "packets_in", 50, 3)
+	ports := fixed("ports", policy.ObjectGroupPort, "packets_in", 50, 3)
+	hosts.ID, ports.ID = 1, 2
+	h := newHarness(t, detect.DefaultBaselineConfig(), hosts, ports)
+	for range 12 {
+		h.second(rec("203.0.113.9", "10.0.0.1", 80, 1000, 60_000))
+	}
+	count := map[string]int{}
+	for _, s := range h.stages {
+		h.rec.got = nil
+		s.Tick(h.now)
+		det := s.(*Detector)
+		for _, o := range h.rec.got {
+			count[fmt.Sprintf("%v %s", det.scope, o.c.Key)]++
+		}
+	}
+	want := map[string]int{
+		fmt.Sprintf("%v TGRP+IP/1/10.0.0.1", hostObjects):       1,
+		fmt.Sprintf("%v TGRP+PROTO+PORT/1/6/80", mergedObjects): 1,
+	}
+	if diff := cmp.Diff(count, want); diff != "" {
+		t.Errorf("conditions by stage scope (-got +want):\n%s", diff)
+	}
 }
