@@ -17,21 +17,9 @@ var _ alert.Store = (*Store)(nil)
 const DefaultAlertLimit = 10000
 
 // alertColumns are the columns of an alert, in the order scanAlert reads
-// and SaveAlert writes them.
+// and saveAlert writes them.
 const alertColumns = `id, policy, key, type, cid, cid_name, severity,
 	earliest, latest, last_call, ended, fields, cur, avg, peak, samples, uniq`
-
-// NextAlertID hands out a new alert ID. It is committed before it is
-// returned: no ID is ever handed out twice, even across a crash.
-func (s *Store) NextAlertID(ctx context.Context) (uint64, error) {
-	return nextID(ctx, s.w, "alert")
-}
-
-// SaveAlert inserts or replaces the whole alert a.ID. It is durable when
-// it returns (see the package documentation).
-func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert) error {
-	return saveAlert(ctx, s.w, a)
-}
 
 // SaveAlerts saves list in one transaction, all or nothing: an alert whose
 // ID is 0 first gets the next IDs of the alert sequence, in list order, in

@@ -9,8 +9,8 @@
 // The database runs in WAL mode with synchronous=NORMAL. A committed
 // transaction is in the write-ahead log, in the operating system's page
 // cache, before the call returns, so it survives the process being killed
-// (SIGKILL, a crash, an OOM kill): SaveAlert returning nil means the alert
-// is there after a restart. Only a crash of the operating system or a power
+// (SIGKILL, a crash, an OOM kill): SaveAlerts returning nil means the alerts
+// are there after a restart. Only a crash of the operating system or a power
 // loss can lose the last transactions before the next checkpoint; the
 // database stays consistent even then. synchronous=FULL would also cover
 // that case at the price of an fsync per transaction, which the alert
