@@ -18,8 +18,9 @@ import (
 // BenchmarkDecodeRates measures decode + rates together, per record, for
 // each export protocol: datagrams of 30 records (10 flow samples for
 // sFlow) from 10,000 remote sources to 1,000 hosts of the default traffic
-// group, decoded and added to the rate engine with a tick every second of
-// virtual time, as the collector worker and the pipeline do. The budget is
+// group, decoded, classified and added to the rate engine of one shard
+// with a tick every second of virtual time, as the collector worker and
+// the pipeline do. The budget is
 // 400 ns of CPU per record and no allocation.
 //
 //	go test -run '^$' -bench DecodeRates -benchmem -count=6 -cpu 1 ./pipeline | benchstat -
@@ -46,11 +47,17 @@ func BenchmarkDecodeRates(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			re, err := rates.New(rates.DefaultConfig(), prometheus.NewRegistry())
+			shards, err := rates.NewShards(rates.DefaultConfig(), 1, prometheus.NewRegistry())
 			if err != nil {
 				b.Fatal(err)
 			}
+			re := shards.Shard(0)
 			re.SetModel(m)
+			var class model.Class
+			add := func(r *flow.Record) {
+				m.Classify(r, &class)
+				re.AddClass(r, &class)
+			}
 			exporter := netip.MustParseAddr("127.0.0.1")
 			nf := netflow.NewDecoder(netflow.NewTemplates(netflow.DefaultConfig()))
 			sf := sflow.NewDecoder()
@@ -72,7 +79,7 @@ func BenchmarkDecodeRates(b *testing.B) {
 			for _, d := range datagrams {
 				decode(d)
 				for i := range batch.Records {
-					re.Add(&batch.Records[i])
+					add(&batch.Records[i])
 				}
 			}
 			re.Tick(now)
@@ -82,7 +89,7 @@ func BenchmarkDecodeRates(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				decode(datagrams[i%n])
 				for j := range batch.Records {
-					re.Add(&batch.Records[j])
+					add(&batch.Records[j])
 				}
 				for j := range batch.Counters {
 					re.AddCounters(&batch.Counters[j])

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/flowsentry/flowsentry/config/check"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -148,3 +149,25 @@ func netipFrom4(a, b, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{a, 
 
 // cmpAddr lets go-cmp compare netip.Addr values (and keys holding them).
 var cmpAddr = cmpopts.EquateComparable(netip.Addr{})
+
+// New returns an engine on its own, as a single shard would be without
+// the merge: the tests of the engine's counting use it.
+func New(cfg Config, reg prometheus.Registerer) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, check.Prefix("rates", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	e := newEngine(cfg, m)
+	e.publish()
+	return e, nil
+}
+
+// Add counts r, classified with the engine's model, every part owned.
+func (e *Engine) Add(r *flow.Record) {
+	var c model.Class
+	e.model.Classify(r, &c)
+	e.AddClass(r, &c)
+}

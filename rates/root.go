@@ -88,8 +88,9 @@
 //
 // # Concurrency
 //
-// The Engine has one writer goroutine, which calls SetModel, Add,
-// AddCounters, Tick and Each. Snapshot is safe from any goroutine.
+// An Engine (a shard's) has one writer goroutine, which calls SetModel,
+// AddClass, AddCounters, Tick and Each. Shards' Merge, Publish and Each
+// run while no shard runs; its Snapshot is safe from any goroutine.
 package rates
 
 import (
@@ -101,10 +102,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/flowsentry/flowsentry/config/check"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Engine keeps the rates. All methods but Snapshot must be called from one
@@ -130,7 +129,6 @@ type Engine struct {
 	// "out" as well adds no second update.
 	dup     bool
 	updated []*Object
-	class   model.Class // Add's scratch
 	// part is a shard's engine (see Shards): it publishes no snapshot
 	// and sets no gauge, the merge does; merging is the merge's engine,
 	// whose objects hold sums and no per-second ring.
@@ -186,22 +184,6 @@ func groupPortKey(group uint32, proto uint8, port uint16) uint64 {
 	return uint64(group)<<32 | uint64(proto)<<16 | uint64(port)
 }
 
-// New validates cfg and returns an engine with no model (no traffic group
-// objects until SetModel) and an empty snapshot. Metrics are registered
-// with reg when it is not nil.
-func New(cfg Config, reg prometheus.Registerer) (*Engine, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, check.Prefix("rates", err)
-	}
-	m, err := newMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	e := newEngine(cfg, m)
-	e.publish()
-	return e, nil
-}
-
 // newEngine returns an engine of a valid cfg reporting to m.
 func newEngine(cfg Config, m metrics) *Engine {
 	w := int64(cfg.Window / time.Second)
@@ -247,13 +229,6 @@ func (e *Engine) SetModel(m *model.Model) {
 		ref.name, ref.cid = g.Name, g.CID
 		e.refs[i] = ref
 	}
-}
-
-// Add counts one flow record, classified with the engine's model, every
-// part of it owned: the engine used on its own (tests, tools).
-func (e *Engine) Add(r *flow.Record) {
-	e.model.Classify(r, &e.class)
-	e.AddClass(r, &e.class)
 }
 
 // AddClass counts one flow record classified as c with the engine's

@@ -52,7 +52,9 @@ func (m *memBaselines) Baselines(context.Context) ([]detect.Baseline, error) {
 // harness runs a rate engine and the detector as the pipeline does.
 type harness struct {
 	t     *testing.T
-	re    *rates.Engine
+	re    *rates.Shards
+	m     *model.Model
+	class model.Class
 	det   *Detector
 	rec   *recorder
 	pm    *policy.Manager
@@ -75,19 +77,23 @@ func newHarness(t *testing.T, cfg detect.BaselineConfig, policies ...policy.Poli
 			{ID: 2, Name: "dmz", CID: 0, CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}},
 			{ID: 9, Name: "tenant-net", CID: 3, CIDRs: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
 		}, nil)
-	re, err := rates.New(rates.DefaultConfig(), prometheus.NewRegistry())
+	// One shard and its merge, as the pipeline runs them.
+	re, err := rates.NewShards(rates.DefaultConfig(), 1, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	re.SetModel(m)
+	re.Shard(0).SetModel(m)
 	pm := policy.NewManager(&policy.MemStore{}, nil)
 	if err := pm.Load(context.Background(), policies, nil); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, re: re, rec: &recorder{}, pm: pm, now: t0, store: &memBaselines{}}
+	h := &harness{t: t, re: re, m: m, rec: &recorder{}, pm: pm, now: t0, store: &memBaselines{}}
 	d := detect.Deps{Policies: pm.Set, Objects: re, Observer: h.rec, Baselines: cfg, BaselineStore: h.store,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	inShard, err := detect.NewShardStages(d)
+	sd := d
+	sd.Objects = re.Shard(0)
+	inShard, err := detect.NewShardStages(sd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,18 +112,26 @@ func newHarness(t *testing.T, cfg detect.BaselineConfig, policies ...policy.Poli
 			h.det = det
 		}
 	}
-	re.Tick(h.now)
+	h.advance()
 	return h
+}
+
+// advance ticks the shard at h.now and merges it, as the pipeline does
+// before its stages tick.
+func (h *harness) advance() {
+	h.re.Shard(0).Tick(h.now)
+	h.re.Merge(h.now)
 }
 
 // second adds records spread over the coming second and ticks at its end.
 func (h *harness) second(recs ...flow.Record) {
 	for i := range recs {
 		recs[i].Start, recs[i].End = h.now, h.now+int64(time.Second)-1
-		h.re.Add(&recs[i])
+		h.m.Classify(&recs[i], &h.class)
+		h.re.Shard(0).AddClass(&recs[i], &h.class)
 	}
 	h.now += int64(time.Second)
-	h.re.Tick(h.now)
+	h.advance()
 	h.tick()
 }
 
