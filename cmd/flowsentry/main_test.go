@@ -60,23 +60,34 @@ func need(t testing.TB, name string) string {
 }
 
 func freePort(t testing.TB, network string) int {
+	return freePorts(t, network, 1)[0]
+}
+
+// freePorts returns n distinct free ports of network ("udp" or "tcp") on
+// 127.0.0.1: their sockets stay open until all are chosen, so that the
+// kernel cannot hand the same port out twice.
+func freePorts(t testing.TB, network string, n int) []int {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	var ports []int
+	for range n {
+		switch network {
+		case "udp":
+			c, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
+		default:
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
 	}
+	return ports
 }
 
 // server is a running `flowsentry serve` child process.
@@ -113,10 +124,11 @@ func (s *syncBuffer) String() string {
 func startServer(t *testing.T, extra string) *server {
 	t.Helper()
 	dir := t.TempDir()
+	udp := freePorts(t, "udp", 2)
 	s := &server{
 		base:    fmt.Sprintf("http://127.0.0.1:%d", freePort(t, "tcp")),
-		netflow: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
-		sflow:   fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
+		netflow: fmt.Sprintf("127.0.0.1:%d", udp[0]),
+		sflow:   fmt.Sprintf("127.0.0.1:%d", udp[1]),
 		logs:    new(syncBuffer),
 	}
 	cfg := fmt.Sprintf(`data_dir: %s
