@@ -38,12 +38,15 @@ type worker struct {
 	dec  decoder
 	sink Sink
 	// full, when the sink has it, says that the sink would refuse a
-	// batch: the worker then drops datagrams before decoding them.
-	full   func() bool
-	m      *metrics
-	labels *exporterLabels
-	errs   *errorLog
-	flush  time.Duration
+	// batch: the worker then drops datagrams before decoding them;
+	// shedding, its answer for the last datagram, makes the worker pause
+	// before the next read.
+	full     func() bool
+	shedding bool
+	m        *metrics
+	labels   *exporterLabels
+	errs     *errorLog
+	flush    time.Duration
 
 	reader *batchReader
 	// batch is being filled; batchStart is when its first datagram came,
@@ -102,7 +105,7 @@ func newWorker(name string, conn *net.UDPConn, dec decoder, c *Collector) (*work
 func (w *worker) run() {
 	defer w.flushBatch()
 	for {
-		if w.full != nil && w.full() {
+		if w.shedding {
 			// Give the shards the CPU rather than read datagrams only
 			// to drop them: what the socket cannot hold meanwhile the
 			// kernel drops, at no cost to the process.
@@ -147,7 +150,8 @@ func (w *worker) readFailed(err error) bool {
 // reads without templates is dropped undecoded (counted as a queue_full
 // drop): an overloaded server spends its CPU on the records it can take.
 func (w *worker) handle(exporter netip.Addr, now time.Time, payload []byte) {
-	if w.full != nil && w.full() && !w.dec.templates(payload) {
+	w.shedding = w.full != nil && w.full()
+	if w.shedding && !w.dec.templates(payload) {
 		w.dropQueue.Inc()
 		return
 	}

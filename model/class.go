@@ -1,10 +1,6 @@
 package model
 
-import (
-	"net/netip"
-
-	"github.com/flowsentry/flowsentry/flow"
-)
+import "github.com/flowsentry/flowsentry/flow"
 
 // Side is what the model says of one address of a flow record. Its slices
 // are shared with the model that classified it and must not be modified;
@@ -65,26 +61,17 @@ func (m *Model) Classify(r *flow.Record, c *Class) {
 		c.Dst.Groups = m.GroupsOf(dst)
 	}
 	if len(c.Src.Groups) > 0 && dst.IsValid() {
-		c.Dst.Internal = m.internalOf(dst)
+		c.Dst.Internal = m.Internal(dst)
 	}
 	if len(c.Dst.Groups) > 0 && src.IsValid() {
-		c.Src.Internal = m.internalOf(src)
+		c.Src.Internal = m.Internal(src)
 	}
 	if len(m.Blacklists) > 0 {
-		c.Src.Blacklists = m.blacklistsOf(src)
-		c.Dst.Blacklists = m.blacklistsOf(dst)
+		if src.IsValid() {
+			c.Src.Blacklists = m.Blacklisted(src)
+		}
+		if dst.IsValid() {
+			c.Dst.Blacklists = m.Blacklisted(dst)
+		}
 	}
-}
-
-func (m *Model) internalOf(a netip.Addr) []uint32 {
-	v, _ := m.internal.Lookup(a)
-	return v
-}
-
-func (m *Model) blacklistsOf(a netip.Addr) []uint32 {
-	if !a.IsValid() {
-		return nil
-	}
-	v, _ := m.blacklists.Lookup(a)
-	return v
 }

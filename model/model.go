@@ -163,10 +163,11 @@ func (m *Model) GroupsOf(addr netip.Addr) []uint16 {
 	return v
 }
 
-// IsInternal reports whether addr is in one of partition cid's INT blocks.
-func (m *Model) IsInternal(cid uint32, addr netip.Addr) bool {
+// Internal returns the partitions (CIDs) whose INT blocks hold addr, nil
+// when none does. The returned slice is shared and must not be modified.
+func (m *Model) Internal(addr netip.Addr) []uint32 {
 	v, _ := m.internal.Lookup(addr.Unmap())
-	return slices.Contains(v, cid)
+	return v
 }
 
 // Blacklisted returns the IDs of the blacklists holding addr, nil when none

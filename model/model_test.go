@@ -82,7 +82,7 @@ func TestGroupsOf(t *testing.T) {
 	}
 }
 
-func TestIsInternal(t *testing.T) {
+func TestInternal(t *testing.T) {
 	m := overlapping(t)
 	for _, tc := range []struct {
 		cid  uint32
@@ -100,8 +100,8 @@ func TestIsInternal(t *testing.T) {
 		{9, "10.1.1.1", false},
 	} {
 		t.Run(fmt.Sprintf("%d/%s", tc.cid, tc.addr), func(t *testing.T) {
-			if got := m.IsInternal(tc.cid, netip.MustParseAddr(tc.addr)); got != tc.want {
-				t.Errorf("IsInternal(%d, %s) = %v, want %v", tc.cid, tc.addr, got, tc.want)
+			if got := slices.Contains(m.Internal(netip.MustParseAddr(tc.addr)), tc.cid); got != tc.want {
+				t.Errorf("%d in Internal(%s) = %v, want %v", tc.cid, tc.addr, got, tc.want)
 			}
 		})
 	}

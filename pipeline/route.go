@@ -87,7 +87,7 @@ func (p *Pipeline) route(b *flow.Batch, deliver func(*shard, *part)) {
 	for i := range b.Records {
 		r := &b.Records[i]
 		m.Classify(r, &c)
-		srcShard, dstShard, recShard := -1, -1, 0
+		srcShard, dstShard := -1, -1
 		inSrc, inDst := len(c.Src.Groups) > 0, len(c.Dst.Groups) > 0
 		if inSrc {
 			srcShard = shardOf(r.Src, n)
@@ -95,34 +95,32 @@ func (p *Pipeline) route(b *flow.Batch, deliver func(*shard, *part)) {
 		if inDst {
 			dstShard = shardOf(r.Dst, n)
 		}
+		var recShard int
 		switch {
 		case inDst && !inSrc:
 			recShard = dstShard
 		case inSrc && !inDst:
 			recShard = srcShard
-		case r.Src.Unmap().Less(r.Dst.Unmap()):
-			recShard = shardOf(r.Src, n)
-		default:
-			recShard = shardOf(r.Dst, n)
-		}
-		// Up to three owners, merged per shard.
-		targets := [3]model.Own{model.OwnRecord, model.OwnSrc, model.OwnDst}
-		shards := [3]int{recShard, srcShard, dstShard}
-		for j := 1; j < 3; j++ {
-			for k := range j {
-				if shards[k] == shards[j] && targets[k] != 0 {
-					targets[k] |= targets[j]
-					targets[j] = 0
-					break
-				}
+		default: // the lower address: the same for both directions
+			lower := r.Src
+			if r.Dst.Unmap().Less(r.Src.Unmap()) {
+				lower = r.Dst
 			}
+			recShard = shardOf(lower, n)
 		}
-		for j, own := range targets {
-			if own == 0 || shards[j] < 0 {
+		// One copy per shard, owning the parts that are its.
+		owners := [3]int{recShard, srcShard, dstShard}
+		for j, s := range owners {
+			if s < 0 || slices.Contains(owners[:j], s) {
 				continue
 			}
-			pt := take(shards[j])
-			c.Own = own
+			c.Own = 0
+			for k, part := range [3]model.Own{model.OwnRecord, model.OwnSrc, model.OwnDst} {
+				if owners[k] == s {
+					c.Own |= part
+				}
+			}
+			pt := take(s)
 			pt.records = append(pt.records, *r)
 			pt.classes = append(pt.classes, c)
 		}

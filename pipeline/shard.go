@@ -83,9 +83,9 @@ func (s *shard) run(holder *model.Holder) {
 			s.queued.Dec()
 			s.process(pt)
 		case t := <-s.tick:
-			// What was queued before the tick counts in it; at the last
-			// tick, everything left.
-			for n := len(s.queue); n > 0 || t.last && len(s.queue) > 0; n-- {
+			// What was queued before the tick counts in it (at the last
+			// tick, the producers have stopped: everything left).
+			for n := len(s.queue); n > 0; n-- {
 				s.queued.Dec()
 				s.process(<-s.queue)
 			}

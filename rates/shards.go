@@ -137,11 +137,16 @@ func (s *Shards) Merge(now int64) {
 		s.Publish()
 	}
 	d.flush()
-	hosts := 0
+	d.metrics.objects.WithLabelValues(kindLabels[KindHost]).Set(float64(s.hosts()))
+}
+
+// hosts counts the shards' hosts.
+func (s *Shards) hosts() int {
+	n := 0
 	for _, sh := range s.shards {
-		hosts += len(sh.live[KindHost])
+		n += len(sh.live[KindHost])
 	}
-	d.metrics.objects.WithLabelValues(kindLabels[KindHost]).Set(float64(hosts))
+	return n
 }
 
 // Publish builds and publishes the snapshot of the last Merge. Merge calls
@@ -152,11 +157,7 @@ func (s *Shards) Publish() {
 	d := s.merged
 	d.publish()
 	snap := d.Snapshot()
-	hosts := 0
-	for _, sh := range s.shards {
-		hosts += len(sh.live[KindHost])
-	}
-	snap.Hosts = make([]Stats, 0, hosts)
+	snap.Hosts = make([]Stats, 0, s.hosts())
 	for _, sh := range s.shards {
 		snap.Hosts = append(snap.Hosts, statsOf(sh.live[KindHost])...)
 	}
@@ -206,11 +207,7 @@ func (d *Engine) mergeTarget(o *Object) *Object {
 	key := o.key
 	switch key.Kind {
 	case KindGroup:
-		ref := d.groups[key.Group]
-		if ref == nil {
-			ref = &groupRef{id: key.Group, name: o.group.name, cid: o.group.cid}
-			d.groups[key.Group] = ref
-		}
+		ref := d.mergedGroup(o.group)
 		if ref.obj == nil {
 			ref.obj = d.newObject(key, ref, nil)
 		}
@@ -220,12 +217,7 @@ func (d *Engine) mergeTarget(o *Object) *Object {
 		if mo := d.ports.get(k); mo != nil {
 			return mo
 		}
-		ref := d.groups[key.Group]
-		if ref == nil {
-			ref = &groupRef{id: key.Group, name: o.group.name, cid: o.group.cid}
-			d.groups[key.Group] = ref
-		}
-		return d.ports.add(k, d.newObject(key, ref, nil))
+		return d.ports.add(k, d.newObject(key, d.mergedGroup(o.group), nil))
 	}
 	x := d.exporter(key.Exporter)
 	if x == nil {
@@ -246,6 +238,17 @@ func (d *Engine) mergeTarget(o *Object) *Object {
 		return mo
 	}
 	return x.obj
+}
+
+// mergedGroup returns the merge's traffic group of a shard's, creating it
+// (a group the merge's model no longer holds keeps the shard's name).
+func (d *Engine) mergedGroup(g *groupRef) *groupRef {
+	ref := d.groups[g.id]
+	if ref == nil {
+		ref = &groupRef{id: g.id, name: g.name, cid: g.cid}
+		d.groups[g.id] = ref
+	}
+	return ref
 }
 
 // add sums shard object o into merged object mo.
