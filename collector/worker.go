@@ -13,12 +13,11 @@ import (
 	"github.com/flowsentry/flowsentry/flow"
 )
 
-// shedPause is how long a worker waits before each read while every
-// shard queue is full.
+// shedPause is the step in which a worker waits for room in the shards.
 const shedPause = 100 * time.Microsecond
 
-// maxSubmitWait is how long a worker waits for room for a decoded batch
-// before dropping it.
+// maxSubmitWait is how long a worker waits for room in the shards before
+// it drops (a decoded batch, or a datagram without templates).
 const maxSubmitWait = 100 * time.Millisecond
 
 // maxOtherCache bounds a worker's memory of exporters labelled "other".
@@ -38,15 +37,13 @@ type worker struct {
 	dec  decoder
 	sink Sink
 	// full, when the sink has it, says that the sink would refuse a
-	// batch: the worker then drops datagrams before decoding them;
-	// shedding, its answer for the last datagram, makes the worker pause
-	// before the next read.
-	full     func() bool
-	shedding bool
-	m        *metrics
-	labels   *exporterLabels
-	errs     *errorLog
-	flush    time.Duration
+	// batch: the worker then waits for room before it decodes (see
+	// handle).
+	full   func() bool
+	m      *metrics
+	labels *exporterLabels
+	errs   *errorLog
+	flush  time.Duration
 
 	reader *batchReader
 	// batch is being filled; batchStart is when its first datagram came,
@@ -105,12 +102,6 @@ func newWorker(name string, conn *net.UDPConn, dec decoder, c *Collector) (*work
 func (w *worker) run() {
 	defer w.flushBatch()
 	for {
-		if w.shedding {
-			// Give the shards the CPU rather than read datagrams only
-			// to drop them: what the socket cannot hold meanwhile the
-			// kernel drops, at no cost to the process.
-			time.Sleep(shedPause)
-		}
 		d, err := w.reader.Next()
 		if err != nil {
 			if w.readFailed(err) {
@@ -145,13 +136,13 @@ func (w *worker) readFailed(err error) bool {
 
 // handle decodes one datagram from exporter received at now into the
 // batch, counts it, and hands the batch over when full. While the sink is
-// full it sheds load first: the worker pauses before each read (see run),
-// so that the kernel drops what the socket cannot hold, and a datagram it
-// reads without templates is dropped undecoded (counted as a queue_full
-// drop): an overloaded server spends its CPU on the records it can take.
+// full it sheds load first: the worker waits for room without reading, so
+// that the kernel drops what the socket cannot hold, at no cost to the
+// process; when there is still none, a datagram without templates is
+// dropped undecoded (counted as a queue_full drop): an overloaded server
+// spends its CPU on the records it can take.
 func (w *worker) handle(exporter netip.Addr, now time.Time, payload []byte) {
-	w.shedding = w.full != nil && w.full()
-	if w.shedding && !w.dec.templates(payload) {
+	if w.full != nil && !w.waitRoom() && !w.dec.templates(payload) {
 		w.dropQueue.Inc()
 		return
 	}
@@ -205,15 +196,28 @@ func (w *worker) flushBatch() {
 // is dropped: a short stall is better lost by the kernel, which costs
 // nothing, than by dropping decoded records.
 func (w *worker) submit(b *flow.Batch) bool {
-	for waited := time.Duration(0); ; waited += shedPause {
-		if w.sink.Submit(b) {
-			return true
+	for !w.sink.Submit(b) {
+		if w.full == nil || !w.waitRoom() {
+			return false
 		}
-		if w.full == nil || waited >= maxSubmitWait || w.stopping() {
+	}
+	return true
+}
+
+// waitRoom waits, in steps of shedPause and for maxSubmitWait at most,
+// until the sink is no longer full; false when it still is, or when the
+// worker stops.
+func (w *worker) waitRoom() bool {
+	var start time.Time
+	for w.full() {
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) >= maxSubmitWait || w.stopping() {
 			return false
 		}
 		time.Sleep(shedPause)
 	}
+	return true
 }
 
 // exporter returns the metrics of exporter a.
