@@ -34,8 +34,13 @@ type Values struct {
 // the items of list-valued fields (SOURCES, ADDITIONAL_PORTS), which the
 // environment joins with spaces and the JSON prints as arrays; Number
 // marks fields printed as JSON numbers.
+//
+// JSON renames the field in the alert's JSON when the manual's JSON example
+// names it otherwise than the environment (PORT is "server_port" in a
+// DDoS alert); "-" leaves it out of the JSON.
 type Field struct {
 	Name   string   `json:"name"`
+	JSON   string   `json:"json,omitempty"`
 	Value  string   `json:"value,omitempty"`
 	List   []string `json:"list,omitempty"`
 	IsList bool     `json:"is_list,omitempty"`

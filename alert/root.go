@@ -275,6 +275,24 @@ func (e *Engine) Tick(now time.Time) {
 		e.create(old.a.Latest, &c)
 	}
 	e.sealTick()
+	e.wakeCommitter()
+}
+
+// Commit seals the transitions observed since the last Tick and wakes the
+// committer, so that an alert a detector found between ticks (a flood
+// crossing its threshold) reaches the actions at once instead of at the
+// next Tick. The transitions it seals are ordered among themselves only.
+func (e *Engine) Commit() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped || e.sealed == len(e.outbox) {
+		return
+	}
+	e.sealTick()
+	e.wakeCommitter()
+}
+
+func (e *Engine) wakeCommitter() {
 	select {
 	case e.wake <- struct{}{}:
 	default:

@@ -14,7 +14,8 @@ import (
 //
 //	"version" : 1, "earliest_utc" and "latest_utc" (seconds with 6
 //	decimals), "id", "CID", "severity", "alert_type",
-//	then the alert's Fields named in lower case, in order: lists as
+//	then the alert's Fields named in lower case (or by their JSON name;
+//	"-" leaves one out), in order: lists as
 //	arrays, Number fields as JSON numbers (and their list items too),
 //	others as strings,
 //	then "threshold_value" (2 decimals) when the alert has a
@@ -53,6 +54,13 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 	for i := range a.Fields {
 		f := &a.Fields[i]
 		name := strings.ToLower(f.Name)
+		switch f.JSON {
+		case "-":
+			continue
+		case "":
+		default:
+			name = f.JSON
+		}
 		if name == "threshold_value" {
 			threshold = f
 			continue

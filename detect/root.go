@@ -27,7 +27,12 @@ import (
 
 // Observer receives the conditions that hold at a tick (the alert engine).
 type Observer interface {
+	// Observe reports that c holds at now.
 	Observe(now time.Time, c alert.Condition)
+	// Commit hands what was observed since the last tick to the actions
+	// now: a stage that finds an attack between ticks (see
+	// pipeline.Poller) calls it after Observe.
+	Commit()
 }
 
 // Objects iterates the live rate objects of a kind (the rate engine).
@@ -52,6 +57,11 @@ type Deps struct {
 	BaselineStore BaselineStore
 	// Log is the logger.
 	Log *slog.Logger
+	// Shards are, for a stage of the whole, the family's stages of every
+	// shard (built by NewShard), in shard order: the stage of the whole
+	// may read them at its Tick, while the shards wait, to merge what
+	// several shards saw (a remote scanner probing hosts of every shard).
+	Shards []ShardStage
 }
 
 // Stage is a family's stage of the whole pipeline: it runs at each tick,
@@ -119,6 +129,39 @@ func NewStages(d Deps) ([]Stage, error) {
 // that has one, over d, whose Objects are the shard's.
 func NewShardStages(d Deps) ([]ShardStage, error) {
 	return build(d, func(f Family) func(Deps) (ShardStage, error) { return f.NewShard })
+}
+
+// Build builds the stages of n shards and of the whole for every
+// registered family: first the family's stage of each shard i, over
+// shard(i), then its stage of the whole over d, with Deps.Shards set to
+// the former. shards[i] are the stages of shard i, in family order.
+func Build(d Deps, n int, shard func(i int) Deps) (whole []Stage, shards [][]ShardStage, err error) {
+	shards = make([][]ShardStage, n)
+	for _, f := range Families() {
+		var own []ShardStage
+		if f.NewShard != nil {
+			for i := range n {
+				sd := shard(i)
+				sd.Family = f.Policy.Name
+				s, err := f.NewShard(sd)
+				if err != nil {
+					return nil, nil, fmt.Errorf("detector %s: %w", f.Policy.Name, err)
+				}
+				own = append(own, s)
+				shards[i] = append(shards[i], s)
+			}
+		}
+		if f.New != nil {
+			fd := d
+			fd.Family, fd.Shards = f.Policy.Name, own
+			s, err := f.New(fd)
+			if err != nil {
+				return nil, nil, fmt.Errorf("detector %s: %w", f.Policy.Name, err)
+			}
+			whole = append(whole, s)
+		}
+	}
+	return whole, shards, nil
 }
 
 func build[S any](d Deps, ctor func(Family) func(Deps) (S, error)) ([]S, error) {

@@ -90,22 +90,20 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		Policies: d.Policies, Objects: re, Observer: al,
 		Baselines: cfg.Baselines, BaselineStore: d.BaselineStore, Log: d.Log,
 	}
-	dets, err := detect.NewStages(deps)
+	// Each shard runs its rates, then the families' stages of a shard
+	// over them.
+	dets, stages, err := detect.Build(deps, n, func(i int) detect.Deps {
+		sd := deps
+		sd.Objects, sd.BaselineStore = re.Shard(i), nil
+		return sd
+	})
 	if err != nil {
 		return nil, err
 	}
-	// Each shard runs its rates, then the families' stages of a shard
-	// over them.
 	shards := make([][]pipeline.Stage, n)
 	for i := range shards {
 		shards[i] = []pipeline.Stage{re.Shard(i)}
-		sd := deps
-		sd.Objects, sd.BaselineStore = re.Shard(i), nil
-		stages, err := detect.NewShardStages(sd)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range stages {
+		for _, s := range stages[i] {
 			shards[i] = append(shards[i], s)
 		}
 	}

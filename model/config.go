@@ -39,6 +39,11 @@ type PartitionConfig struct {
 	// Internal are the partition's internal (INT) blocks: canonical CIDRs,
 	// or addresses taken as /32 or /128. Empty means no address is internal.
 	Internal []string `yaml:"internal"`
+	// Allow are remote blocks that never count toward a security detector
+	// of the partition (speed-test servers, CDNs, one's own scanners):
+	// canonical CIDRs, or addresses taken as /32 or /128. Empty allows
+	// nothing.
+	Allow []string `yaml:"allow,omitempty"`
 }
 
 // TrafficGroupConfig is one traffic group.
@@ -163,6 +168,7 @@ func (c Config) compile() (parts, error) {
 			CID:      p.CID,
 			Name:     p.Name,
 			Internal: prefixes(path+".internal", p.Internal),
+			Allow:    prefixes(path+".allow", p.Allow),
 		})
 	}
 

@@ -18,6 +18,9 @@ type Partition struct {
 	Name string
 	// Internal are the partition's internal (INT) blocks.
 	Internal []netip.Prefix
+	// Allow are the remote blocks no security detector of the partition
+	// counts (its allow-list).
+	Allow []netip.Prefix
 }
 
 // TrafficGroup is a named set of CIDRs in a partition; rates, policies and
@@ -50,6 +53,7 @@ type Model struct {
 	// shares those that did not change.
 	groups     *bart.Table[[]uint16]   // prefix → every group holding it
 	internal   *bart.Table[[]uint32]   // prefix → every CID with it as INT
+	allow      *bart.Table[[]uint32]   // prefix → every CID allowing it
 	blacklists *blacklistIndex         // address → every blacklist ID holding it
 	ifNames    map[InterfaceKey]string // exporter interface names
 }
@@ -94,6 +98,7 @@ func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey
 		Groups:     groups,
 		groups:     new(bart.Table[[]uint16]),
 		internal:   new(bart.Table[[]uint32]),
+		allow:      new(bart.Table[[]uint32]),
 		ifNames:    ifNames,
 	}
 	for i, g := range groups {
@@ -105,9 +110,13 @@ func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey
 		for _, p := range pt.Internal {
 			addTo(m.internal, p, pt.CID)
 		}
+		for _, p := range pt.Allow {
+			addTo(m.allow, p, pt.CID)
+		}
 	}
 	foldSupernets(m.groups)
 	foldSupernets(m.internal)
+	foldSupernets(m.allow)
 	return m
 }
 
@@ -168,6 +177,16 @@ func (m *Model) GroupsOf(addr netip.Addr) []uint16 {
 func (m *Model) Internal(addr netip.Addr) []uint32 {
 	v, _ := m.internal.Lookup(addr.Unmap())
 	return v
+}
+
+// Allowed reports whether partition cid's allow-list holds addr; cheap
+// when no partition has one.
+func (m *Model) Allowed(cid uint32, addr netip.Addr) bool {
+	if m.allow.Size() == 0 {
+		return false
+	}
+	v, _ := m.allow.Lookup(addr.Unmap())
+	return slices.Contains(v, cid)
 }
 
 // Blacklisted returns the IDs of the blacklists holding addr, nil when none

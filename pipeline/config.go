@@ -20,12 +20,16 @@ type Config struct {
 	// TickInterval is how often rates and detectors are evaluated on the
 	// wall clock. Zero is invalid.
 	TickInterval time.Duration `yaml:"tick_interval"`
+	// PollInterval is how often, between ticks, each shard polls its
+	// stages that watch for attacks (Poller), so that a flood alerts
+	// within a fraction of a second. Zero means never: only ticks.
+	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
 // DefaultConfig returns one shard per CPU, a queue of 1024 batches per
-// shard and a one-second tick.
+// shard, a one-second tick and a poll every 100 ms.
 func DefaultConfig() Config {
-	return Config{QueueLength: 1024, TickInterval: time.Second}
+	return Config{QueueLength: 1024, TickInterval: time.Second, PollInterval: 100 * time.Millisecond}
 }
 
 // ShardCount resolves Shards: zero is one per CPU, capped at 64.
@@ -46,6 +50,9 @@ func (c Config) Validate() error {
 	}
 	if c.TickInterval < 10*time.Millisecond || c.TickInterval > time.Minute {
 		return check.Errorf("tick_interval", "%s is not valid; use a duration between 10ms and 1m (default 1s)", c.TickInterval)
+	}
+	if c.PollInterval != 0 && (c.PollInterval < time.Millisecond || c.PollInterval > c.TickInterval) {
+		return check.Errorf("poll_interval", "%s is not valid; use 0 (never) or a duration between 1ms and the tick_interval (default 100ms)", c.PollInterval)
 	}
 	return nil
 }

@@ -78,6 +78,17 @@ type Stage interface {
 	Tick(now int64)
 }
 
+// Poller is a Stage that also wants the time between ticks: a shard calls
+// Poll every Config.PollInterval (serve only; replay only ticks), between
+// batches, without stopping the other shards. A detector uses it to
+// report an attack as soon as it crosses its threshold rather than at the
+// next tick.
+type Poller interface {
+	Stage
+	// Poll tells the stage that time is now (Unix ns).
+	Poll(now int64)
+}
+
 // Ticker is a step of the whole: it runs at each tick, after every shard
 // ticked and while no shard runs, so it may read the shards' state.
 type Ticker interface {
@@ -140,7 +151,7 @@ func (p *Pipeline) Start() error {
 	p.cancel = cancel
 	p.done = make(chan struct{})
 	for _, s := range p.shards {
-		go s.run(p.model)
+		go s.run(p.model, p.cfg.PollInterval, p.now)
 	}
 	go p.run(ctx)
 	return nil

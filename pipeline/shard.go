@@ -30,6 +30,7 @@ type tickMsg struct {
 type shard struct {
 	i       int
 	stages  []Stage
+	pollers []Poller
 	queue   chan *part
 	tick    chan tickMsg
 	ack     chan struct{}
@@ -45,7 +46,14 @@ type shard struct {
 
 func newShard(i int, stages []Stage, queueLength int, m *metrics) *shard {
 	label := strconv.Itoa(i)
+	var pollers []Poller
+	for _, st := range stages {
+		if p, ok := st.(Poller); ok {
+			pollers = append(pollers, p)
+		}
+	}
 	return &shard{
+		pollers: pollers,
 		i: i, stages: stages,
 		queue:        make(chan *part, queueLength),
 		tick:         make(chan tickMsg),
@@ -74,11 +82,25 @@ func (s *shard) submit(pt *part) {
 func (s *shard) full() bool { return len(s.queue) == cap(s.queue) }
 
 // run is the shard's goroutine: it processes its queue until the
-// coordinator's last tick.
-func (s *shard) run(holder *model.Holder) {
+// coordinator's last tick, and polls its Pollers every poll (0: never) on
+// clock now.
+func (s *shard) run(holder *model.Holder, poll time.Duration, now func() int64) {
 	defer close(s.exited)
+	var pollC <-chan time.Time
+	if poll > 0 && len(s.pollers) > 0 {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		pollC = t.C
+	}
 	for {
 		select {
+		case <-pollC:
+			if s.current != nil {
+				at := now()
+				for _, p := range s.pollers {
+					p.Poll(at)
+				}
+			}
 		case pt := <-s.queue:
 			s.queued.Dec()
 			s.process(pt)

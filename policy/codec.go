@@ -56,6 +56,7 @@ func noParams(ps Params) bool {
 func (p Policy) Clone() Policy {
 	c := p
 	c.Actions = slices.Clone(p.Actions)
+	c.Allow = slices.Clone(p.Allow)
 	for i := range c.Actions {
 		c.Actions[i].Overrides = maps.Clone(c.Actions[i].Overrides)
 	}

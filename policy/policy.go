@@ -76,6 +76,10 @@ type Policy struct {
 	Override uint64 `json:"override,omitempty" yaml:"override,omitempty"`
 	// Actions are the plugin instances called for its alerts.
 	Actions []Attachment `json:"actions" yaml:"actions"`
+	// Allow are remote blocks that never count toward this policy (an
+	// allow-list beside the partition's): speed-test servers, CDNs, one's
+	// own scanners. Security families honour it; empty allows nothing.
+	Allow []netip.Prefix `json:"allow,omitempty" yaml:"allow,omitempty"`
 	// Params are the parameters of the family (threshold_type, threshold
 	// … for the threshold families), flat beside the keys above in every
 	// encoding; nil until the family is known.
@@ -144,6 +148,11 @@ func (p *Policy) Validate() error {
 	}
 	if p.Override != 0 && p.Template() {
 		add("override", "an override needs the one traffic group (tgrp) or interface it applies to")
+	}
+	for i, a := range p.Allow {
+		if !a.IsValid() || a != a.Masked() {
+			add(fmt.Sprintf("allow[%d]", i), "%s is not a canonical CIDR; use %s", a, a.Masked())
+		}
 	}
 	seen := map[uint64]bool{}
 	for i, a := range p.Actions {

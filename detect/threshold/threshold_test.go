@@ -30,6 +30,7 @@ type observed struct {
 type recorder struct{ got []observed }
 
 func (r *recorder) Observe(now time.Time, c alert.Condition) { r.got = append(r.got, observed{now, c}) }
+func (r *recorder) Commit()                                  {}
 
 type memBaselines struct {
 	mu   sync.Mutex
