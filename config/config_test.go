@@ -63,7 +63,7 @@ func TestDefault(t *testing.T) {
 		Plugins:     plugin.DefaultRunnerConfig(),
 		Annotations: annotate.DefaultConfig(),
 	}
-	if diff := cmp.Diff(Default(), want, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+	if diff := cmp.Diff(Default(), want, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 		t.Errorf("Default() (-got +want):\n%s", diff)
 	}
 	if err := Default().Validate(); err != nil {
@@ -180,8 +180,8 @@ partitions:
   - &p {cid: 0, name: default, zone: x}
   - <<: *p
     cid: 1
-`, `flowsentry.yaml:3: unknown key "zone" in partitions[0]; valid keys: cid, name, internal
-flowsentry.yaml:3: unknown key "zone" in partitions[1]; valid keys: cid, name, internal`},
+`, `flowsentry.yaml:3: unknown key "zone" in partitions[0]; valid keys: cid, name, internal, allow
+flowsentry.yaml:3: unknown key "zone" in partitions[1]; valid keys: cid, name, internal, allow`},
 		{"alias expansion", aliasBomb(8),
 			`flowsentry.yaml:2: partitions[4].cid: aliases expand to too many values; write the values out or use fewer aliases`},
 	} {
@@ -200,7 +200,7 @@ flowsentry.yaml:3: unknown key "zone" in partitions[1]; valid keys: cid, name, i
 					t.Errorf("%q is a %T, want a *config.Error", e, e)
 				}
 			}
-			if diff := cmp.Diff(cfg, Config{}, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+			if diff := cmp.Diff(cfg, Config{}, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 				t.Errorf("Load returned a config with its error (-got +want):\n%s", diff)
 			}
 		})
@@ -298,7 +298,7 @@ traffic_groups:
 			want := Default()
 			want.DataDir, want.PluginDir = filepath.Join(dir, "data"), filepath.Join(dir, "plugins")
 			tc.want(dir, &want)
-			if diff := cmp.Diff(got, want, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+			if diff := cmp.Diff(got, want, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 				t.Errorf("Load (-got +want):\n%s", diff)
 			}
 		})
@@ -447,7 +447,7 @@ func TestDumpRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load of the dump: %v\n%s", err, buf.String())
 			}
-			if diff := cmp.Diff(got, tc.cfg, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+			if diff := cmp.Diff(got, tc.cfg, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 				t.Errorf("Load(Dump(cfg)) (-got +want):\n%s", diff)
 			}
 		})
@@ -646,7 +646,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Load of the dump: %v\n%s", err, buf.String())
 		}
-		if diff := cmp.Diff(again, cfg, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		if diff := cmp.Diff(again, cfg, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 			t.Fatalf("Load(Dump(cfg)) (-got +want):\n%s", diff)
 		}
 	})

@@ -211,7 +211,7 @@ func TestFamilyPolicyErrors(t *testing.T) {
 		t.Fatalf("families %v lack %s", names, configFake)
 	}
 	families := strings.Join(names, ", ")
-	const policyKeys = "id, name, cid, family, target, object_type, severity, tgrp, exporter_addr, ifindex, override, actions"
+	const policyKeys = "id, name, cid, family, target, object_type, severity, tgrp, exporter_addr, ifindex, override, actions, allow"
 	for _, tc := range []struct {
 		name string
 		yaml string

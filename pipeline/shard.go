@@ -54,7 +54,7 @@ func newShard(i int, stages []Stage, queueLength int, m *metrics) *shard {
 	}
 	return &shard{
 		pollers: pollers,
-		i: i, stages: stages,
+		i:       i, stages: stages,
 		queue:        make(chan *part, queueLength),
 		tick:         make(chan tickMsg),
 		ack:          make(chan struct{}),
