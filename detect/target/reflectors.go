@@ -26,8 +26,17 @@ var Reflectors = map[uint16]string{
 	47808: "bacnet",
 }
 
+// reflectorBits has bit p set for every port of Reflectors: a look-up on
+// the hot path without hashing.
+var reflectorBits [1024]uint64
+
+func init() {
+	for p := range Reflectors {
+		reflectorBits[p>>6] |= 1 << (p & 63)
+	}
+}
+
 // IsReflector reports whether UDP source port p is a reflector's.
 func IsReflector(p uint16) bool {
-	_, ok := Reflectors[p]
-	return ok
+	return reflectorBits[p>>6]&(1<<(p&63)) != 0
 }
