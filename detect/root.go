@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,13 @@ type Observer interface {
 	// now: a stage that finds an attack between ticks (see
 	// pipeline.Poller) calls it after Observe.
 	Commit()
+}
+
+// Watcher is told the addresses under attack whose sampled packet headers
+// should be kept (see package samples).
+type Watcher interface {
+	// Watch marks target as attacked at now.
+	Watch(target netip.Addr, now time.Time)
 }
 
 // Objects iterates the live rate objects of a kind (the rate engine).
@@ -57,6 +65,10 @@ type Deps struct {
 	BaselineStore BaselineStore
 	// Log is the logger.
 	Log *slog.Logger
+	// Samples keeps the sampled packet headers (sFlow) sent to attacked
+	// addresses; a DDoS family calls Watch when it opens an alert. Nil
+	// keeps none.
+	Samples Watcher
 	// Shards are, for a stage of the whole, the family's stages of every
 	// shard (built by NewShard), in shard order: the stage of the whole
 	// may read them at its Tick, while the shards wait, to merge what
