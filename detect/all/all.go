@@ -3,5 +3,6 @@
 package all
 
 import (
+	_ "github.com/flowsentry/flowsentry/detect/slow"      // ddos_slow
 	_ "github.com/flowsentry/flowsentry/detect/threshold" // threshold, port_threshold
 )
