@@ -160,3 +160,28 @@ func TestFamilies(t *testing.T) {
 		})
 	}
 }
+
+// watcher is a fake samples store.
+type watcher struct{ got []netip.Addr }
+
+func (w *watcher) Watch(a netip.Addr, _ time.Time) { w.got = append(w.got, a) }
+
+// TestWatchesAttackedTargets checks that a new attack asks the samples
+// store to keep its headers, once per alert, and that no traffic below
+// the threshold does.
+func TestWatchesAttackedTargets(t *testing.T) {
+	h := newHarness(t, pol(1, Flood, 1000))
+	w := &watcher{}
+	h.st.samples = w
+	syn := func(i int) flow.Record {
+		return flow.Record{Src: spoofed(i), Dst: victim, Proto: flow.ProtoTCP, SrcPort: 40000, DstPort: 80, TCPFlags: flow.TCPSyn}
+	}
+	h.run(2*time.Second, 500, syn)
+	if len(w.got) != 0 {
+		t.Fatalf("watched %v at half the threshold, want nothing", w.got)
+	}
+	h.run(3*time.Second, 4000, syn)
+	if len(w.got) != 1 || w.got[0] != victim {
+		t.Errorf("watched %v during a 4x flood, want [%s] once", w.got, victim)
+	}
+}

@@ -174,6 +174,7 @@ func (h *hot) spread() float64 {
 type Stage struct {
 	policies func() *policy.Set
 	observer detect.Observer
+	samples  detect.Watcher // nil: no headers kept
 	model    *model.Model
 	set      *policy.Set
 	fam      [len(families)]*detect.GroupPolicies
@@ -195,7 +196,7 @@ type Stage struct {
 
 // newStage returns the stage of one shard.
 func newStage(d detect.Deps) *Stage {
-	s := &Stage{policies: d.Policies, observer: d.Observer, index: map[addrKey]int32{}}
+	s := &Stage{policies: d.Policies, observer: d.Observer, samples: d.Samples, index: map[addrKey]int32{}}
 	for i, f := range families {
 		s.fam[i] = detect.NewGroupPolicies(f)
 	}
@@ -644,6 +645,10 @@ func (s *Stage) observe(h *hot, rt *rates, f *firing, all bool) bool {
 	} else {
 		h.active = append(h.active, active{policy: f.p.ID, typ: string(f.typ), seen: true})
 		a = &h.active[len(h.active)-1]
+		if s.samples != nil {
+			// Keep the sampled headers of the attack from now on.
+			s.samples.Watch(h.addr, time.Unix(0, s.now))
+		}
 	}
 	att := target.Attack{IP: h.addr, Group: &s.model.Groups[f.group], Threshold: threshold(f.p), Sources: h.src}
 	switch {
