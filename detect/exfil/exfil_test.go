@@ -1,0 +1,368 @@
+package exfil
+
+import (
+	"context"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/policy"
+)
+
+type recorder struct {
+	got     []alert.Condition
+	commits int
+}
+
+func (r *recorder) Observe(_ time.Time, c alert.Condition) { r.got = append(r.got, c) }
+func (r *recorder) Commit()                                { r.commits++ }
+
+func (r *recorder) last() map[string]alert.Condition {
+	out := map[string]alert.Condition{}
+	for _, c := range r.got {
+		out[c.Key] = c
+	}
+	return out
+}
+
+// fields returns a condition's fields by name, lists joined by spaces.
+func fields(c alert.Condition) map[string]string {
+	out := map[string]string{}
+	for _, f := range c.Fields {
+		if f.IsList {
+			out[f.Name] = strings.Join(f.List, " ")
+		} else {
+			out[f.Name] = f.Value
+		}
+	}
+	return out
+}
+
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).UnixNano()
+
+func pfx(s ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range s {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}
+
+// testModel: partition 0 with INT 10/8, 172.16/12, 192.168/16 and
+// fd00::/8; groups 1 "internal" (10/8, fd00::/8), 2 "dmz" (172.16/12) and
+// 3 "lab" (192.0.2.0/24, not INT); partition 0 allows 198.51.100.98.
+func testModel() *model.Model {
+	return model.New(
+		[]model.Partition{{CID: 0, Name: "default", Internal: pfx("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"),
+			Allow: pfx("198.51.100.98/32")}},
+		[]model.TrafficGroup{
+			{ID: 1, Name: "internal", CID: 0, CIDRs: pfx("10.0.0.0/8", "fd00::/8")},
+			{ID: 2, Name: "dmz", CID: 0, CIDRs: pfx("172.16.0.0/12")},
+			{ID: 3, Name: "lab", CID: 0, CIDRs: pfx("192.0.2.0/24")},
+		}, nil)
+}
+
+type harness struct {
+	m     *model.Model
+	s     *Shard
+	rec   *recorder
+	now   int64
+	class model.Class
+}
+
+func newHarness(t testing.TB, threshold uint64) *harness {
+	t.Helper()
+	pm := policy.NewManager(&policy.MemStore{}, nil)
+	p := policy.Policy{ID: 1, Name: "exfil", Family: Family, Target: policy.TargetGroups, Object: policy.ObjectGroup,
+		Severity: 8, Allow: pfx("198.51.100.99/32"), Params: &Params{Threshold: threshold, SessionIdle: DefaultSessionIdle}}
+	if err := pm.Load(context.Background(), []policy.Policy{p}, nil); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{m: testModel(), rec: &recorder{}, now: t0}
+	h.s = New(detect.Deps{Family: Family, Policies: pm.Set, Observer: h.rec})
+	h.s.SetModel(h.m)
+	h.s.Tick(h.now)
+	return h
+}
+
+func (h *harness) add(recs ...flow.Record) {
+	for i := range recs {
+		r := &recs[i]
+		r.Start, r.End = h.now-int64(time.Second), h.now
+		h.m.Classify(r, &h.class)
+		h.s.AddClass(r, &h.class)
+	}
+}
+
+func (h *harness) tick(d time.Duration) {
+	h.now += int64(d)
+	h.s.Tick(h.now)
+}
+
+func rec(src string, sport uint16, dst string, dport uint16, bytes uint64) flow.Record {
+	return flow.Record{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sport, DstPort: dport,
+		Proto: flow.ProtoTCP, TCPFlags: flow.TCPAck | flow.TCPPsh, Packets: bytes/1400 + 1, Bytes: bytes, SamplingRate: 1}
+}
+
+// step waits, ticking every second, then adds records.
+type step struct {
+	wait time.Duration
+	recs []flow.Record
+}
+
+func TestAlerts(t *testing.T) {
+	const mb = 1_000_000
+	up := func(n int, bytes uint64) []step { // n records of bytes, a second apart
+		var s []step
+		for range n {
+			s = append(s, step{time.Second, []flow.Record{rec("10.0.0.5", 40000, "203.0.113.9", 443, bytes)}})
+		}
+		return s
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		want  map[string]map[string]string
+	}{
+		{
+			name:  "upload over three records of a session",
+			steps: up(3, 600_000),
+			want: map[string]map[string]string{"10.0.0.5/203.0.113.9": {
+				"SENDER_IP": "10.0.0.5", "SENDER_TG": "1", "SENDER_TG_NAME": "internal", "SENDER_PORT": "40000",
+				"RECEIVER_IP": "203.0.113.9", "RECEIVER_TG": "0", "RECEIVER_PORT": "443", "PROTO": "6",
+				"BYTES_EXFILTRATED": "1800000", "THRESHOLD_VALUE": "1000000", "TOTAL_PORTS": "0", "ADDITIONAL_PORTS": "",
+			}},
+		},
+		{
+			name: "download from outside",
+			steps: []step{{time.Second, []flow.Record{rec("203.0.113.9", 443, "10.0.0.5", 40000, 50*mb), rec("10.0.0.5", 40000, "203.0.113.9", 443, 500_000)}},
+				{time.Second, []flow.Record{rec("203.0.113.9", 443, "10.0.0.5", 40000, 50*mb), rec("10.0.0.5", 40000, "203.0.113.9", 443, 400_000)}}},
+		},
+		{name: "copy to another group inside the INT blocks", steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "172.16.0.9", 445, 50*mb)}}}},
+		{name: "copy within the group", steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "10.1.0.9", 445, 50*mb)}}}},
+		{name: "copy to an INT block outside any group", steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "192.168.1.1", 22, 50*mb)}}}},
+		{
+			name:  "copy to another group outside the INT blocks",
+			steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "192.0.2.10", 22, 2*mb)}}},
+			want: map[string]map[string]string{"10.0.0.5/192.0.2.10": {
+				"RECEIVER_TG": "3", "RECEIVER_TG_NAME": "lab", "BYTES_EXFILTRATED": "2000000", "RECEIVER_PORT": "22"}},
+		},
+		{name: "exactly the threshold", steps: up(2, 500_000)},
+		{
+			name:  "internal server answers an outside client",
+			steps: []step{{time.Second, []flow.Record{rec("203.0.113.9", 51000, "10.0.0.5", 443, 2000), rec("10.0.0.5", 443, "203.0.113.9", 51000, 2*mb)}}},
+			want: map[string]map[string]string{"10.0.0.5/203.0.113.9": {
+				"SENDER_PORT": "443", "RECEIVER_PORT": "51000", "BYTES_EXFILTRATED": "2000000"}},
+		},
+		{
+			name: "records further apart than session_idle are two sessions",
+			steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000)}},
+				{301 * time.Second, []flow.Record{rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000)}}},
+		},
+		{
+			name: "records within session_idle are stitched",
+			steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000)}},
+				{299 * time.Second, []flow.Record{rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000)}}},
+			want: map[string]map[string]string{"10.0.0.5/203.0.113.9": {"BYTES_EXFILTRATED": "1200000"}},
+		},
+		{
+			name: "sessions that crossed accumulate, the others do not",
+			steps: []step{
+				{time.Second, []flow.Record{rec("10.0.0.5", 40000, "203.0.113.9", 443, 1_500_000)}},
+				{time.Second, []flow.Record{rec("10.0.0.5", 40001, "203.0.113.9", 22, 1_200_000), rec("10.0.0.5", 40002, "203.0.113.9", 8443, 900_000)}},
+				{time.Second, []flow.Record{rec("10.0.0.5", 40003, "203.0.113.9", 443, 1_100_000), rec("10.0.0.5", 40001, "203.0.113.9", 22, 100)}},
+			},
+			want: map[string]map[string]string{"10.0.0.5/203.0.113.9": {
+				"SENDER_PORT": "40000", "RECEIVER_PORT": "443", "BYTES_EXFILTRATED": "3800100", "TOTAL_PORTS": "1", "ADDITIONAL_PORTS": "22"}},
+		},
+		{name: "allow-listed by the policy", steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "198.51.100.99", 443, 50*mb)}}}},
+		{name: "allow-listed by the partition", steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "198.51.100.98", 443, 50*mb)}}}},
+		{name: "between two outside hosts", steps: []step{{time.Second, []flow.Record{rec("203.0.113.5", 40000, "203.0.113.9", 443, 50*mb)}}}},
+		{
+			name:  "IPv6",
+			steps: []step{{time.Second, []flow.Record{rec("fd00::5", 40000, "2001:db8::9", 443, 3*mb)}}},
+			want: map[string]map[string]string{"fd00::5/2001:db8::9": {
+				"SENDER_IP": "fd00::5", "RECEIVER_IP": "2001:db8::9", "BYTES_EXFILTRATED": "3000000"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, mb)
+			for _, s := range tt.steps {
+				for range int(s.wait / time.Second) {
+					h.tick(time.Second)
+				}
+				h.add(s.recs...)
+			}
+			h.tick(time.Second)
+			got := map[string]map[string]string{}
+			for k, c := range h.rec.last() {
+				if c.Type != AlertType || c.Policy != 1 || c.Severity != 8 {
+					t.Errorf("%s: condition %+v", k, c)
+				}
+				all := fields(c)
+				if all["RECEIVER_TG"] == "0" && all["RECEIVER_TG_NAME"] != "" {
+					t.Errorf("%s: RECEIVER_TG_NAME %q with RECEIVER_TG 0", k, all["RECEIVER_TG_NAME"])
+				}
+				f := map[string]string{}
+				for name := range tt.want[k] {
+					if v, ok := all[name]; ok {
+						f[name] = v
+					}
+				}
+				got[k] = f
+			}
+			if tt.want == nil {
+				tt.want = map[string]map[string]string{}
+			}
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("(-got, +want)\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestGrowing: the alert is observed at every tick that added bytes, with
+// the growing count, and Poll reports it as soon as it crosses.
+func TestGrowing(t *testing.T) {
+	h := newHarness(t, 1_000_000)
+	var counts []string
+	for i := range 5 {
+		h.now += int64(100 * time.Millisecond)
+		h.add(rec("10.0.0.5", 40000, "203.0.113.9", 443, 400_000))
+		h.s.Poll(h.now)
+		if i == 2 && (len(h.rec.got) != 1 || h.rec.commits != 1) {
+			t.Fatalf("Poll after crossing: %d conditions, %d commits; want 1, 1", len(h.rec.got), h.rec.commits)
+		}
+		h.tick(900 * time.Millisecond)
+		if n := len(h.rec.got); n > 0 {
+			counts = append(counts, fields(h.rec.got[n-1])["BYTES_EXFILTRATED"])
+		}
+	}
+	for range 30 {
+		h.tick(time.Second)
+	}
+	want := []string{"1200000", "1600000", "2000000"}
+	if diff := cmp.Diff(counts, want); diff != "" {
+		t.Errorf("(-got, +want)\n%s", diff)
+	}
+	if n := len(h.rec.got); n != 4 { // Poll, then three ticks
+		t.Errorf("observed %d times, want 4", n)
+	}
+	h.tick(AlertIdle)
+	h.tick(30 * time.Second)
+	if len(h.s.alerts) != 0 || h.s.Sessions() != 0 {
+		t.Errorf("%d alerts, %d sessions left; want none", len(h.s.alerts), h.s.Sessions())
+	}
+}
+
+// TestSessionMemory measures the heap taken by a million concurrent
+// sessions of one shard, IPv4 and IPv6.
+func TestSessionMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates a million sessions")
+	}
+	for _, v6 := range []bool{false, true} {
+		name := "IPv4"
+		if v6 {
+			name = "IPv6"
+		}
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, 1<<40)
+			c := model.Class{Src: model.Side{Groups: []uint16{0}}, Own: model.OwnAll}
+			r := rec("10.0.0.5", 40000, "203.0.113.9", 443, 1000)
+			if v6 {
+				r = rec("fd00::5", 40000, "2001:db8::9", 443, 1000)
+			}
+			const n = 1_000_000
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for i := range n {
+				a := r.Dst.As16()
+				a[13], a[14], a[15] = byte(i>>16), byte(i>>8), byte(i)
+				d := netip.AddrFrom16(a)
+				if !v6 {
+					d = d.Unmap()
+				}
+				r.Dst, r.SrcPort = d, uint16(i)
+				h.s.AddClass(&r, &c)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			if got := h.s.Sessions(); got != n {
+				t.Fatalf("%d sessions, want %d", got, n)
+			}
+			per := float64(after.HeapAlloc-before.HeapAlloc) / n
+			t.Logf("%s: %.1f bytes per session", name, per)
+			if limit := 200.0; per > limit {
+				t.Errorf("%.1f bytes per session, want at most %.0f", per, limit)
+			}
+			runtime.KeepAlive(h)
+		})
+	}
+}
+
+func TestParams(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Params
+		keys []string
+	}{
+		{"valid", Params{Threshold: 1, SessionIdle: 300}, nil},
+		{"no threshold", Params{SessionIdle: 300}, []string{"threshold"}},
+		{"no idle", Params{Threshold: 5}, []string{"session_idle"}},
+		{"idle too long", Params{Threshold: 5, SessionIdle: maxSessionIdle + 1}, []string{"session_idle"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.Validate(&policy.Policy{})
+			for _, k := range tt.keys {
+				if err == nil || !strings.Contains(err.Error(), k) {
+					t.Errorf("error %v, want one at %s", err, k)
+				}
+			}
+			if tt.keys == nil && err != nil {
+				t.Errorf("error %v, want none", err)
+			}
+		})
+	}
+}
+
+// BenchmarkExfil adds records of known sessions (IPv4 and IPv6, one over
+// its threshold and growing its alert) and of a download, classified
+// beforehand, as the shard does in steady state.
+//
+//	go test ./detect/exfil -run '^$' -bench Exfil -benchmem -count=6 -cpu 1,2 | tee new.txt; benchstat new.txt
+func BenchmarkExfil(b *testing.B) {
+	h := newHarness(b, 1_000_000)
+	recs := []flow.Record{
+		rec("10.0.0.5", 40000, "203.0.113.9", 443, 1500),
+		rec("10.0.0.6", 40000, "203.0.113.9", 443, 2_000_000),
+		rec("fd00::5", 40000, "2001:db8::9", 443, 1500),
+		rec("203.0.113.9", 443, "10.0.0.5", 40000, 1500),
+	}
+	classes := make([]model.Class, len(recs))
+	for i := range recs {
+		h.m.Classify(&recs[i], &classes[i])
+		h.s.AddClass(&recs[i], &classes[i])
+	}
+	h.tick(time.Second)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for i := range recs {
+			h.s.AddClass(&recs[i], &classes[i])
+		}
+		n += len(recs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+}
