@@ -1,0 +1,218 @@
+package scan_test
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/internal/replaytest"
+	"github.com/flowsentry/flowsentry/internal/testcaptures"
+)
+
+// config returns a replay configuration with one scan policy (params are
+// its family keys, e.g. "threshold: 50"), shards shards, and extra
+// top-level YAML (traffic_groups:, partitions:).
+func config(shards int, params, extra string) string {
+	return fmt.Sprintf(`pipeline: {shards: %d}
+%s
+policies:
+  - {id: 7, name: scan, cid: 0, family: scan, target: traffic_groups, object_type: TGRP, severity: 4, actions: [], %s}
+`, shards, extra, params)
+}
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// sweep returns SYN probes from the scanners (taken in turn) to port port
+// of n hosts of base (base + 1 …), spread evenly over dur.
+func sweep(scanners []string, base string, n int, port uint16, dur time.Duration) []replaytest.Packet {
+	var out []replaytest.Packet
+	b := addr(base)
+	for i := range n {
+		b = b.Next()
+		out = append(out, replaytest.Packet{
+			Time: t0.Add(dur * time.Duration(i) / time.Duration(n)),
+			Src:  addr(scanners[i%len(scanners)]), Dst: b, Proto: 6,
+			SrcPort: uint16(40000 + i%3), DstPort: port, Flags: flow.TCPSyn,
+		})
+	}
+	return out
+}
+
+// portScan returns SYN probes from src to n ports (1 …) of dst over dur.
+func portScan(src, dst string, n int, dur time.Duration) []replaytest.Packet {
+	var out []replaytest.Packet
+	for i := range n {
+		out = append(out, replaytest.Packet{
+			Time: t0.Add(dur * time.Duration(i) / time.Duration(n)),
+			Src:  addr(src), Dst: addr(dst), Proto: 6, SrcPort: 50000, DstPort: uint16(1 + i), Flags: flow.TCPSyn,
+		})
+	}
+	return out
+}
+
+// webClient returns a client opening perSec whole TCP connections a second
+// for secs seconds, to servers in turn, each answered by its server.
+func webClient(client string, servers []string, perSec, secs int) []replaytest.Packet {
+	var out []replaytest.Packet
+	for i := range perSec * secs {
+		t := t0.Add(time.Second * time.Duration(i) / time.Duration(perSec))
+		c, s := addr(client), addr(servers[i%len(servers)])
+		sp := uint16(30000 + i)
+		ms := func(n int) time.Time { return t.Add(time.Duration(n) * time.Millisecond) }
+		out = append(out,
+			replaytest.Packet{Time: t, Src: c, Dst: s, Proto: 6, SrcPort: sp, DstPort: 443, Flags: flow.TCPSyn},
+			replaytest.Packet{Time: ms(10), Src: s, Dst: c, Proto: 6, SrcPort: 443, DstPort: sp, Flags: flow.TCPSyn | flow.TCPAck},
+			replaytest.Packet{Time: ms(11), Src: c, Dst: s, Proto: 6, SrcPort: sp, DstPort: 443, Flags: flow.TCPAck},
+			replaytest.Packet{Time: ms(12), Src: c, Dst: s, Proto: 6, SrcPort: sp, DstPort: 443, Flags: flow.TCPAck | flow.TCPPsh, Payload: 300},
+			replaytest.Packet{Time: ms(30), Src: s, Dst: c, Proto: 6, SrcPort: 443, DstPort: sp, Flags: flow.TCPAck | flow.TCPPsh, Payload: 1200},
+			replaytest.Packet{Time: ms(40), Src: c, Dst: s, Proto: 6, SrcPort: sp, DstPort: 443, Flags: flow.TCPAck | flow.TCPFin},
+			replaytest.Packet{Time: ms(50), Src: s, Dst: c, Proto: 6, SrcPort: 443, DstPort: sp, Flags: flow.TCPAck | flow.TCPFin},
+		)
+	}
+	return out
+}
+
+// dnsClient returns perSec queries a second for secs seconds from client to
+// resolver, each from a new source port, each answered.
+func dnsClient(client, resolver string, perSec, secs int) []replaytest.Packet {
+	var out []replaytest.Packet
+	for i := range perSec * secs {
+		t := t0.Add(time.Second * time.Duration(i) / time.Duration(perSec))
+		sp := uint16(20000 + i)
+		out = append(out,
+			replaytest.Packet{Time: t, Src: addr(client), Dst: addr(resolver), Proto: 17, SrcPort: sp, DstPort: 53, Payload: 40},
+			replaytest.Packet{Time: t.Add(5 * time.Millisecond), Src: addr(resolver), Dst: addr(client), Proto: 17, SrcPort: 53, DstPort: sp, Payload: 120})
+	}
+	return out
+}
+
+// reflection returns amplification replies from n reflectors (in a few
+// /24s) on UDP port port to random ports of victim over one second.
+func reflection(victim string, port uint16, n int) []replaytest.Packet {
+	var out []replaytest.Packet
+	for i := range n {
+		src := netip.AddrFrom4([4]byte{198, 18, byte(i / 250 % 4), byte(1 + i%250)})
+		out = append(out, replaytest.Packet{Time: t0.Add(time.Second * time.Duration(i) / time.Duration(n)),
+			Src: src, Dst: addr(victim), Proto: 17, SrcPort: port, DstPort: uint16(1024 + i*7), Payload: 400})
+	}
+	return out
+}
+
+func write(t *testing.T, pkts ...[]replaytest.Packet) string {
+	var c replaytest.Capture
+	for _, p := range pkts {
+		c.Add(p...)
+	}
+	return c.Write(t)
+}
+
+// want is an expected scan alert: the fields given must match.
+type want map[string]string
+
+func TestReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs flowsentry replay")
+	}
+	capture := func(name string) func(*testing.T) string {
+		return func(t *testing.T) string { return testcaptures.Path(t, name) }
+	}
+	synth := func(pkts ...[]replaytest.Packet) func(*testing.T) string {
+		return func(t *testing.T) string { return write(t, pkts...) }
+	}
+	const (
+		// 10.0.0.0/25 internal: the sweeping 10.0.0.128 is remote.
+		lowerHalf = "traffic_groups: [{id: 5, name: lower, partition: 0, cidrs: [10.0.0.0/25]}]"
+		udpTarget = "traffic_groups: [{id: 6, name: lab, partition: 0, cidrs: [246.237.103.0/24]}]"
+		allowed   = "partitions: [{cid: 0, name: default, internal: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7], allow: [203.0.113.0/24]}]"
+	)
+	cases := []struct {
+		name   string
+		shards []int
+		params string
+		extra  string
+		file   func(*testing.T) string
+		want   []want // nil: no scan alert at all
+	}{
+		{"nmap SYN port scan out", []int{1, 3}, "threshold: 30", "", capture("attacks/scans/synscan.pcap"),
+			[]want{{"scanner_ip": "172.16.0.8", "scanner_cidr": "172.16.0.8/32", "scanner_tg": "1", "scanner_tg_name": "internal",
+				"direction": "outbound", "proto": "6", "target_tg": "0", "unique_hosts": "1", "threshold_type": "uniq_endpoints"}}},
+		{"nmap SYN scan via softflowd netflow v9", []int{1, 3}, "threshold: 30", "", capture("flow-exports/derived/softflowd-v9-nmap-synscan.pcap"),
+			[]want{{"scanner_ip": "172.16.0.8", "direction": "outbound", "proto": "6"}}},
+		{"nmap SYN scan via softflowd ipfix", []int{3}, "threshold: 30", "", capture("flow-exports/derived/softflowd-ipfix-nmap-synscan.pcap"),
+			[]want{{"scanner_ip": "172.16.0.8", "direction": "outbound", "proto": "6"}}},
+		{"nmap SYN scan via pmacct sflow", []int{1}, "threshold: 30", "", capture("flow-exports/derived/pmacct-sflow-nmap-synscan.pcap"),
+			[]want{{"scanner_ip": "172.16.0.8", "direction": "outbound", "proto": "6"}}},
+		{"masscan tcp", []int{1}, "threshold: 50, threshold_type: new_conn", "", capture("attacks/scans/masscan_tcp_0_1000_20190821.pcap"),
+			[]want{{"scanner_ip": "172.31.15.102", "direction": "outbound", "proto": "6", "threshold_type": "new_conn"}}},
+		{"masscan udp", []int{1}, "threshold: 50", "", capture("attacks/scans/masscan_udp_0_1000_20190821.pcap"),
+			[]want{{"scanner_ip": "172.31.15.102", "direction": "outbound", "proto": "17", "unique_hosts": "1"}}},
+		{"syn sweep by a local host", []int{1}, "threshold: 50", "", capture("attacks/scans/hs-tcp_synPingSweepRand.pcapng"),
+			[]want{{"scanner_ip": "10.0.0.128", "direction": "outbound", "unique_ports": "1", "ports": `["80"]`}}},
+		{"syn sweep by a remote host", []int{1, 3}, "threshold: 30", lowerHalf, capture("attacks/scans/hs-tcp_synPingSweepRand.pcapng"),
+			[]want{{"scanner_ip": "10.0.0.128", "scanner_cidr": "10.0.0.0/24", "scanner_tg": "0", "direction": "inbound",
+				"target_tg": "5", "target_tg_name": "lower", "proto": "6", "unique_ports": "1"}}},
+		{"syn sweep by a remote host over the threshold of one shard's part", []int{3}, "threshold: 50", lowerHalf, capture("attacks/scans/hs-tcp_synPingSweepRand.pcapng"),
+			[]want{{"scanner_ip": "10.0.0.128", "direction": "inbound"}}},
+		{"icmp sweep", []int{1, 3}, "threshold: 50", "", capture("attacks/scans/hs-icmpScan.pcap"),
+			[]want{{"scanner_ip": "10.0.0.128", "direction": "outbound", "proto": "1", "ports": "[]"}}},
+		{"slow udp sweep from outside", []int{1, 3}, "threshold: 4, threshold_type: new_conn, window_seconds: 4", udpTarget, capture("attacks/scans/hs-udpScan.pcap"),
+			[]want{{"scanner_ip": "246.237.45.150", "scanner_cidr": "246.237.45.0/24", "direction": "inbound", "proto": "17", "ports": `["40125"]`}}},
+		// 34 connections to port 80 of one host, 26 in one second: a
+		// scan by its connections, not by its endpoints.
+		{"nmap -A on one port", []int{1}, "threshold: 5, threshold_type: new_conn", "", capture("attacks/scans/nmap_80_all.pcap"),
+			[]want{{"scanner_ip": "10.87.1.10", "direction": "outbound", "unique_hosts": "1"}}},
+		{"nmap -A on one port by endpoints", []int{1}, "threshold: 5", "", capture("attacks/scans/nmap_80_all.pcap"), nil},
+		{"remote /24 sweeping 300 hosts from 3 addresses", []int{1, 3}, "threshold: 50", "",
+			synth(sweep([]string{"203.0.113.5", "203.0.113.6", "203.0.113.77"}, "10.1.0.0", 300, 22, 3*time.Second)),
+			[]want{{"scanner_ip": "203.0.113.5", "scanner_cidr": "203.0.113.0/24", "direction": "inbound", "target_tg": "1", "ports": `["22"]`, "unique_ports": "1"}}},
+		{"ipv6 remote scanner", []int{1, 3}, "threshold: 50", "",
+			synth(sweep([]string{"2001:db8:bad::1"}, "fd00::", 300, 443, 3*time.Second)),
+			[]want{{"scanner_ip": "2001:db8:bad::1", "scanner_cidr": "2001:db8:bad::/64", "direction": "inbound"}}},
+		{"port scan just above", []int{1}, "threshold: 50", "", synth(portScan("10.2.0.9", "198.51.100.20", 330, 5*time.Second)),
+			[]want{{"scanner_ip": "10.2.0.9", "direction": "outbound", "unique_hosts": "1"}}},
+		{"port scan just below", []int{1}, "threshold: 50", "", synth(portScan("10.2.0.9", "198.51.100.20", 220, 5*time.Second)), nil},
+		{"sweep just below from outside", []int{3}, "threshold: 50", "",
+			synth(sweep([]string{"203.0.113.5"}, "10.1.0.0", 220, 22, 5*time.Second)), nil},
+		{"inbound only ignores a local scanner", []int{1}, "threshold: 50, direction: inbound", "", synth(portScan("10.2.0.9", "198.51.100.20", 600, 3*time.Second)), nil},
+		{"allow-listed remote scanner", []int{1, 3}, "threshold: 50", allowed,
+			synth(sweep([]string{"203.0.113.5", "203.0.113.6"}, "10.1.0.0", 300, 22, 3*time.Second)), nil},
+		{"busy web client", []int{1, 3}, "threshold: 10", "",
+			synth(webClient("10.3.0.4", []string{"93.184.216.34", "151.101.1.69", "104.16.132.229", "142.250.74.46", "13.107.42.14"}, 20, 10)), nil},
+		{"busy web client by new connections", []int{1}, "threshold: 30, threshold_type: new_conn", "",
+			synth(webClient("10.3.0.4", []string{"93.184.216.34", "151.101.1.69"}, 20, 10)), nil},
+		{"dns client", []int{1}, "threshold: 10", "", synth(dnsClient("10.3.0.5", "8.8.8.8", 40, 10)), nil},
+		{"dns client by new connections", []int{1}, "threshold: 50, threshold_type: new_conn", "", synth(dnsClient("10.3.0.5", "8.8.8.8", 40, 10)), nil},
+		{"ntp and dns reflection", []int{1, 3}, "threshold: 5, threshold_type: new_conn", "",
+			synth(reflection("10.9.9.9", 123, 1000), reflection("10.9.9.8", 53, 1000)), nil},
+		{"snmp amplification", []int{1, 3}, "threshold: 5", "", capture("attacks/ddos/amp.UDP.snmp.src161.pcapng"), nil},
+		{"syn-ack backscatter", []int{1, 3}, "threshold: 5", "", capture("attacks/ddos/amp.TCP.reflection.SYNACK.pcap"), nil},
+	}
+	for _, tc := range cases {
+		for _, n := range tc.shards {
+			t.Run(fmt.Sprintf("%s/shards=%d", tc.name, n), func(t *testing.T) {
+				t.Parallel()
+				events := replaytest.Run(t, config(n, tc.params, tc.extra), tc.file(t))
+				got := replaytest.Creates(events, "scan")
+				if len(got) != len(tc.want) {
+					var lines []string
+					for _, e := range got {
+						lines = append(lines, fmt.Sprint(e.Alert))
+					}
+					t.Fatalf("%d scan alerts, want %d:\n%s", len(got), len(tc.want), strings.Join(lines, "\n"))
+				}
+				for i, w := range tc.want {
+					for k, v := range w {
+						if g := got[i].Str(k); g != v {
+							t.Errorf("alert %d: %s = %s, want %s (alert %v)", i, k, g, v, got[i].Alert)
+						}
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,131 @@
+// Package scan is the Scan/Reconnaissance detector family: it "looks for
+// large numbers of new connections being made or attempted, either by a
+// local host or a remote netblock, and raises an alert when the total
+// connection count exceeds the threshold given" (the FlowTraq manual).
+//
+// # Policies
+//
+// A scan policy (family scan) watches traffic groups, object type TGRP.
+// Its parameters, flat beside the common keys:
+//
+//	threshold_type  new_conn (connection attempts per second) or
+//	                uniq_endpoints (distinct endpoints — address, protocol,
+//	                port — probed per second); default uniq_endpoints
+//	threshold       the per-second rate, averaged over the window, above
+//	                which a scanner alerts; default 100
+//	direction       both (default), inbound (remote blocks probing the
+//	                group) or outbound (hosts of the group probing anything,
+//	                other groups included: a worm on the LAN)
+//	window_seconds  the window the rate is averaged over, 1 to 10; default 2
+//
+// The policy's allow list (allow:) and its partition's exempt scanners:
+// a record whose remote address (inbound: the source; outbound: the
+// destination) or outbound source is allowed never counts.
+//
+// # What counts
+//
+// Only connection attempts, from the side that opens them, in the first
+// record of a flow (Continued records never count):
+//
+//   - TCP with SYN and without ACK (SYN probes; nmap's SYN+RST too);
+//     TCP without SYN, ACK and RST (NULL, FIN and Xmas probes, and the
+//     records of exporters that report no flags); TCP with SYN and ACK
+//     (a whole connection in one record) only from a source port above the
+//     destination port, so the server side of a connection — and the
+//     SYN-ACK backscatter of a spoofed SYN flood, sent from port 80 or 443
+//     of the reflectors to random ports of the victim — does not. Records
+//     with ACK or RST but no SYN (replies, RST backscatter, sessions under
+//     way, bare-ACK sweeps) never count.
+//   - UDP, except from the reflector ports of target.IsReflector (DNS,
+//     NTP, SNMP … replies flooding the victim of an amplification attack
+//     come from thousands of reflectors to many ports of one victim:
+//     counted, they would make each reflector block, or the victim
+//     answering with ICMP, look like a scanner), and only to a port
+//     below 1024 or not above the source port: a service answering its
+//     client (QUIC from 443, STUN from 3478 to an ephemeral port) does
+//     not count. A UDP scan from a high port still counts on every port
+//     below it.
+//   - ICMP echo, timestamp and address-mask requests; ICMPv6 echo
+//     requests.
+//
+// An attempt counts SamplingRate times (a sampled probe stands for that
+// many); distinct endpoints are counted as seen, so under sampling
+// uniq_endpoints sees a fraction of a scan: prefer new_conn there. A
+// scanner alerts only with at least 3 attempt records in the window, so
+// that a single sampled packet, scaled by its rate, never does.
+//
+// A record whose source is in a traffic group counts toward that host
+// (outbound); a record whose source is in no traffic group and whose
+// destination is counts toward the source's remote block, its /24 or /64
+// (inbound): several addresses of one block scanning together make one
+// alert.
+//
+// # Window and sharding
+//
+// Each shard (Shard) counts, for the records it owns, per (policy,
+// traffic group, direction, scanner), the attempts of the current second
+// and their distinct endpoints, hosts and ports (an exact set of 64-bit
+// hashes of the second's (scanner, endpoint) pairs, shared by all
+// scanners, cleared at each tick, at most 2^20 slots — 8 MiB — a shard).
+// A local scanner lives in the shard owning its address (model.OwnSrc); a
+// remote block probing many local hosts reaches every shard (each local
+// destination is counted by the shard owning it, model.OwnDst), and its
+// endpoints in different shards are disjoint. At each tick the stage of
+// the whole (Whole) sums the shards' seconds per scanner, keeps the last
+// 10 seconds of each, averages over the policy's window and reports the
+// scanners above the threshold: a scan alerts within window_seconds (2 s
+// by default) of its start, and keeps its alert open while it stays
+// above. A scanner idle for 10 s is forgotten. At most 2^15 scanners a
+// second a shard and 2^16 tracked scanners (about 800 bytes each) are
+// counted; the rest is dropped and counted (Shard.Stats, Whole.Dropped).
+//
+// # Alerts
+//
+// ALERT_TYPE is scan; one alert per policy, scanner (a local host, or a
+// remote /24 or /64) and traffic group. The fields, in this order:
+//
+//	SCANNER_IP        the scanner's address (for a block, the lowest seen)
+//	SCANNER_CIDR      the block alerted on: the host's /32 or /128
+//	                  (outbound), the remote /24 or /64 (inbound)
+//	SCANNER_TG        the scanner's traffic group; 0 for a remote block
+//	SCANNER_TG_NAME   its name; absent when SCANNER_TG is 0
+//	DIRECTION         outbound (a local host scanning) or inbound
+//	PROTO             the protocol of the probes; 0 when mixed
+//	TARGET_TG         the traffic group probed (inbound); 0 for outbound
+//	TARGET_TG_NAME    its name; absent when TARGET_TG is 0
+//	UNIQUE_HOSTS      distinct addresses probed in the busiest second of
+//	                  the window
+//	UNIQUE_PORTS      distinct ports probed in the busiest second (for a
+//	                  block probing several shards, the busiest shard's)
+//	CONNECTION_COUNT  attempts since the scanner was first seen (it is
+//	                  forgotten 10 s after its last attempt)
+//	PORTS             the most probed ports, most probed first, space
+//	                  separated (at most 8; ICMP has none)
+//	THRESHOLD_TYPE    new_conn or uniq_endpoints
+//	THRESHOLD_VALUE   the threshold crossed, per second
+//
+// The values are per-second rates over the window: NEW_CONN (attempts),
+// PACKETS_IN / BYTES_IN of the probes of an inbound scan, PACKETS_OUT /
+// BYTES_OUT of an outbound one; inbound alerts also carry
+// UNIQ_LOCAL_ENDPOINT, the distinct local endpoints probed per second.
+package scan
+
+import (
+	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/policy"
+)
+
+// Family is the family's name, the policies' family key.
+const Family policy.Family = "scan"
+
+// AlertType is the ALERT_TYPE of every alert of the family.
+const AlertType = "scan"
+
+func init() {
+	detect.Register(detect.Family{
+		Policy: policy.Spec{Name: Family, Objects: []string{policy.ObjectGroup},
+			NewParams: func() policy.Params { return NewParams() }},
+		New:      func(d detect.Deps) (detect.Stage, error) { return NewWhole(d), nil },
+		NewShard: func(d detect.Deps) (detect.ShardStage, error) { return NewShard(d), nil },
+	})
+}

@@ -1,0 +1,91 @@
+package scan
+
+import "math/bits"
+
+// pairSet is the set of (scanner, endpoint) pairs seen in the current
+// second of a shard, as 64-bit hashes in an open-addressed table: it tells
+// a scanner's new endpoints from its repeats, for every scanner at once,
+// in memory proportional to the distinct pairs of one second. It grows by
+// doubling up to maxSlots and is cleared, not freed, at each tick, so it
+// allocates only when a second beats the high-water mark. When full, new
+// pairs are not counted (the distinct counts are then low) and counted in
+// full.
+type pairSet struct {
+	slots    []uint64
+	n        int
+	maxSlots int
+	full     uint64
+}
+
+func newPairSet(maxSlots int) pairSet {
+	return pairSet{slots: make([]uint64, 1024), maxSlots: maxSlots}
+}
+
+// add inserts h (never 0) and reports whether it was new.
+func (s *pairSet) add(h uint64) bool {
+	if 2*(s.n+1) > len(s.slots) {
+		if len(s.slots) >= s.maxSlots {
+			s.full++
+			return false
+		}
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return false
+		case 0:
+			s.slots[i] = h
+			s.n++
+			return true
+		}
+	}
+}
+
+func (s *pairSet) grow() {
+	old := s.slots
+	s.slots = make([]uint64, 2*len(old))
+	mask := uint64(len(s.slots) - 1)
+	for _, h := range old {
+		if h == 0 {
+			continue
+		}
+		i := h & mask
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = h
+	}
+}
+
+// reset empties the set, keeping its table.
+func (s *pairSet) reset() {
+	if s.n > 0 {
+		clear(s.slots)
+		s.n = 0
+	}
+}
+
+// fmix is MurmurHash3's 64-bit finalizer.
+func fmix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// pairHash hashes what one tally (by its index in the second's table)
+// saw: an address (hi, lo: its 16 bytes), a port and protocol, under a
+// kind (endpoint, host or port) so that the three counts share the set.
+func pairHash(idx int32, kind uint8, hi, lo uint64, port uint16, proto uint8) uint64 {
+	h := uint64(uint32(idx))<<32 | uint64(kind)<<24 | uint64(proto)<<16 | uint64(port)
+	h = fmix(h ^ fmix(hi^0x9e3779b97f4a7c15))
+	h = fmix(h ^ bits.RotateLeft64(lo*0xc2b2ae3d27d4eb4f, 31))
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
