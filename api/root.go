@@ -37,6 +37,9 @@ type Deps struct {
 	// Alerting exposes policies, plugins, alerts and actions; nil leaves
 	// those endpoints out.
 	Alerting *Alerting
+	// Samples serves the sampled packet headers of DDoS alerts
+	// (GET /api/v1/alerts/{id}/pcap); nil keeps none.
+	Samples PacketSamples
 	// Health are the checks of /healthz by the name it reports them
 	// under (e.g. "store"): nil when the dependency works, its error
 	// otherwise. They must not block.
@@ -80,6 +83,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/exporters", s.exporters)
 	if deps.Alerting != nil {
 		s.mountAlerting(mux, deps.Alerting)
+		s.mountSamples(mux, deps.Alerting)
 	}
 	mux.HandleFunc("/", s.notFound)
 	s.srv = &http.Server{

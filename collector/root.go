@@ -65,6 +65,7 @@ type Collector struct {
 	labels    *exporterLabels
 	errs      *errorLog
 	templates *netflow.Templates
+	samples   sflow.SampleSink // nil keeps no packet headers
 
 	mu      sync.Mutex
 	started bool
@@ -100,6 +101,15 @@ func New(cfg Config, sink Sink, reg prometheus.Registerer, log *slog.Logger) (*C
 		errs:      newErrorLog(log, errorLogInterval),
 		templates: templates,
 	}, nil
+}
+
+// SetSamples gives the sFlow decoders a sink for the raw packet headers of
+// flow samples (a *samples.Store, which keeps those sent to attacked
+// addresses). Call it before Start; nil, the default, keeps none.
+func (c *Collector) SetSamples(s sflow.SampleSink) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.samples = s
 }
 
 // Start opens the sockets and starts the workers. On error, it closes what
@@ -171,7 +181,7 @@ func (c *Collector) openListener(l ListenerConfig, n int) (ws []*worker, err err
 		}
 		name := fmt.Sprintf("%s/%d", address, i)
 		c.m.receiveBuffer.WithLabelValues(name).Set(float64(size))
-		var dec decoder = sflowDecoder{sflow.NewDecoder()}
+		var dec decoder = sflowDecoder{&sflow.Decoder{Samples: c.samples}}
 		if l.Protocol == protocolNetFlow {
 			dec = netflowDecoder{netflow.NewDecoder(c.templates)}
 		}

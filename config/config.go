@@ -18,6 +18,7 @@ import (
 	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/replay"
+	"github.com/flowsentry/flowsentry/samples"
 )
 
 // Config is the root configuration.
@@ -49,6 +50,9 @@ type Config struct {
 	Alerts alert.Config `yaml:"alerts"`
 	// Baselines configures baseline learning of the threshold detectors.
 	Baselines detect.BaselineConfig `yaml:"baselines"`
+	// Samples bounds the sampled packet headers (sFlow) kept with DDoS
+	// alerts.
+	Samples samples.Config `yaml:"samples"`
 	// Plugins configures plugin calls.
 	Plugins plugin.RunnerConfig `yaml:"plugins"`
 	// Annotations configures `ftnbi -val` requests.
@@ -86,6 +90,7 @@ func Default() Config {
 		Admin:       AdminConfig{User: "admin"},
 		Alerts:      alert.DefaultConfig(),
 		Baselines:   detect.DefaultBaselineConfig(),
+		Samples:     samples.DefaultConfig(),
 		Plugins:     plugin.DefaultRunnerConfig(),
 		Annotations: annotate.DefaultConfig(),
 	}
@@ -121,6 +126,7 @@ func (c Config) Validate() error {
 		check.Prefix("pipeline", c.Pipeline.Validate()),
 		check.Prefix("alerts", c.Alerts.Validate()),
 		check.Prefix("baselines", c.Baselines.Validate()),
+		check.Prefix("samples", c.Samples.Validate()),
 		check.Prefix("plugins", c.Plugins.Validate()),
 		check.Prefix("annotations", c.Annotations.Validate()),
 	)

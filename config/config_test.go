@@ -81,7 +81,7 @@ func TestDefault(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	const topKeys = "data_dir, plugin_dir, http, collector, partitions, traffic_groups, interfaces, blacklists, pipeline, rates, replay, admin, alerts, baselines, plugins, annotations, instances, policies"
+	const topKeys = "data_dir, plugin_dir, http, collector, partitions, traffic_groups, interfaces, blacklists, pipeline, rates, replay, admin, alerts, baselines, samples, plugins, annotations, instances, policies"
 	for _, tc := range []struct {
 		name string
 		yaml string

@@ -48,6 +48,9 @@ type Deps struct {
 	Sink alert.Sink
 	// BaselineStore persists baselines; nil keeps them in memory.
 	BaselineStore detect.BaselineStore
+	// Samples keeps the sampled headers of attacked addresses; nil keeps
+	// none.
+	Samples detect.Watcher
 	// Clock is the pipeline's clock in serve (nil: the wall clock).
 	Clock func() int64
 	// Registerer takes the metrics.
@@ -89,6 +92,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	deps := detect.Deps{
 		Policies: d.Policies, Objects: re, Observer: al,
 		Baselines: cfg.Baselines, BaselineStore: d.BaselineStore, Log: d.Log,
+		Samples: d.Samples,
 	}
 	// Each shard runs its rates, then the families' stages of a shard
 	// over them.

@@ -23,6 +23,7 @@ import (
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"
+	"github.com/flowsentry/flowsentry/samples"
 	"github.com/flowsentry/flowsentry/store"
 )
 
@@ -50,7 +51,7 @@ type alerting struct {
 // newAlerting validates the alerting configuration: the plugin folder is
 // read and every configured instance and policy is checked as Start will,
 // without writing anything.
-func newAlerting(f *config.File, holder *model.Holder, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*alerting, error) {
+func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*alerting, error) {
 	cfg := f.Config
 	a := &alerting{file: f, cfg: cfg, log: log, stderr: stderr, model: holder}
 	var errs []error
@@ -73,8 +74,8 @@ func newAlerting(f *config.File, holder *model.Holder, reg prometheus.Registerer
 	a.policies = policy.NewManager(st, refChecker{model: holder, instances: a.instances})
 	if a.engine, err = engine.New(engineConfig(cfg), engine.Deps{
 		Model: holder, Policies: a.policies.Set, AlertStore: st, BaselineStore: st,
-		Sink:       alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }),
-		Registerer: reg, Log: log,
+		Sink:    alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }),
+		Samples: kept, Registerer: reg, Log: log,
 	}); err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func TestAlertListIsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	a, err := newAlerting(f, model.NewHolder(m), reg, slog.New(slog.DiscardHandler), io.Discard)
+	a, err := newAlerting(f, model.NewHolder(m), nil, reg, slog.New(slog.DiscardHandler), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

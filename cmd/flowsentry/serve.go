@@ -18,6 +18,7 @@ import (
 	"github.com/flowsentry/flowsentry/collector"
 	"github.com/flowsentry/flowsentry/config"
 	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/samples"
 )
 
 // component is what serve starts in order and stops in reverse.
@@ -96,7 +97,11 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	holder := model.NewHolder(m)
-	al, err := newAlerting(f, holder, reg, log, stderr)
+	kept, err := samples.New(cfg.Samples, reg)
+	if err != nil {
+		return nil, fmt.Errorf("samples: %w", err)
+	}
+	al, err := newAlerting(f, holder, kept, reg, log, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +110,12 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 	if err != nil {
 		return nil, err
 	}
+	col.SetSamples(kept)
 	refresher, err := model.NewRefresher(model.RefresherDeps{Holder: holder, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("blacklists: %w", err)
 	}
-	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log, Alerting: al.api,
+	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log, Alerting: al.api, Samples: kept,
 		Health: map[string]func() error{"store": al.storeHealth}})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)

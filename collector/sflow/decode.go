@@ -47,9 +47,9 @@ func u32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 // records to b.Records and interface counters to b.Counters. A datagram is
 // taken whole or not at all: on error (a preallocated *flow.DecodeError),
 // nothing is appended and Stats is zero.
-func (*Decoder) Decode(now int64, payload []byte, b *flow.Batch) (Stats, error) {
+func (d *Decoder) Decode(now int64, payload []byte, b *flow.Batch) (Stats, error) {
 	nRecords, nCounters := len(b.Records), len(b.Counters)
-	st, err := decode(now, payload, b)
+	st, err := decode(now, payload, b, d.Samples)
 	if err != nil {
 		b.Records, b.Counters = b.Records[:nRecords], b.Counters[:nCounters]
 		return Stats{}, err
@@ -57,7 +57,9 @@ func (*Decoder) Decode(now int64, payload []byte, b *flow.Batch) (Stats, error) 
 	return st, nil
 }
 
-func decode(now int64, p []byte, b *flow.Batch) (st Stats, err error) {
+// decode decodes a datagram; samples, when not nil, is offered the raw
+// headers.
+func decode(now int64, p []byte, b *flow.Batch, samples SampleSink) (st Stats, err error) {
 	if len(p) < 8 {
 		return st, errTruncated
 	}
@@ -99,7 +101,7 @@ func decode(now int64, p []byte, b *flow.Batch) (st Stats, err error) {
 		switch format {
 		case sampleFlow, sampleExpandedFlow:
 			st.FlowSamples++
-			added, err = decodeFlowSample(now, agent, s, format == sampleExpandedFlow, b)
+			added, err = decodeFlowSample(now, agent, s, format == sampleExpandedFlow, b, samples)
 			if added {
 				st.Records++
 			}
@@ -154,8 +156,9 @@ func expandedIf(format, value uint32) uint32 {
 }
 
 // decodeFlowSample appends the flow record of one flow sample and reports whether
-// it did: a sample whose packet is not IP adds nothing.
-func decodeFlowSample(now int64, agent netip.Addr, s []byte, expanded bool, b *flow.Batch) (bool, error) {
+// it did: a sample whose packet is not IP adds nothing. samples, when not
+// nil, is offered the raw header of a record made from one.
+func decodeFlowSample(now int64, agent netip.Addr, s []byte, expanded bool, b *flow.Batch, samples SampleSink) (bool, error) {
 	var rate, in, out, count uint32
 	if expanded {
 		if len(s) < expandedFlowSampleSize {
@@ -214,6 +217,11 @@ func decodeFlowSample(now int64, agent netip.Addr, s []byte, expanded bool, b *f
 	r := &b.Records[len(b.Records)-1]
 	if l3Len, ok := fromHeader(header, headerProto, frameLength, stripped, r); ok {
 		r.Bytes = l3Len * uint64(rate)
+		if samples != nil {
+			// A datagram that turns out corrupt further on is dropped
+			// whole, but the header offered here was whole and valid.
+			samples.Offer(r.Dst, headerProto, frameLength, stripped, header, now)
+		}
 		return true, nil
 	}
 	if sampledIP != nil {

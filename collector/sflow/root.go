@@ -7,14 +7,35 @@
 // errors into metrics.
 package sflow
 
-import "github.com/flowsentry/flowsentry/flow"
+import (
+	"net/netip"
+
+	"github.com/flowsentry/flowsentry/flow"
+)
 
 // Decoder decodes sFlow v5 datagrams. It keeps no state across datagrams
 // (sFlow needs no templates), so one decoder takes datagrams from any
 // number of agents. Give each worker its own: the contract leaves room for
 // per-worker scratch state, so a Decoder must not be shared between
 // goroutines.
-type Decoder struct{}
+type Decoder struct {
+	// Samples, when not nil, is offered the raw packet header of every
+	// flow sample that became a record (see package samples). Set it
+	// before the first Decode.
+	Samples SampleSink
+}
+
+// SampleSink takes the raw packet headers of flow samples, as
+// *samples.Store does. Offer is called on the hot path, from the goroutine
+// of Decode: it must be cheap, must not block, and must copy what it
+// keeps (header points into the datagram, which is reused).
+type SampleSink interface {
+	// Offer is given the destination address of the sampled packet, the
+	// record's header_protocol (1 Ethernet, 11 IPv4, 12 IPv6),
+	// frame_length and stripped fields, the header bytes and the time
+	// the datagram was received (Unix ns).
+	Offer(dst netip.Addr, proto, frameLength, stripped uint32, header []byte, now int64)
+}
 
 // NewDecoder returns a decoder.
 func NewDecoder() *Decoder {
