@@ -38,15 +38,7 @@ sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 tmp=$(mktemp -d /tmp/peers.XXXXXX)
 pids=()            # every process started here
-restore=()         # sysctl file, old value, ...
 declare -A ingested # "collector load" -> records/s
-
-restore_sysctls() {
-	while [ "${#restore[@]}" -ge 2 ]; do
-		echo "${restore[1]}" | $sudo tee "${restore[0]}" >/dev/null
-		restore=("${restore[@]:2}")
-	done
-}
 
 
 cleanup() {
@@ -59,41 +51,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "peers: $*" >&2; }
-
-# raise_sysctl KEY VALUE raises /proc/sys/KEY to VALUE until restore_sysctls.
-raise_sysctl() {
-	local f=/proc/sys/${1//.//} old
-	old=$(cat "$f")
-	if [ "$old" -lt "$2" ]; then
-		echo "$2" | $sudo tee "$f" >/dev/null
-		restore+=("$f" "$old")
-	fi
-}
-
-
-
-
-# wait_bound PORT waits until a UDP socket is bound to PORT.
-wait_bound() {
-	local i
-	for i in $(seq 200); do
-		if grep -qi -- "$(printf ':%04X ' "$1")" /proc/net/udp /proc/net/udp6; then return; fi
-		sleep 0.05
-	done
-	log "nothing listens on UDP $1 after 10 s; see $tmp/*.log"
-	exit 1
-}
-
-# wait_http URL waits until URL answers.
-wait_http() {
-	local i
-	for i in $(seq 200); do
-		if curl -fsS -o /dev/null "$1" 2>/dev/null; then return; fi
-		sleep 0.05
-	done
-	log "$1 does not answer after 10 s; see $tmp/*.log"
-	exit 1
-}
 
 # settle COLLECTOR PORT MPORT DIR waits until the sockets on PORT are
 # drained (5 s at most), then, for collectors that count as they go, until
@@ -120,12 +77,6 @@ metric() {
 	curl -fsS "$1" | awk -v name="$2" -v match_="${3:-}" '
 		$1 == name || index($1, name "{") == 1 { if (index($1, match_)) s += $NF }
 		END { printf "%.0f\n", s }'
-}
-
-# rcvbuf PORT prints the receive buffer of the first socket on PORT as ss
-# shows it (the kernel's figure: twice what SO_RCVBUF asked for).
-rcvbuf() {
-	ss -uamnH "sport = :$1" | grep -o 'rb[0-9]*' | head -1 | tr -d rb
 }
 
 pin() { # pin CPU: prefix that runs a command on one CPU
@@ -160,7 +111,7 @@ start_flowsentry() {
 	$(pin 0) "$tmp/flowsentry" serve --config "$3/flowsentry.yaml" >"$3/flowsentry.log" 2>&1 &
 	cpid=$!
 	pids+=("$cpid")
-	wait_http "http://127.0.0.1:$2/metrics"
+	wait_url "http://127.0.0.1:$2/metrics" "$cpid" || exit 1
 }
 start_nfcapd() {
 	raise_sysctl net.core.rmem_max "$RCVBUF"
@@ -168,7 +119,7 @@ start_nfcapd() {
 	$(pin 0) nfcapd -b 127.0.0.1 -p "$1" -w "$3/flows" -t 3600 -B "$RCVBUF" >"$3/nfcapd.log" 2>&1 &
 	cpid=$!
 	pids+=("$cpid")
-	wait_bound "$1"
+	wait_udp "$1" "$cpid" || exit 1
 	restore_sysctls
 }
 start_goflow2() {
@@ -179,9 +130,9 @@ start_goflow2() {
 		-transport.file /dev/null -loglevel warn >"$3/goflow2.log" 2>&1 &
 	cpid=$!
 	pids+=("$cpid")
-	wait_bound "$1"
+	wait_udp "$1" "$cpid" || exit 1
 	restore_sysctls
-	wait_http "http://127.0.0.1:$2/metrics"
+	wait_url "http://127.0.0.1:$2/metrics" "$cpid" || exit 1
 }
 
 start_fastnetmon() {
@@ -207,8 +158,8 @@ start_fastnetmon() {
 		--disable_pid_logic >"$3/fastnetmon.out" 2>&1 &
 	cpid=$!
 	pids+=("$cpid")
-	wait_bound "$1"
-	wait_http "http://127.0.0.1:$2/metrics"
+	wait_udp "$1" "$cpid" || exit 1
+	wait_url "http://127.0.0.1:$2/metrics" "$cpid" || exit 1
 }
 
 # count_COLLECTOR MPORT DIR prints "received app_drops": records taken in
