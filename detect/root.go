@@ -65,6 +65,8 @@ type Deps struct {
 	BaselineStore BaselineStore
 	// Log is the logger.
 	Log *slog.Logger
+	// Metrics are the families' shared counters; nil counts nowhere.
+	Metrics *Metrics
 	// Samples keeps the sampled packet headers (sFlow) sent to attacked
 	// addresses; a DDoS family calls Watch when it opens an alert. Nil
 	// keeps none.

@@ -89,7 +89,12 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if err := d.Registerer.Register(al); err != nil {
 		return nil, err
 	}
+	dm, err := detect.NewMetrics(d.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	deps := detect.Deps{
+		Metrics:  dm,
 		Policies: d.Policies, Objects: re, Observer: al,
 		Baselines: cfg.Baselines, BaselineStore: d.BaselineStore, Log: d.Log,
 		Samples: d.Samples,

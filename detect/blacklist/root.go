@@ -63,6 +63,8 @@
 package blacklist
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -154,7 +156,8 @@ type Shard struct {
 	lastTick  int64
 	lastSweep int64
 	dropped   uint64
-	logged    uint64 // dropped as of the last log
+	drops     prometheus.Counter // flowsentry_detect_dropped_total
+	logged    uint64             // dropped as of the last log
 	lastLog   int64
 }
 
@@ -170,7 +173,7 @@ func New(d detect.Deps) *Shard {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Shard{gp: detect.NewGroupPolicies(f), policies: d.Policies, observer: d.Observer, log: log,
-		pairs: map[pairKey]*pair{}}
+		pairs: map[pairKey]*pair{}, drops: d.Metrics.Dropped(f, "max_pairs")}
 }
 
 // Dropped returns how many records of new pairs were not tracked because
@@ -269,6 +272,7 @@ func (s *Shard) add(r *flow.Record, p *policy.Policy, g uint16, local, remote *m
 	if pr == nil {
 		if len(s.pairs) >= MaxPairs {
 			s.dropped++
+			s.drops.Inc()
 			return
 		}
 		pr = &pair{pol: p}

@@ -1,6 +1,8 @@
 package ddos
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"encoding/binary"
 	"math"
 	"math/bits"
@@ -30,6 +32,11 @@ const (
 	coolTicks = 10
 	// maxHot bounds the hot targets of a shard (about 3.5 KiB each).
 	maxHot = 4096
+	// maxLights bounds the targets a shard tracks (134 bytes each: 281
+	// MB at most), so that a flood spread over a whole /8 (carpet
+	// bombing) cannot exhaust memory; its records beyond the bound are
+	// counted in flowsentry_detect_dropped_total.
+	maxLights = 1 << 21
 	// estMinSources is how many remote /24 (/64) blocks must send to a
 	// target before its established TCP traffic (ACK set) counts toward
 	// ddos_flood: a download or a copy over a few long sessions is not a
@@ -192,11 +199,13 @@ type Stage struct {
 
 	fields []alert.Field
 	seen   []uint64
+	drops  [2]prometheus.Counter // flowsentry_detect_dropped_total: max_targets, max_hot_targets
 }
 
 // newStage returns the stage of one shard.
 func newStage(d detect.Deps) *Stage {
-	s := &Stage{policies: d.Policies, observer: d.Observer, samples: d.Samples, index: map[addrKey]int32{}}
+	s := &Stage{policies: d.Policies, observer: d.Observer, samples: d.Samples, index: map[addrKey]int32{},
+		drops: [2]prometheus.Counter{d.Metrics.Dropped(Flood, "max_targets"), d.Metrics.Dropped(Flood, "max_hot_targets")}}
 	for i, f := range families {
 		s.fam[i] = detect.NewGroupPolicies(f)
 	}
@@ -297,6 +306,10 @@ func (s *Stage) AddClass(r *flow.Record, c *model.Class) {
 	k := keyOf(r.Dst)
 	i, ok := s.index[k]
 	if !ok {
+		if len(s.index) >= maxLights {
+			s.drops[0].Inc()
+			return
+		}
 		i = s.newLight(k)
 	}
 	l := &s.lights[i]
@@ -372,6 +385,7 @@ func (s *Stage) newLight(k addrKey) int32 {
 // promote gives light i a hot state, when the bound allows.
 func (s *Stage) promote(i int32, addr netip.Addr) {
 	if s.hotN >= maxHot {
+		s.drops[1].Inc()
 		return
 	}
 	var h *hot

@@ -58,6 +58,8 @@
 package exfil
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -157,6 +159,7 @@ type Shard struct {
 	lastTick  int64
 	lastSweep int64
 	dropped   uint64
+	drops     [2]prometheus.Counter // flowsentry_detect_dropped_total: max_sessions, max_alerts
 	logged    uint64
 	lastLog   int64
 }
@@ -173,7 +176,8 @@ func New(d detect.Deps) *Shard {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Shard{gp: detect.NewGroupPolicies(f), policies: d.Policies, observer: d.Observer, log: log,
-		idle: DefaultSessionIdle, v4: map[key4]session{}, v6: map[key6]session{}, alerts: map[alertKey]*exAlert{}}
+		idle: DefaultSessionIdle, v4: map[key4]session{}, v6: map[key6]session{}, alerts: map[alertKey]*exAlert{},
+		drops: [2]prometheus.Counter{d.Metrics.Dropped(f, "max_sessions"), d.Metrics.Dropped(f, "max_alerts")}}
 }
 
 // Sessions returns how many sessions the shard tracks.
@@ -272,6 +276,7 @@ func account[K comparable](s *Shard, m map[K]session, k K, n uint64) (before, af
 	if !found {
 		if len(s.v4)+len(s.v6) >= MaxSessions {
 			s.dropped++
+			s.drops[0].Inc()
 			return 0, 0, false
 		}
 	} else if s.nowSec > ss.last && s.nowSec-ss.last > s.idle {
@@ -292,6 +297,7 @@ func (s *Shard) raise(r *flow.Record, c *model.Class, p *policy.Policy, g uint16
 	if a == nil {
 		if len(s.alerts) >= MaxAlerts {
 			s.dropped++
+			s.drops[1].Inc()
 			return
 		}
 		a = &exAlert{key: src.String() + "/" + dst.String(), pol: p, sender: src, receiver: dst,

@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"encoding/binary"
 	"net/netip"
 
@@ -111,6 +113,7 @@ type Shard struct {
 	pairs       pairSet
 
 	stats Stats
+	drops prometheus.Counter // flowsentry_detect_dropped_total
 }
 
 // Stats count what a shard could not count.
@@ -130,6 +133,7 @@ func NewShard(d detect.Deps) *Shard {
 		gp:       detect.NewGroupPolicies(d.Family),
 		index:    make(map[scanKey]int32, 1024),
 		pairs:    newPairSet(maxPairSlots),
+		drops:    d.Metrics.Dropped(d.Family, "max_scanners_per_second"),
 	}
 }
 
@@ -226,6 +230,7 @@ func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, sca
 	if !ok {
 		if len(s.cur) >= maxTallies {
 			s.stats.DroppedRecords++
+			s.drops.Inc()
 			return
 		}
 		i = int32(len(s.cur))

@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"log/slog"
 	"net/netip"
@@ -67,13 +69,15 @@ type Whole struct {
 	list     []scanner
 	free     []int32
 	dropped  uint64 // scanner-seconds not tracked: maxScanners reached
+	drops    prometheus.Counter
 	warnedAt int64
 }
 
 // NewWhole returns the stage of the whole over the family's shard stages
 // in d.Shards.
 func NewWhole(d detect.Deps) *Whole {
-	w := &Whole{observer: d.Observer, log: d.Log, index: map[scanKey]int32{}, cidNames: map[uint32]string{}}
+	w := &Whole{observer: d.Observer, log: d.Log, index: map[scanKey]int32{}, cidNames: map[uint32]string{},
+		drops: d.Metrics.Dropped(d.Family, "max_scanners")}
 	for _, s := range d.Shards {
 		if sh, ok := s.(*Shard); ok {
 			w.shards = append(w.shards, sh)
@@ -164,6 +168,7 @@ func (w *Whole) merge(t *tally, at int64) {
 	if !ok {
 		if len(w.index) >= maxScanners {
 			w.dropped++
+			w.drops.Inc()
 			return
 		}
 		if n := len(w.free); n > 0 {

@@ -85,6 +85,8 @@
 package slow
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"cmp"
 	"net/netip"
 	"slices"
@@ -203,6 +205,7 @@ type Detector struct {
 	byKey   map[serverKey]uint32
 	sfree   []uint32
 	dropped uint64
+	drops   [2]prometheus.Counter // flowsentry_detect_dropped_total: max_connections, max_per_server
 
 	lastScan  int64
 	perClient map[addr16]uint32 // scratch of an evaluation
@@ -217,6 +220,7 @@ func New(d detect.Deps) *Detector {
 		maxConns: MaxConns, maxPerServer: MaxConnsPerServer,
 		index: map[connKey]uint32{}, byKey: map[serverKey]uint32{}, free: none,
 		perClient: map[addr16]uint32{},
+		drops:     [2]prometheus.Counter{d.Metrics.Dropped(Family, "max_connections"), d.Metrics.Dropped(Family, "max_per_server")},
 	}
 }
 
@@ -295,6 +299,7 @@ func (d *Detector) inbound(r *flow.Record, c *model.Class) {
 	}
 	if len(d.index) >= d.maxConns {
 		d.dropped++
+		d.drops[0].Inc()
 		return
 	}
 	si, ok := d.byKey[k.server]
@@ -304,6 +309,7 @@ func (d *Detector) inbound(r *flow.Record, c *model.Class) {
 	s := &d.servers[si]
 	if int(s.n) >= d.maxPerServer {
 		d.dropped++
+		d.drops[1].Inc()
 		return
 	}
 	i := d.newConn()
