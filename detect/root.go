@@ -65,6 +65,10 @@ type Deps struct {
 	BaselineStore BaselineStore
 	// Log is the logger.
 	Log *slog.Logger
+	// LearnedStore persists what families learn (new_server's servers
+	// and clients); a family asserts the interface it needs. Nil keeps
+	// it in memory (replay).
+	LearnedStore any
 	// Metrics are the families' shared counters; nil counts nowhere.
 	Metrics *Metrics
 	// Samples keeps the sampled packet headers (sFlow) sent to attacked

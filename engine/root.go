@@ -48,6 +48,9 @@ type Deps struct {
 	Sink alert.Sink
 	// BaselineStore persists baselines; nil keeps them in memory.
 	BaselineStore detect.BaselineStore
+	// LearnedStore persists what the families learn; nil keeps it in
+	// memory.
+	LearnedStore any
 	// Samples keeps the sampled headers of attacked addresses; nil keeps
 	// none.
 	Samples detect.Watcher
@@ -97,13 +100,13 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		Metrics:  dm,
 		Policies: d.Policies, Objects: re, Observer: al,
 		Baselines: cfg.Baselines, BaselineStore: d.BaselineStore, Log: d.Log,
-		Samples: d.Samples,
+		Samples: d.Samples, LearnedStore: d.LearnedStore,
 	}
 	// Each shard runs its rates, then the families' stages of a shard
 	// over them.
 	dets, stages, err := detect.Build(deps, n, func(i int) detect.Deps {
 		sd := deps
-		sd.Objects, sd.BaselineStore = re.Shard(i), nil
+		sd.Objects, sd.BaselineStore, sd.LearnedStore = re.Shard(i), nil, nil
 		return sd
 	})
 	if err != nil {

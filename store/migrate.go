@@ -124,6 +124,7 @@ var migrations = [][]string{
 		`UPDATE sequences SET next = max(next, (SELECT coalesce(max(id), 0) + 1 FROM actions)) WHERE name = 'action'`,
 		`UPDATE sequences SET next = max(next, (SELECT coalesce(max(id), 0) + 1 FROM instances)) WHERE name = 'instance'`,
 	},
+	migrationLearnedServices, // 3: see learned.go
 }
 
 // schemaVersion is the schema version this binary writes.

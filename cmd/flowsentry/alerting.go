@@ -73,7 +73,7 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 	a.instances = plugin.NewInstances(a.registry, st)
 	a.policies = policy.NewManager(st, refChecker{model: holder, instances: a.instances})
 	if a.engine, err = engine.New(engineConfig(cfg), engine.Deps{
-		Model: holder, Policies: a.policies.Set, AlertStore: st, BaselineStore: st,
+		Model: holder, Policies: a.policies.Set, AlertStore: st, BaselineStore: st, LearnedStore: st,
 		Sink:    alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }),
 		Samples: kept, Registerer: reg, Log: log,
 	}); err != nil {
