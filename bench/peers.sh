@@ -31,6 +31,7 @@ DURATION=${DURATION:-5}
 RCVBUF=${RCVBUF:-33554432}
 PER_DATAGRAM=${PER_DATAGRAM:-30}
 PIN=${PIN:-1}
+FAMILIES=${FAMILIES:-}
 if [ "$#" -gt 0 ]; then loads=("$@"); else loads=(100000 300000 1000000 2000000); fi
 read -r -a collectors <<<"${COLLECTORS:-flowsentry nfcapd fastnetmon goflow2}"
 
@@ -108,6 +109,12 @@ start_flowsentry() {
 		  receive_buffer: $RCVBUF
 		data_dir: $3/data
 	EOF
+	if [ "$FAMILIES" = all ]; then
+		# A blacklist of 100,000 addresses that flowgen never uses.
+		seq 0 99999 | awk '{ printf "100.%d.%d.%d\n", 64 + int($1 / 65536), int($1 / 256) % 256, $1 % 256 }' >"$3/blacklist.txt"
+		printf 'blacklists: [{id: 1, name: bench, file: %s}]\n' "$3/blacklist.txt" >>"$3/flowsentry.yaml"
+		cat bench/peers/all-families.yaml >>"$3/flowsentry.yaml"
+	fi
 	$(pin 0) "$tmp/flowsentry" serve --config "$3/flowsentry.yaml" >"$3/flowsentry.log" 2>&1 &
 	cpid=$!
 	pids+=("$cpid")
