@@ -2,7 +2,9 @@ package scan_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +105,30 @@ func reflection(victim string, port uint16, n int) []replaytest.Packet {
 	return out
 }
 
+// resolver returns the traffic of a busy recursive resolver: perSec
+// queries a second for secs seconds, each from a random high port to port
+// 53 of another authoritative server (spread over many /24s, a new one
+// for each query), answered after 5 to 150 ms, except one query in
+// unansweredEvery (a lame server: no answer, retried elsewhere; 0: all
+// answered).
+func resolver(res string, perSec, secs, unansweredEvery int) []replaytest.Packet {
+	rng := rand.New(rand.NewPCG(53, 1))
+	var out []replaytest.Packet
+	for i := range perSec * secs {
+		t := t0.Add(time.Second*time.Duration(i)/time.Duration(perSec) + time.Duration(rng.IntN(3000))*time.Microsecond)
+		srv := netip.AddrFrom4([4]byte{byte(20 + i%180), byte(rng.IntN(256)), byte(i / 180 % 256), byte(1 + rng.IntN(250))})
+		sp := uint16(1024 + rng.IntN(64511))
+		out = append(out, replaytest.Packet{Time: t, Src: addr(res), Dst: srv, Proto: 17, SrcPort: sp, DstPort: 53, Payload: 30 + rng.IntN(40)})
+		if unansweredEvery > 0 && i%unansweredEvery == 0 {
+			continue
+		}
+		rtt := time.Duration(5+rng.IntN(145)) * time.Millisecond
+		out = append(out, replaytest.Packet{Time: t.Add(rtt), Src: srv, Dst: addr(res), Proto: 17, SrcPort: 53, DstPort: sp, Payload: 80 + rng.IntN(400)})
+	}
+	slices.SortStableFunc(out, func(a, b replaytest.Packet) int { return a.Time.Compare(b.Time) })
+	return out
+}
+
 func write(t *testing.T, pkts ...[]replaytest.Packet) string {
 	var c replaytest.Capture
 	for _, p := range pkts {
@@ -158,6 +184,14 @@ func TestReplay(t *testing.T) {
 				"target_tg": "5", "target_tg_name": "lower", "proto": "6", "unique_ports": "1"}}},
 		{"syn sweep by a remote host over the threshold of one shard's part", []int{3}, "threshold: 50", lowerHalf, capture("attacks/scans/hs-tcp_synPingSweepRand.pcapng"),
 			[]want{{"scanner_ip": "10.0.0.128", "direction": "inbound"}}},
+		// nmap -PA: 256 lone bare ACKs to port 80 in 7 ms.
+		{"ack sweep by a local host", []int{1, 3}, "", "", capture("attacks/scans/hs-tcp_ackPingSweepRand.pcapng"),
+			[]want{{"scanner_ip": "10.0.0.128", "direction": "outbound", "proto": "6", "unique_hosts": "256", "unique_ports": "1",
+				"ports": `["80"]`, "threshold_type": "uniq_endpoints", "connection_count": "0"}}},
+		{"ack sweep by a remote host", []int{1, 3}, "threshold: 30", lowerHalf, capture("attacks/scans/hs-tcp_ackPingSweepRand.pcapng"),
+			[]want{{"scanner_ip": "10.0.0.128", "scanner_cidr": "10.0.0.0/24", "direction": "inbound", "target_tg": "5", "proto": "6",
+				"unique_hosts": "128", "ports": `["80"]`}}},
+		{"ack sweep is no connection attempt", []int{1}, "threshold: 30, threshold_type: new_conn", "", capture("attacks/scans/hs-tcp_ackPingSweepRand.pcapng"), nil},
 		{"icmp sweep", []int{1, 3}, "threshold: 50", "", capture("attacks/scans/hs-icmpScan.pcap"),
 			[]want{{"scanner_ip": "10.0.0.128", "direction": "outbound", "proto": "1", "ports": "[]"}}},
 		{"slow udp sweep from outside", []int{1, 3}, "threshold: 4, threshold_type: new_conn, window_seconds: 4", udpTarget, capture("attacks/scans/hs-udpScan.pcap"),
@@ -187,6 +221,10 @@ func TestReplay(t *testing.T) {
 			synth(webClient("10.3.0.4", []string{"93.184.216.34", "151.101.1.69"}, 20, 10)), nil},
 		{"dns client", []int{1}, "threshold: 10", "", synth(dnsClient("10.3.0.5", "8.8.8.8", 40, 10)), nil},
 		{"dns client by new connections", []int{1}, "threshold: 50, threshold_type: new_conn", "", synth(dnsClient("10.3.0.5", "8.8.8.8", 40, 10)), nil},
+		{"busy recursive resolver", []int{1, 3}, "", "", synth(resolver("10.3.0.53", 300, 10, 50)), nil},
+		{"busy recursive resolver, every query answered", []int{1}, "threshold: 50", "", synth(resolver("10.3.0.53", 300, 5, 0)), nil},
+		{"resolver-like udp sweep without answers", []int{1, 3}, "", "", synth(resolver("10.3.0.53", 300, 5, 1)),
+			[]want{{"scanner_ip": "10.3.0.53", "direction": "outbound", "proto": "17", "ports": `["53"]`}}},
 		{"ntp and dns reflection", []int{1, 3}, "threshold: 5, threshold_type: new_conn", "",
 			synth(reflection("10.9.9.9", 123, 1000), reflection("10.9.9.8", 53, 1000)), nil},
 		{"snmp amplification", []int{1, 3}, "threshold: 5", "", capture("attacks/ddos/amp.UDP.snmp.src161.pcapng"), nil},

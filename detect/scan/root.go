@@ -33,9 +33,9 @@
 //     (a whole connection in one record) only from a source port above the
 //     destination port, so the server side of a connection — and the
 //     SYN-ACK backscatter of a spoofed SYN flood, sent from port 80 or 443
-//     of the reflectors to random ports of the victim — does not. Records
-//     with ACK or RST but no SYN (replies, RST backscatter, sessions under
-//     way, bare-ACK sweeps) never count.
+//     of the reflectors to random ports of the victim — does not. Other
+//     records with ACK or RST but no SYN (replies, RST backscatter,
+//     sessions under way) never count, except ACK probes below.
 //   - UDP, except from the reflector ports of target.IsReflector (DNS,
 //     NTP, SNMP … replies flooding the victim of an amplification attack
 //     come from thousands of reflectors to many ports of one victim:
@@ -47,11 +47,50 @@
 //     below it.
 //   - ICMP echo, timestamp and address-mask requests; ICMPv6 echo
 //     requests.
+//   - ACK probes (nmap -PA host discovery): a record of exactly one
+//     unsampled TCP packet with ACK and no SYN, FIN, RST, PSH or URG (ECE
+//     and CWR aside), without payload (at most 60 bytes over IPv4: 40 of
+//     headers and up to 20 of options; 80 over IPv6), toward a service
+//     port (below 1024, or not above the source port). They count toward
+//     the distinct endpoints, hosts and ports (uniq_endpoints,
+//     UNIQUE_HOSTS) and the probe records, never toward the connection
+//     attempts (new_conn, NEW_CONN, CONNECTION_COUNT): the lone ACKs of a
+//     busy client's sessions outliving the exporter's inactive timeout are
+//     no new connections. The port rule leaves out the lone ACKs a server
+//     sends its clients' ephemeral ports; a sampled packet (SamplingRate
+//     above 1) never counts, as most sampled bare ACKs are the middle of a
+//     session. Limit: a host whose idle TCP sessions send keep-alive
+//     probes (empty or 1-byte ACKs) less often than the exporter's
+//     inactive timeout sends one lone ACK per session per interval; at
+//     the default 100 endpoints per second it takes more than 4,500 idle
+//     sessions to distinct servers at a 45 s interval (2 s window) — a NAT
+//     gateway, proxy or load balancer in a traffic group could: allow-list
+//     its address or raise its policy's threshold. Likewise at startup,
+//     when every idle session is seen for the first time.
+//
+// A UDP endpoint that answers its prober does not count toward distinct
+// endpoints (new_conn still counts the attempt): a recursive DNS
+// resolver querying hundreds of authoritative servers a second, each
+// from a random port and each answering from port 53, is a client, while
+// a scan mostly gets no answer or ICMP unreachable. An answer is any UDP
+// record from the probed address and port to the prober's address and
+// port; the shard counting the prober (the owner of the prober's address,
+// or of the probed local host for an inbound scan) also owns the answer's
+// destination (or source), the same address. Each shard keeps the hashes
+// of the UDP socket pairs it saw this second and the previous one (at
+// most 2^18 slots of 8 bytes each, 4 MiB a shard) and the distinct UDP
+// endpoints it counted this second (at most 2^16, 16 bytes each); at the
+// tick it takes the answered ones back from their scanner's count. An
+// answer reported in the second after its probe comes too late and the
+// probe counts: the fraction of a second a round trip spans (5% of
+// a busy resolver's queries at a 50 ms round trip). UNIQUE_HOSTS and
+// UNIQUE_PORTS still count answered endpoints. Further endpoints, beyond
+// those bounds, count as unanswered (Shard.Stats).
 //
 // An attempt counts SamplingRate times (a sampled probe stands for that
 // many); distinct endpoints are counted as seen, so under sampling
 // uniq_endpoints sees a fraction of a scan: prefer new_conn there. A
-// scanner alerts only with at least 3 attempt records in the window, so
+// scanner alerts only with at least 3 probe records in the window, so
 // that a single sampled packet, scaled by its rate, never does.
 //
 // A record whose source is in a traffic group counts toward that host

@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,37 +145,81 @@ func TestAttempt(t *testing.T) {
 		proto, flags uint8
 		sport, dport uint16
 		icmpType     uint8
-		want         bool
+		want         uint8
 	}{
-		{"syn", 6, flow.TCPSyn, 40000, 80, 0, true},
-		{"nmap syn+rst", 6, flow.TCPSyn | flow.TCPRst, 40000, 80, 0, true},
-		{"null scan or no flags", 6, 0, 40000, 80, 0, true},
-		{"fin scan", 6, flow.TCPFin, 40000, 80, 0, true},
-		{"xmas", 6, flow.TCPFin | flow.TCPPsh | flow.TCPUrg, 40000, 80, 0, true},
-		{"whole client connection", 6, flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, 40000, 443, 0, true},
-		{"server side of a connection", 6, flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, 443, 40000, 0, false},
-		{"syn-ack backscatter", 6, flow.TCPSyn | flow.TCPAck, 80, 3456, 0, false},
-		{"rst backscatter", 6, flow.TCPRst, 80, 3456, 0, false},
-		{"rst-ack", 6, flow.TCPRst | flow.TCPAck, 3456, 80, 0, false},
-		{"bare ack", 6, flow.TCPAck, 3456, 80, 0, false},
-		{"udp probe", 17, 0, 51436, 161, 0, true},
-		{"udp probe high ports", 17, 0, 60806, 40125, 0, true},
-		{"dns reply", 17, 0, 53, 3456, 0, false},
-		{"ntp reply", 17, 0, 123, 123, 0, false},
-		{"memcached reflector", 17, 0, 11211, 50000, 0, false},
-		{"quic server reply", 17, 0, 443, 50000, 0, false},
-		{"stun server reply", 17, 0, 3478, 50000, 0, false},
-		{"echo request", 1, 0, 0, 0, 8, true},
-		{"echo reply", 1, 0, 0, 0, 0, false},
-		{"unreachable", 1, 0, 0, 0, 3, false},
-		{"icmpv6 echo request", 58, 0, 0, 0, 128, true},
-		{"gre", 47, 0, 0, 0, 0, false},
+		{"syn", 6, flow.TCPSyn, 40000, 80, 0, connProbe},
+		{"nmap syn+rst", 6, flow.TCPSyn | flow.TCPRst, 40000, 80, 0, connProbe},
+		{"null scan or no flags", 6, 0, 40000, 80, 0, connProbe},
+		{"fin scan", 6, flow.TCPFin, 40000, 80, 0, connProbe},
+		{"xmas", 6, flow.TCPFin | flow.TCPPsh | flow.TCPUrg, 40000, 80, 0, connProbe},
+		{"whole client connection", 6, flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, 40000, 443, 0, connProbe},
+		{"server side of a connection", 6, flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, 443, 40000, 0, notProbe},
+		{"syn-ack backscatter", 6, flow.TCPSyn | flow.TCPAck, 80, 3456, 0, notProbe},
+		{"rst backscatter", 6, flow.TCPRst, 80, 3456, 0, notProbe},
+		{"rst-ack", 6, flow.TCPRst | flow.TCPAck, 3456, 80, 0, notProbe},
+		{"bare ack: an ack ping", 6, flow.TCPAck, 3456, 80, 0, ackProbe},
+		{"bare ack to a high service port", 6, flow.TCPAck, 62528, 3389, 0, ackProbe},
+		{"bare ack with ecn echo", 6, flow.TCPAck | flow.TCPEce, 3456, 80, 0, ackProbe},
+		{"bare ack from a server to its client", 6, flow.TCPAck, 443, 50000, 0, notProbe},
+		{"fin-ack", 6, flow.TCPFin | flow.TCPAck, 3456, 80, 0, notProbe},
+		{"psh-ack", 6, flow.TCPPsh | flow.TCPAck, 3456, 80, 0, notProbe},
+		{"urg-ack", 6, flow.TCPUrg | flow.TCPAck, 3456, 80, 0, notProbe},
+		{"udp probe", 17, 0, 51436, 161, 0, connProbe},
+		{"udp probe high ports", 17, 0, 60806, 40125, 0, connProbe},
+		{"dns reply", 17, 0, 53, 3456, 0, notProbe},
+		{"ntp reply", 17, 0, 123, 123, 0, notProbe},
+		{"memcached reflector", 17, 0, 11211, 50000, 0, notProbe},
+		{"quic server reply", 17, 0, 443, 50000, 0, notProbe},
+		{"stun server reply", 17, 0, 3478, 50000, 0, notProbe},
+		{"echo request", 1, 0, 0, 0, 8, connProbe},
+		{"echo reply", 1, 0, 0, 0, 0, notProbe},
+		{"unreachable", 1, 0, 0, 0, 3, notProbe},
+		{"icmpv6 echo request", 58, 0, 0, 0, 128, connProbe},
+		{"gre", 47, 0, 0, 0, 0, notProbe},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := flow.Record{Proto: tc.proto, TCPFlags: tc.flags, SrcPort: tc.sport, DstPort: tc.dport, ICMPType: tc.icmpType}
-			if got := attempt(&r); got != tc.want {
-				t.Errorf("attempt = %v, want %v", got, tc.want)
+			// One unsampled 40-byte packet: a lone bare ACK is a probe.
+			r := flow.Record{Src: netip.MustParseAddr("10.0.0.128"), Dst: netip.MustParseAddr("10.0.0.1"),
+				Proto: tc.proto, TCPFlags: tc.flags, SrcPort: tc.sport, DstPort: tc.dport, ICMPType: tc.icmpType,
+				Packets: 1, Bytes: 40, SamplingRate: 1}
+			if got := classify(&r); got != tc.want {
+				t.Errorf("classify = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestACKPing shows which lone bare ACK records count as ACK probes: one
+// unsampled packet without payload.
+func TestACKPing(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("10.0.0.128"), netip.MustParseAddr("fd00::80")
+	cases := []struct {
+		name  string
+		src   netip.Addr
+		pkts  uint64
+		bytes uint64
+		rate  uint32
+		want  uint8
+	}{
+		{"nmap -PA", v4, 1, 40, 1, ackProbe},
+		{"with timestamps", v4, 1, 52, 1, ackProbe},
+		{"1-byte keep-alive probe (counted: see the package documentation)", v4, 1, 41, 1, ackProbe},
+		{"20 bytes of options", v4, 1, 60, 1, ackProbe},
+		{"payload", v4, 1, 61, 1, notProbe},
+		{"two packets", v4, 2, 80, 1, notProbe},
+		{"exporter without a sampling rate", v4, 1, 40, 0, ackProbe},
+		{"one sampled packet", v4, 100, 4000, 100, notProbe},
+		{"ipv6", v6, 1, 60, 1, ackProbe},
+		{"ipv6 with options", v6, 1, 80, 1, ackProbe},
+		{"ipv6 with payload", v6, 1, 81, 1, notProbe},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := flow.Record{Src: tc.src, Dst: tc.src.Next(), Proto: flow.ProtoTCP, TCPFlags: flow.TCPAck, SrcPort: 62528, DstPort: 80,
+				Packets: tc.pkts, Bytes: tc.bytes, SamplingRate: tc.rate}
+			if got := classify(&r); got != tc.want {
+				t.Errorf("classify = %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -320,6 +365,164 @@ func TestScanners(t *testing.T) {
 	}
 }
 
+func ack(src, dst string, dport uint16) flow.Record {
+	r := syn(src, dst, dport)
+	r.TCPFlags, r.Bytes = flow.TCPAck, 40
+	return r
+}
+
+func udp(src string, sport uint16, dst string, dport uint16) flow.Record {
+	return flow.Record{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sport, DstPort: dport,
+		Proto: flow.ProtoUDP, Packets: 1, Bytes: 70, SamplingRate: 1}
+}
+
+// hostsOf returns n addresses from base (base + 1 …).
+func hostsOf(base string, n int) []string {
+	a := netip.MustParseAddr(base)
+	out := make([]string, n)
+	for i := range out {
+		a = a.Next()
+		out[i] = a.String()
+	}
+	return out
+}
+
+// TestACKSweep shows that lone bare ACKs to many hosts count toward the
+// distinct endpoints and hosts, not toward the connection attempts.
+func TestACKSweep(t *testing.T) {
+	sweep := func(src, base string, n int) []flow.Record {
+		var out []flow.Record
+		for _, d := range hostsOf(base, n) {
+			out = append(out, ack(src, d, 80))
+		}
+		return out
+	}
+	cases := []struct {
+		name   string
+		params string
+		recs   []flow.Record
+		want   string // the key of the alert; "" for none
+	}{
+		{"local host sweeping", "threshold=50", sweep("10.0.0.128", "198.51.100.0", 120), "out/10.0.0.128/32/1"},
+		{"remote host sweeping", "threshold=50", sweep("203.0.113.9", "10.1.0.0", 120), "in/203.0.113.0/24/1"},
+		{"just below", "threshold=50", sweep("10.0.0.128", "198.51.100.0", 50), ""},
+		{"not connection attempts", "threshold=50,threshold_type=new_conn", sweep("10.0.0.128", "198.51.100.0", 200), ""},
+		{"a server's lone acks to its clients", "threshold=50", func() []flow.Record {
+			var out []flow.Record
+			for i, d := range hostsOf("198.51.100.0", 200) {
+				r := ack("10.0.0.80", d, uint16(40000+i))
+				r.SrcPort = 443
+				out = append(out, r)
+			}
+			return out
+		}(), ""},
+		{"acks with payload", "threshold=50", func() []flow.Record {
+			recs := sweep("10.0.0.128", "198.51.100.0", 200)
+			for i := range recs {
+				recs[i].Bytes = 1240
+			}
+			return recs
+		}(), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 3, pol(tc.params))
+			for range 2 {
+				h.second(append([]flow.Record(nil), tc.recs...)...)
+			}
+			if tc.want == "" {
+				if len(h.rec.got) != 0 {
+					t.Fatalf("alerts %+v, want none", h.rec.got)
+				}
+				return
+			}
+			if len(h.rec.got) == 0 {
+				t.Fatal("no alert")
+			}
+			c := h.rec.got[len(h.rec.got)-1]
+			if c.Key != tc.want || c.Values.NewConn != 0 {
+				t.Errorf("key %s new_conn %v, want %s and 0", c.Key, c.Values.NewConn, tc.want)
+			}
+			for _, f := range c.Fields {
+				if (f.Name == "UNIQUE_HOSTS" && f.Value != strconv.Itoa(len(tc.recs))) || (f.Name == "CONNECTION_COUNT" && f.Value != "0") {
+					t.Errorf("%s = %s", f.Name, f.Value)
+				}
+			}
+		})
+	}
+}
+
+// TestAnsweredUDP shows that UDP endpoints which answer their prober do
+// not count toward its distinct endpoints, whichever record comes first
+// and when the answer's record came the second before; unanswered ones
+// do.
+func TestAnsweredUDP(t *testing.T) {
+	const resolver = "10.0.0.53"
+	servers := hostsOf("198.51.0.0", 900)
+	query := func(i int) flow.Record { return udp(resolver, uint16(20000+i), servers[i], 53) }
+	answer := func(i int) flow.Record { return udp(servers[i], 53, resolver, uint16(20000+i)) }
+	// batch returns the records of queries [from, from+n), with the
+	// answers of those whose index passes answered, answers first when
+	// answerFirst.
+	batch := func(from, n int, answered func(int) bool, answerFirst bool) []flow.Record {
+		var out []flow.Record
+		for i := from; i < from+n; i++ {
+			if !answered(i) {
+				out = append(out, query(i))
+				continue
+			}
+			if answerFirst {
+				out = append(out, answer(i), query(i))
+			} else {
+				out = append(out, query(i), answer(i))
+			}
+		}
+		return out
+	}
+	all := func(int) bool { return true }
+	answers := func(from, n int) []flow.Record {
+		var out []flow.Record
+		for i := from; i < from+n; i++ {
+			out = append(out, answer(i))
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		seconds [][]flow.Record
+		want    bool
+	}{
+		{"resolver, answers after queries", [][]flow.Record{batch(0, 300, all, false), batch(300, 300, all, false), batch(600, 300, all, false)}, false},
+		{"resolver, answers before queries", [][]flow.Record{batch(0, 300, all, true), batch(300, 300, all, true), batch(600, 300, all, true)}, false},
+		{"resolver, answers reported the second before", [][]flow.Record{answers(0, 300),
+			append(batch(0, 300, func(int) bool { return false }, false), answers(300, 300)...),
+			append(batch(300, 300, func(int) bool { return false }, false), answers(600, 300)...),
+			batch(600, 300, func(int) bool { return false }, false)}, false},
+		{"unanswered", [][]flow.Record{batch(0, 300, func(int) bool { return false }, false), batch(300, 300, func(int) bool { return false }, false)}, true},
+		{"a third answered", [][]flow.Record{batch(0, 300, func(i int) bool { return i%3 == 0 }, false), batch(300, 300, func(i int) bool { return i%3 == 0 }, false)}, true},
+		{"answered from another port", [][]flow.Record{func() []flow.Record {
+			var out []flow.Record
+			for i := range 300 {
+				a := answer(i)
+				a.SrcPort = 5353
+				out = append(out, query(i), a)
+			}
+			return out
+		}()}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 3, pol("threshold=100,window=1"))
+			for _, s := range tc.seconds {
+				h.second(s...)
+			}
+			if got := len(h.rec.got) > 0; got != tc.want {
+				t.Errorf("alerted %v, want %v: %+v", got, tc.want, h.rec.got)
+			}
+		})
+	}
+}
+
 // TestForget shows that idle scanners are forgotten and their memory
 // reused.
 func TestForget(t *testing.T) {
@@ -388,4 +591,45 @@ func BenchmarkScan(b *testing.B) {
 	}
 	b.ReportMetric(float64(unsafe.Sizeof(tally{})), "B/tally")
 	b.ReportMetric(float64(unsafe.Sizeof(scanner{})), "B/scanner")
+}
+
+// BenchmarkScanUDP measures the UDP path: a resolver's queries to many
+// servers (each a new endpoint, settled at the tick) and their answers,
+// with ACK probes between, and a tick every 100,000 records.
+func BenchmarkScanUDP(b *testing.B) {
+	h := newHarness(b, 1, pol("threshold=1000"))
+	recs := make([]flow.Record, 0, 1<<16)
+	for i := range cap(recs) {
+		srv := netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}).String()
+		switch i % 4 {
+		case 0, 1: // a query
+			recs = append(recs, udp("10.1.0.53", uint16(1024+i/2), srv, 53))
+		case 2: // its answer
+			recs = append(recs, udp(srv, 53, "10.1.0.53", uint16(1024+i/2)))
+		default: // an ACK probe
+			recs = append(recs, ack("10.1.0.9", srv, 80))
+		}
+	}
+	classes := make([]model.Class, len(recs))
+	for i := range recs {
+		h.m.Classify(&recs[i], &classes[i])
+		classes[i].Own = model.OwnSrc | model.OwnDst
+	}
+	sh := h.shards[0]
+	for i := range recs {
+		sh.AddClass(&recs[i], &classes[i])
+	}
+	sh.Tick(h.now)
+	h.whole.Tick(h.now)
+	i := 0
+	b.ResetTimer()
+	for b.Loop() {
+		sh.AddClass(&recs[i&(len(recs)-1)], &classes[i&(len(recs)-1)])
+		i++
+		if i%100_000 == 0 {
+			h.now += int64(time.Second)
+			sh.Tick(h.now)
+			h.whole.Tick(h.now)
+		}
+	}
 }

@@ -1,6 +1,10 @@
 package scan
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+)
 
 // pairSet is the set of (scanner, endpoint) pairs seen in the current
 // second of a shard, as 64-bit hashes in an open-addressed table: it tells
@@ -39,6 +43,19 @@ func (s *pairSet) add(h uint64) bool {
 			s.slots[i] = h
 			s.n++
 			return true
+		}
+	}
+}
+
+// has reports whether h (never 0) is in the set.
+func (s *pairSet) has(h uint64) bool {
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return true
+		case 0:
+			return false
 		}
 	}
 }
@@ -84,6 +101,21 @@ func pairHash(idx int32, kind uint8, hi, lo uint64, port uint16, proto uint8) ui
 	h := uint64(uint32(idx))<<32 | uint64(kind)<<24 | uint64(proto)<<16 | uint64(port)
 	h = fmix(h ^ fmix(hi^0x9e3779b97f4a7c15))
 	h = fmix(h ^ bits.RotateLeft64(lo*0xc2b2ae3d27d4eb4f, 31))
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// sockHash hashes a UDP socket pair as a probe carries it: the prober's
+// address and port, then the probed endpoint's (an answer carries them
+// the other way round). Never 0.
+func sockHash(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) uint64 {
+	a, b := src.As16(), dst.As16()
+	h := fmix(binary.BigEndian.Uint64(a[:8]) ^ 0x9e3779b97f4a7c15)
+	h = fmix(h ^ bits.RotateLeft64(binary.BigEndian.Uint64(a[8:])*0xc2b2ae3d27d4eb4f, 31))
+	h = fmix(h ^ binary.BigEndian.Uint64(b[:8]) ^ uint64(sport)<<16 ^ uint64(dport))
+	h = fmix(h ^ bits.RotateLeft64(binary.BigEndian.Uint64(b[8:])*0xc2b2ae3d27d4eb4f, 17))
 	if h == 0 {
 		h = 1
 	}

@@ -38,6 +38,28 @@ const (
 	// maxPairSlots bounds the pair set: 1<<20 slots of 8 bytes hold
 	// 512 Ki distinct (scanner, endpoint) pairs a second.
 	maxPairSlots = 1 << 20
+	// maxAnswerSlots bounds each of the two sets of UDP answers (this
+	// second's and the previous one's): 1<<18 slots of 8 bytes hold
+	// 128 Ki distinct UDP socket pairs a second.
+	maxAnswerSlots = 1 << 18
+	// maxPending bounds the UDP endpoints a shard can settle (tell
+	// answered from unanswered) in one second; further ones count as
+	// unanswered.
+	maxPending = 1 << 16
+)
+
+// Kinds of probe (see classify).
+const (
+	notProbe  uint8 = iota
+	connProbe       // a connection attempt: counts everywhere
+	ackProbe        // a lone bare ACK: counts toward distinct endpoints only
+)
+
+// Largest layer-3 size of a lone bare ACK: a 20-byte IPv4 (40-byte IPv6)
+// header, a 20-byte TCP header and up to 20 bytes of TCP options.
+const (
+	maxACKBytes4 = 60
+	maxACKBytes6 = 80
 )
 
 // scanKey identifies a scanner under one policy and traffic group: a local
@@ -112,6 +134,13 @@ type Shard struct {
 	index       map[scanKey]int32
 	pairs       pairSet
 
+	// answers holds the UDP socket pairs (querier address and port,
+	// server address and port) answered this second and the previous
+	// one, as hashes; pending the UDP endpoints counted this second,
+	// settled at the tick against answers.
+	answers, prevAnswers pairSet
+	pending              []pendingUDP
+
 	stats Stats
 	drops prometheus.Counter // flowsentry_detect_dropped_total
 }
@@ -124,16 +153,33 @@ type Stats struct {
 	// FullPairs are (scanner, endpoint) pairs not deduplicated because
 	// the pair set was full: the distinct counts were low by that much.
 	FullPairs uint64
+	// AnsweredUDP are distinct UDP endpoints not counted because the
+	// probed endpoint answered (a client, not a scanner).
+	AnsweredUDP uint64
+	// UnsettledUDP are distinct UDP endpoints counted without looking
+	// for an answer because maxPending were already pending that second
+	// or the answer set was full.
+	UnsettledUDP uint64
+}
+
+// pendingUDP is a distinct UDP endpoint a tally counted this second, and
+// the hash of its socket pair, which an answer would carry.
+type pendingUDP struct {
+	h   uint64
+	idx int32
 }
 
 // NewShard returns the stage of one shard of family d.Family.
 func NewShard(d detect.Deps) *Shard {
 	return &Shard{
-		policies: d.Policies,
-		gp:       detect.NewGroupPolicies(d.Family),
-		index:    make(map[scanKey]int32, 1024),
-		pairs:    newPairSet(maxPairSlots),
-		drops:    d.Metrics.Dropped(d.Family, "max_scanners_per_second"),
+		policies:    d.Policies,
+		gp:          detect.NewGroupPolicies(d.Family),
+		index:       make(map[scanKey]int32, 1024),
+		pairs:       newPairSet(maxPairSlots),
+		answers:     newPairSet(maxAnswerSlots),
+		prevAnswers: newPairSet(maxAnswerSlots),
+		pending:     make([]pendingUDP, 0, 1024),
+		drops:       d.Metrics.Dropped(d.Family, "max_scanners_per_second"),
 	}
 }
 
@@ -141,6 +187,7 @@ func NewShard(d detect.Deps) *Shard {
 func (s *Shard) Stats() Stats {
 	st := s.stats
 	st.FullPairs = s.pairs.full
+	st.UnsettledUDP += s.answers.full + s.prevAnswers.full
 	return st
 }
 
@@ -155,39 +202,79 @@ func (s *Shard) AddCounters(*flow.IfCounters) {}
 
 // Tick closes the second: Whole reads it until the next Tick.
 func (s *Shard) Tick(int64) {
+	s.settle()
 	s.gp.Update(s.policies(), s.model)
 	s.cur, s.closed = s.closed[:0], s.cur
 	clear(s.index)
 	s.pairs.reset()
 }
 
-// attempt reports whether r opens (or tries to open) a connection from its
-// source: see the package documentation.
-func attempt(r *flow.Record) bool {
+// settle takes back from the second's distinct endpoints the UDP ones
+// that answered their prober this second or the previous one, whichever
+// record came first, and starts a new second of answers.
+func (s *Shard) settle() {
+	for _, p := range s.pending {
+		if s.answers.has(p.h) || s.prevAnswers.has(p.h) {
+			s.cur[p.idx].uniq--
+			s.stats.AnsweredUDP++
+		}
+	}
+	s.pending = s.pending[:0]
+	s.answers, s.prevAnswers = s.prevAnswers, s.answers
+	s.answers.reset()
+}
+
+// classify tells whether r is a probe from its source, and which kind:
+// see the package documentation.
+func classify(r *flow.Record) uint8 {
 	switch r.Proto {
 	case flow.ProtoTCP:
 		f := r.TCPFlags
 		switch {
 		case f&flow.TCPSyn != 0 && f&flow.TCPAck == 0:
-			return true // SYN probes (nmap adds its RST)
+			return connProbe // SYN probes (nmap adds its RST)
 		case f&(flow.TCPSyn|flow.TCPAck|flow.TCPRst) == 0:
-			return true // NULL, FIN and Xmas probes; exporters without flags
+			return connProbe // NULL, FIN and Xmas probes; exporters without flags
 		case f&flow.TCPSyn != 0:
 			// A whole connection; its server's side (SYN-ACK from
 			// the service port, backscatter included) is not.
-			return r.SrcPort > r.DstPort
+			if r.SrcPort > r.DstPort {
+				return connProbe
+			}
+		case f&^(flow.TCPEce|flow.TCPCwr) == flow.TCPAck && ackPing(r):
+			return ackProbe
 		}
-		return false // ACK, RST: replies and sessions under way
+		return notProbe // ACK, RST: replies and sessions under way
 	case flow.ProtoUDP:
 		// Toward a service: not from reflectors, nor from any port to a
 		// higher one above 1023 (a service answering its client).
-		return !target.IsReflector(r.SrcPort) && (r.DstPort <= r.SrcPort || r.DstPort < 1024)
+		if !target.IsReflector(r.SrcPort) && (r.DstPort <= r.SrcPort || r.DstPort < 1024) {
+			return connProbe
+		}
 	case flow.ProtoICMP:
-		return r.ICMPType == 8 || r.ICMPType == 13 || r.ICMPType == 17 // echo, timestamp, mask requests
+		if r.ICMPType == 8 || r.ICMPType == 13 || r.ICMPType == 17 { // echo, timestamp, mask requests
+			return connProbe
+		}
 	case flow.ProtoICMPv6:
-		return r.ICMPType == 128
+		if r.ICMPType == 128 {
+			return connProbe
+		}
 	}
-	return false
+	return notProbe
+}
+
+// ackPing reports whether r, a TCP record of bare ACKs, is one ACK probe
+// (nmap -PA): a single unsampled packet without payload, toward a service
+// port (below 1024, or not above the source port), so that the lone ACKs
+// a server sends its clients' ephemeral ports do not count.
+func ackPing(r *flow.Record) bool {
+	if r.Packets != 1 || r.SamplingRate > 1 || (r.DstPort >= 1024 && r.DstPort > r.SrcPort) {
+		return false
+	}
+	if r.Src.Is4() || r.Src.Is4In6() {
+		return r.Bytes <= maxACKBytes4
+	}
+	return r.Bytes <= maxACKBytes6
 }
 
 // AddClass counts r when it is a connection attempt: toward its source
@@ -195,15 +282,32 @@ func attempt(r *flow.Record) bool {
 // source's remote block when the shard owns a destination in a traffic
 // group and the source is in none (inbound).
 func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
-	if r.Continued || !s.gp.Any() || !attempt(r) {
+	if !s.gp.Any() {
 		return
+	}
+	if r.Proto == flow.ProtoUDP {
+		// Any UDP record may answer a probe counted in this shard: the
+		// shard owning the prober's side also owns the answer's
+		// destination, the same address.
+		s.answers.add(sockHash(r.Dst, r.DstPort, r.Src, r.SrcPort))
+	}
+	if r.Continued {
+		return
+	}
+	kind := classify(r)
+	if kind == notProbe {
+		return
+	}
+	var sock uint64 // the UDP socket pair, as its answer would carry it
+	if r.Proto == flow.ProtoUDP {
+		sock = sockHash(r.Src, r.SrcPort, r.Dst, r.DstPort)
 	}
 	switch {
 	case c.Own&model.OwnSrc != 0 && len(c.Src.Groups) > 0:
 		for _, g := range c.Src.Groups {
 			for _, p := range s.gp.Of(g) {
 				if t := Of(p); t != nil && t.watches(dirOut) && !s.gp.Allowed(p, r.Src) && !s.gp.Allowed(p, r.Dst) {
-					s.count(r, p, g, dirOut, r.Src.Unmap())
+					s.count(r, p, g, dirOut, r.Src.Unmap(), kind, sock)
 				}
 			}
 		}
@@ -215,15 +319,16 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 					if !block.IsValid() {
 						block = target.Block(r.Src).Addr()
 					}
-					s.count(r, p, g, dirIn, block)
+					s.count(r, p, g, dirIn, block, kind, sock)
 				}
 			}
 		}
 	}
 }
 
-// count adds attempt r toward scanner under policy p and group index g.
-func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, scanner netip.Addr) {
+// count adds probe r of kind kind toward scanner under policy p and group
+// index g; sock is its UDP socket pair (sockHash), 0 for other protocols.
+func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, scanner netip.Addr, kind uint8, sock uint64) {
 	tg := s.gp.Group(g)
 	k := scanKey{policy: p.ID, scanner: scanner, group: tg.ID, dir: dir}
 	i, ok := s.index[k]
@@ -244,7 +349,9 @@ func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, sca
 		t.addr = src
 	}
 	w := uint64(max(r.SamplingRate, 1))
-	t.conns += w
+	if kind == connProbe {
+		t.conns += w
+	}
 	t.recs++
 	t.pkts += r.Packets
 	t.bytes += r.Bytes
@@ -267,6 +374,13 @@ func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, sca
 	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
 	if s.pairs.add(pairHash(i, kindEndpoint, hi, lo, port, r.Proto)) {
 		t.uniq++
+		if sock != 0 {
+			if len(s.pending) < maxPending {
+				s.pending = append(s.pending, pendingUDP{h: sock, idx: i})
+			} else {
+				s.stats.UnsettledUDP++
+			}
+		}
 		if s.pairs.add(pairHash(i, kindHost, hi, lo, 0, 0)) {
 			t.hosts++
 		}
