@@ -31,20 +31,62 @@
 //     heaviest with port 0), PROTO 17. Non-first fragments of UDP (no
 //     ports) reaching a target that gets reflector traffic count with
 //     its heaviest reflector port: they are the rest of its large
-//     replies. Give several policies for several per-port thresholds.
+//     replies. It fires only once 4 or more remote /24 (/64) blocks sent
+//     to the target: a reflection comes from many reflectors (the
+//     shared captures hold 200 to 5,700 blocks), one busy peer is a
+//     session or a plain flood. Give several policies for several
+//     per-port thresholds.
 //
-// One attack, one alert: when a subtype's own policy fires on a target,
-// a ddos_flood policy characterising the same target as that subtype
-// stays silent; and when a ddos_amp policy fires on a target whose
-// inbound packets are mostly reflector traffic, ddos_flood stays silent
-// unless it characterises a subtype (e.g. ddos_frag). Policies of several
-// groups holding the address are merged; a policy (a template applying to
-// both) alerts once.
+// # One attack, one alert
+//
+// On one target, at each evaluation:
+//
+//   - When a ddos_amp policy fires and reflector traffic is at least
+//     half of the target's inbound packets, the ddos_flood and
+//     ddos_spectrum policies of a plain or spectrum flood stay silent:
+//     the amplification speaks for the flood (and for the random
+//     destination ports reflected replies reach).
+//   - The flood families (ddos_flood and its subtypes) speak with one
+//     type: that of the flood alert the target already holds (its
+//     condition held at the last tick), else the characterised type
+//     when a policy firing has it, else the firing subtype with the
+//     highest rate of its kind. A policy firing with another type does
+//     not open an alert: it is another vector of the same attack (a
+//     SYN-ACK reflection is RST and ICMP backscatter over 100+ ports:
+//     ddos_spectrum, not also ddos_rstflood). An alert already open
+//     stays observed while its condition holds; once it ends, the next
+//     attack may have another type.
+//   - When a subtype's own policy is observed on a target, a ddos_flood
+//     policy of the same type stays silent. A subtype policy does not
+//     open an alert of the type a ddos_flood alert of the target already
+//     holds with a threshold at or above its own (it would say the
+//     same); with a higher threshold it escalates with an alert of its
+//     own.
+//
+// Several policies of the chosen family each alert (e.g. a warning and a
+// critical threshold). Policies of several groups holding the address are
+// merged; a policy (a template applying to both) alerts once.
+//
+// # Sessions are not floods
 //
 // Established TCP (ACK set, not a RST or invalid combination) counts
 // toward ddos_flood only once 32 or more remote /24 (/64) blocks sent to
 // the target: a download or an internal copy over a few long sessions is
 // not a flood, an ACK/PSH flood from a botnet or spoofed sources is.
+//
+// Two-way UDP is a session too: UDP from a remote address and port the
+// target sent UDP to within the last 10 s (a QUIC download, an IPsec
+// NAT-T tunnel on 4500, a game or VoIP call) counts toward ddos_flood,
+// ddos_spectrum and ddos_amp only from the same 32 remote blocks on. A
+// spoofed flood or a reflection gets no answers (and comes from many
+// blocks anyway). A hot target tracks the 8 heaviest such (address,
+// port) pairs with their packets of the last second, so a pair counts as
+// a session whether the answer is seen before or after the data it
+// answers in the window; a target talking UDP with more peers than that
+// counts the rest as one-way. The target's answers are seen from its
+// outbound records, so a shard must receive both directions (it does:
+// model.OwnSrc of the target reaches the shard of its model.OwnDst).
+//
 // Remote addresses on the allow-list of any policy in force on the
 // target's groups, or of its partition, never count for that target.
 //
@@ -76,9 +118,10 @@
 // A target address costs a 72-byte light state plus its map entry, about
 // 110-140 bytes (measured by TestMemoryPerTarget), and is forgotten after
 // 10 s without a packet. A target reaching 1/8 of its lowest threshold
-// becomes hot (at most 4096 per shard, about 3.5 KiB each, Sources
+// becomes hot (at most 4096 per shard, about 4.1 KiB each, Sources
 // included): only hot targets are counted by kind, reflector port,
-// destination port and remote source (target.Sources), and they go back
+// destination port, remote source (target.Sources) and UDP peer (8 × 72
+// bytes), and they go back
 // to light after 10 s below 1/16 without an alert. Since the kinds are
 // counted from promotion on, a subtype's rate misses at most 1/8 of the
 // lowest threshold's packets of its first second. A model reload keeps
@@ -88,8 +131,8 @@
 //
 // A target's state is kept by the shard owning its address (records with
 // model.OwnDst and the destination in a traffic group); a hot target's
-// outbound packets and bytes are counted from the records it sends
-// (model.OwnSrc), which reach the same shard.
+// outbound packets and bytes, and the UDP peers it answers, are counted
+// from the records it sends (model.OwnSrc), which reach the same shard.
 package ddos
 
 import (

@@ -30,7 +30,7 @@ const (
 	// coolTicks below half the promotion level (and no alert holding)
 	// release a hot target.
 	coolTicks = 10
-	// maxHot bounds the hot targets of a shard (about 3.5 KiB each).
+	// maxHot bounds the hot targets of a shard (about 4.1 KiB each).
 	maxHot = 4096
 	// maxLights bounds the targets a shard tracks (134 bytes each: 281
 	// MB at most), so that a flood spread over a whole /8 (carpet
@@ -42,6 +42,19 @@ const (
 	// ddos_flood: a download or a copy over a few long sessions is not a
 	// flood, an ACK flood from a botnet is.
 	estMinSources = 32
+	// replyBuckets is how long (10 s) a remote UDP address and port the
+	// target sent UDP to stays a session peer: its inbound UDP then counts
+	// toward ddos_flood and ddos_amp like established TCP, only from
+	// estMinSources remote blocks on. A spoofed flood or a reflection
+	// gets no replies; a QUIC download, a VPN tunnel or a game does.
+	replyBuckets = 100
+	// maxPairs bounds the remote UDP (address, port) pairs a hot target
+	// tracks for the two-way rule (72 bytes each).
+	maxPairs = 8
+	// ampMinSources remote /24 (/64) blocks must have sent to a target
+	// before ddos_amp fires on it: a reflection comes from many
+	// reflectors, one or two busy peers are a session or a flood.
+	ampMinSources = 4
 	// spectrumPorts distinct destination ports in a second (of traffic
 	// other than established TCP) make an attack ddos_spectrum.
 	spectrumPorts = 100
@@ -122,14 +135,85 @@ type hot struct {
 	// Weighted majority (proto, port) of the attack traffic.
 	majKey uint32
 	majCnt float64
+	// Remote UDP (address, port) pairs sending to the target, and whether
+	// the target sent UDP back to them (the two-way rule).
+	pairs  [maxPairs]udpPair
 	src    *target.Sources
 	active []active
+}
+
+// udpPair is a remote UDP address and port sending to a hot target: its
+// inbound packets over the last second, and when the target last sent
+// UDP to it. A pair is counted whichever comes first, the inbound or the
+// reply, so that the order of the records within a window does not
+// matter.
+type udpPair struct {
+	key     uint64 // pairHash; 0: free
+	last    int64  // bucket of the newest bucket of ring
+	replied int64  // bucket of the target's latest UDP to the pair; 0: none
+	refl    uint8  // reflector index + 1 of the port; 0: not a reflector
+	ring    ring   // inbound packets
+}
+
+// pairHash returns the key of remote address a and port p (never 0).
+func pairHash(a netip.Addr, p uint16) uint64 {
+	k := keyOf(a)
+	h := (k.hi*0x9e3779b97f4a7c15 ^ k.lo) * 0xff51afd7ed558ccd
+	h ^= uint64(p) * 0xc4ceb9fe1a85ec53
+	h ^= h >> 29
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// pair returns the slot of key, taking a free or the least useful one
+// (not replied to lately, oldest inbound) when it is not tracked.
+func (h *hot) pair(key uint64, cur int64) *udpPair {
+	var victim *udpPair
+	var worst int64
+	for i := range h.pairs {
+		e := &h.pairs[i]
+		if e.key == key {
+			return e
+		}
+		rank := int64(math.MinInt64) // free
+		if e.key != 0 {
+			rank = e.last
+			if e.replied != 0 && cur-e.replied < replyBuckets {
+				rank += 1 << 50 // a session peer goes last
+			}
+		}
+		if victim == nil || rank < worst {
+			victim, worst = e, rank
+		}
+	}
+	*victim = udpPair{key: key, last: cur}
+	return victim
+}
+
+// inbound counts w packets from pair key (reflector index + 1 refl) in
+// bucket cur.
+func (e *udpPair) inbound(cur int64, w float32, refl uint8) {
+	if cur > e.last {
+		if cur-e.last >= buckets {
+			e.ring = ring{}
+		} else {
+			for i := e.last + 1; i <= cur; i++ {
+				e.ring[i%buckets] = 0
+			}
+		}
+		e.last = cur
+	}
+	e.ring[cur%buckets] += w
+	e.refl = refl
 }
 
 // active is an alert a hot target holds.
 type active struct {
 	policy uint64
 	typ    string
+	flood  bool // of ddos_flood or a subtype family (not ddos_amp)
 	seen   bool // observed at this evaluation
 }
 
@@ -282,6 +366,9 @@ func (s *Stage) AddClass(r *flow.Record, c *model.Class) {
 				j := s.cur % buckets
 				h.pktsOut[j] += weight(r, r.Packets)
 				h.bytesOut[j] += weight(r, r.Bytes)
+				if r.Proto == flow.ProtoUDP && !r.Fragment {
+					h.pair(pairHash(r.Dst, r.DstPort), s.cur).replied = s.cur
+				}
 			}
 		}
 	}
@@ -333,10 +420,14 @@ func (s *Stage) AddClass(r *flow.Record, c *model.Class) {
 		h.newConn[j] += float32(max(1, r.SamplingRate))
 	}
 	if r.Proto == flow.ProtoUDP {
-		if x := reflIndex[r.SrcPort]; x != 0 {
+		x := reflIndex[r.SrcPort]
+		if x != 0 {
 			h.amp[x-1][j] += w
 		} else if r.Fragment && r.SrcPort == 0 && r.DstPort == 0 {
 			h.ampFrag[j] += w
+		}
+		if !r.Fragment {
+			h.pair(pairHash(r.Src, r.SrcPort), s.cur).inbound(s.cur, w, x)
 		}
 	}
 	if kd != kindEst {
@@ -450,6 +541,8 @@ type rates struct {
 	ampAll       float64
 	ampTop       int
 	ampFrag      float64
+	twoWay       float64 // UDP from session peers (left out of flood)
+	sources      uint64  // remote blocks seen
 	spread       float64
 	values       alert.Values
 }
@@ -464,20 +557,38 @@ func (s *Stage) measure(h *hot, rt *rates) {
 	for k := range h.kinds {
 		rt.kinds[k] = window(&h.kinds[k], hl, end)
 	}
+	rt.sources = h.src.Total()
+	sessions := rt.sources < estMinSources
+	if sessions {
+		// Two-way UDP is a session, as established TCP is, until many
+		// remote blocks send.
+		for i := range h.pairs {
+			e := &h.pairs[i]
+			if e.key == 0 || e.replied == 0 || s.cur-e.replied >= replyBuckets {
+				continue
+			}
+			v := window(&e.ring, e.last, end)
+			rt.twoWay += v
+			if e.refl != 0 {
+				rt.amp[e.refl-1] -= v
+			}
+		}
+		rt.twoWay = math.Min(rt.twoWay, rt.kinds[kindOther])
+	}
 	rt.flood = rt.total
-	if h.src.Total() < estMinSources {
-		rt.flood = math.Max(0, rt.total-rt.kinds[kindEst])
+	if sessions {
+		rt.flood = math.Max(0, rt.total-rt.kinds[kindEst]-rt.twoWay)
 	}
 	for k := kindSyn; k < nKinds; k++ {
 		rt.attack += rt.kinds[k]
 	}
-	rt.attack += rt.kinds[kindOther]
-	if rt.flood == rt.total {
+	rt.attack += rt.kinds[kindOther] - rt.twoWay
+	if !sessions {
 		rt.attack += rt.kinds[kindEst]
 	}
 	rt.ampTop = -1
 	for k := range reflectorPorts {
-		v := window(&h.amp[k], hl, end)
+		v := math.Max(0, window(&h.amp[k], hl, end)+rt.amp[k])
 		rt.amp[k] = v
 		rt.ampAll += v
 		if v > 0 && (rt.ampTop < 0 || v > rt.amp[rt.ampTop]) {
@@ -537,7 +648,7 @@ func (s *Stage) evaluate(all bool) bool {
 		s.measure(h, &rt)
 		list := fire[:0]
 		s.seen = s.seen[:0]
-		subtypeFired, ampFired := [len(families)]bool{}, false
+		ampFired := false
 		char := characterise(&rt)
 		for gi := range h.groups[:h.ngroups] {
 			g := h.groups[gi]
@@ -558,12 +669,17 @@ func (s *Stage) evaluate(all bool) bool {
 						if f.typ == Frag || f.typ == Poison {
 							f.rate = rt.total
 						}
+						if a := h.holding(p.ID); a != nil {
+							f.typ = policy.Family(a.typ) // kept for the alert's life
+						}
 					case Spectrum:
 						if rt.spread >= spectrumPorts {
 							f.rate = rt.flood
 						}
 					case Amp:
-						f.rate, f.port = ampRate(&rt, p.Params.(*AmpParams).Port)
+						if rt.sources >= ampMinSources {
+							f.rate, f.port = ampRate(&rt, p.Params.(*AmpParams).Port)
+						}
 					default:
 						f.rate = rt.kinds[kindOf(fam)]
 					}
@@ -572,27 +688,55 @@ func (s *Stage) evaluate(all bool) bool {
 					}
 					if fam == Amp {
 						ampFired = true
-					} else if fam != Flood {
-						subtypeFired[fi] = true
 					}
 					list = append(list, f)
 				}
 			}
 		}
+		// One attack, one alert (see the package doc): an amplification
+		// speaks for a plain or spectrum flood made of it, and the flood
+		// families speak with one type.
+		ampWins := ampFired && rt.ampAll+rt.ampFrag >= dominant*rt.total
+		keep := list[:0]
 		for _, f := range list {
-			if f.p.Family == Flood {
-				// One alert for one attack: the subtype's own policy
-				// speaks for it; an amplification speaks for a plain
-				// flood made of it.
-				if fi := familyIndex(f.typ); f.typ != Flood && subtypeFired[fi] {
-					continue
-				}
-				if ampFired && (f.typ == Flood || f.typ == Spectrum) && rt.ampAll+rt.ampFrag >= dominant*rt.total {
-					continue
-				}
+			if f.p.Family != Amp && ampWins && (f.typ == Flood || f.typ == Spectrum) {
+				continue
 			}
-			if s.observe(h, &rt, &f, all) {
-				observed = true
+			keep = append(keep, f)
+		}
+		list = keep
+		typ := attackType(h, list, char)
+		// The ddos_flood policies holding an alert of that type: a subtype
+		// policy with a threshold at or below theirs would say the same.
+		floodHeld := 0.0
+		for _, f := range list {
+			if f.p.Family == Flood && f.typ == typ && h.holding(f.p.ID) != nil {
+				floodHeld = math.Max(floodHeld, threshold(f.p))
+			}
+		}
+		subtypeSpeaks := false
+		for pass := range 2 {
+			for _, f := range list {
+				if (f.p.Family == Flood) != (pass == 1) {
+					continue // the subtypes and ddos_amp first, then ddos_flood
+				}
+				holds := h.holding(f.p.ID) != nil
+				switch {
+				case f.p.Family == Amp:
+				case f.typ != typ && !holds:
+					continue // another vector of the same attack
+				case f.p.Family == Flood:
+					if f.typ != Flood && subtypeSpeaks {
+						continue // the subtype's own policy speaks for it
+					}
+				case !holds && floodHeld >= threshold(f.p):
+					continue // a ddos_flood alert already says it
+				default:
+					subtypeSpeaks = subtypeSpeaks || f.typ == typ
+				}
+				if s.observe(h, &rt, &f, all) {
+					observed = true
+				}
 			}
 		}
 		if all {
@@ -608,6 +752,45 @@ func (s *Stage) evaluate(all bool) bool {
 		}
 	}
 	return observed
+}
+
+// holding returns the alert of policy id h holds, or nil.
+func (h *hot) holding(id uint64) *active {
+	for i := range h.active {
+		if h.active[i].policy == id {
+			return &h.active[i]
+		}
+	}
+	return nil
+}
+
+// attackType returns the one type the flood families (ddos_flood and the
+// subtypes) speak with on a target: that of the flood alert it already
+// holds, else char when a policy firing says so, else the subtype firing
+// with the highest rate of its kind; "" when none fires.
+func attackType(h *hot, list []firing, char policy.Family) policy.Family {
+	for _, a := range h.active {
+		if a.flood {
+			return policy.Family(a.typ)
+		}
+	}
+	var best *firing
+	for i := range list {
+		f := &list[i]
+		if f.p.Family == Amp {
+			continue
+		}
+		if f.typ == char {
+			return char
+		}
+		if best == nil || f.rate > best.rate {
+			best = f
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.typ
 }
 
 func (s *Stage) dup(id uint64) bool {
@@ -645,19 +828,14 @@ func ampRate(rt *rates, port uint16) (float64, int) {
 // observe reports f on h when new, or at a tick; it reports whether it
 // observed.
 func (s *Stage) observe(h *hot, rt *rates, f *firing, all bool) bool {
-	var a *active
-	for i := range h.active {
-		if h.active[i].policy == f.p.ID {
-			a = &h.active[i]
-		}
-	}
+	a := h.holding(f.p.ID)
 	if a != nil {
 		a.seen = true
 		if !all {
 			return false
 		}
 	} else {
-		h.active = append(h.active, active{policy: f.p.ID, typ: string(f.typ), seen: true})
+		h.active = append(h.active, active{policy: f.p.ID, typ: string(f.typ), flood: f.p.Family != Amp, seen: true})
 		a = &h.active[len(h.active)-1]
 		if s.samples != nil {
 			// Keep the sampled headers of the attack from now on.

@@ -216,3 +216,38 @@ func BenchmarkDDoS(b *testing.B) {
 }
 
 var _ = policy.ObjectGroup
+
+// BenchmarkDDoSUDP measures AddClass for the worst case of the two-way
+// rule: a UDP flood from ever new spoofed (address, port) pairs on one
+// hot target, with a QUIC-like session answered by the target.
+func BenchmarkDDoSUDP(b *testing.B) {
+	h := newHarness(b, pol(1, Flood, 100000), pol(2, Amp, 10000))
+	recs := make([]flow.Record, 4096)
+	classes := make([]model.Class, len(recs))
+	quic := kinds["quic"]
+	for i := range recs {
+		switch {
+		case i%4 == 0:
+			recs[i] = quic(i)
+		case i%2 == 0:
+			recs[i] = kinds["isakmp-amp"](i)
+		default:
+			recs[i] = kinds["udp443 spoofed"](i)
+		}
+		recs[i].Packets, recs[i].Bytes = 1, 60
+		h.m.Classify(&recs[i], &classes[i])
+	}
+	for i := range recs {
+		h.st.AddClass(&recs[i], &classes[i])
+	}
+	n := 0
+	for b.Loop() {
+		i := n % len(recs)
+		recs[i].Start, recs[i].End = h.now, h.now
+		h.st.AddClass(&recs[i], &classes[i])
+		if n++; n%100000 == 0 {
+			h.now += bucketNS
+			h.st.Poll(h.now)
+		}
+	}
+}
