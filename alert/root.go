@@ -95,6 +95,8 @@ type Engine struct {
 	// finished ticks (see sealTick).
 	sealed  int
 	stopped bool
+	// held counts the CommitAfter calls running: Commit waits for them.
+	held int
 
 	// The committer: wake is signalled by Tick; commitMu makes one
 	// commit at a time, in order, whether the goroutine's or Flush's;
@@ -285,11 +287,29 @@ func (e *Engine) Tick(now time.Time) {
 func (e *Engine) Commit() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.stopped || e.sealed == len(e.outbox) {
+	if e.stopped || e.held > 0 || e.sealed == len(e.outbox) {
 		return
 	}
 	e.sealTick()
 	e.wakeCommitter()
+}
+
+// CommitAfter runs fn, during which Commit seals nothing, then commits
+// what fn's Observe calls queued as one lot, ordered by policy and object
+// as at a Tick. Replay polls its shards one after the other in one
+// goroutine: the alerts they find at one poll then come in the same
+// order, and get the same IDs, whatever the number of shards.
+func (e *Engine) CommitAfter(fn func()) {
+	e.mu.Lock()
+	e.held++
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.held--
+		e.mu.Unlock()
+		e.Commit()
+	}()
+	fn()
 }
 
 func (e *Engine) wakeCommitter() {

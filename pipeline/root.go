@@ -78,11 +78,12 @@ type Stage interface {
 	Tick(now int64)
 }
 
-// Poller is a Stage that also wants the time between ticks: a shard calls
-// Poll every Config.PollInterval (serve only; replay only ticks), between
-// batches, without stopping the other shards. A detector uses it to
-// report an attack as soon as it crosses its threshold rather than at the
-// next tick.
+// Poller is a Stage that also wants the time between ticks: in serve a
+// shard calls Poll every Config.PollInterval, between batches, without
+// stopping the other shards; replay calls Pipeline.Poll every poll interval
+// of capture time, after handing over the records of the interval. A
+// detector uses it to report an attack as soon as it crosses its threshold
+// rather than at the next tick.
 type Poller interface {
 	Stage
 	// Poll tells the stage that time is now (Unix ns).
@@ -99,9 +100,9 @@ type Ticker interface {
 }
 
 // Pipeline routes batches to its shards and ticks them with its Tickers.
-// Submit is safe for concurrent use; Process and Advance are for a single
-// caller that drives the pipeline synchronously (replay) and must not be
-// mixed with Start.
+// Submit is safe for concurrent use; Process, Poll and Advance are for a
+// single caller that drives the pipeline synchronously (replay) and must
+// not be mixed with Start.
 type Pipeline struct {
 	cfg     Config
 	model   *model.Holder
@@ -224,6 +225,16 @@ func (p *Pipeline) Advance(now int64) {
 	}
 	p.tickWhole(now)
 	p.tickAfter(now)
+}
+
+// Poll polls every shard's Pollers at now (Unix ns), shard after shard,
+// in the caller's goroutine: what serve's shards do every
+// Config.PollInterval, without the Tickers. A shard that has seen neither
+// a batch nor a tick yet is not polled, as in serve.
+func (p *Pipeline) Poll(now int64) {
+	for _, s := range p.shards {
+		s.poll(now)
+	}
 }
 
 // tickWhole runs the Tickers that read the shards, handing every Ticker a

@@ -96,10 +96,7 @@ func (s *shard) run(holder *model.Holder, poll time.Duration, now func() int64) 
 		select {
 		case <-pollC:
 			if s.current != nil {
-				at := now()
-				for _, p := range s.pollers {
-					p.Poll(at)
-				}
+				s.poll(now())
 			}
 		case pt := <-s.queue:
 			s.queued.Dec()
@@ -150,6 +147,16 @@ func (s *shard) advance(now int64, holder *model.Holder) {
 	}
 	for _, st := range s.stages {
 		st.Tick(now)
+	}
+}
+
+// poll polls the Pollers at now, once the stages have a model.
+func (s *shard) poll(now int64) {
+	if s.current == nil {
+		return
+	}
+	for _, p := range s.pollers {
+		p.Poll(now)
 	}
 }
 

@@ -45,6 +45,22 @@ type Config struct {
 	// long and one second more, so that detectors see every window holding
 	// it. Zero means 10 s, the rates' default.
 	RatesWindow time.Duration `yaml:"-"`
+	// PollInterval is how often, between the seconds, the replay polls
+	// the sink (not read from the file: the caller copies the pipeline's
+	// poll_interval), as serve's shards poll their stages on the wall
+	// clock: every PollInterval of capture time the meter reports the
+	// packets since its last report and the sink gets them, then Poll.
+	// Zero (or a second or more) means only the seconds.
+	PollInterval time.Duration `yaml:"-"`
+}
+
+// pollStep returns PollInterval in nanoseconds, 0 when there is no poll
+// between the seconds.
+func (c Config) pollStep() int64 {
+	if c.PollInterval <= 0 || c.PollInterval >= time.Second {
+		return 0
+	}
+	return int64(c.PollInterval)
 }
 
 // defaultRatesWindow is the rates' default window.

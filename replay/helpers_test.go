@@ -91,6 +91,14 @@ type testSink struct {
 	records  []flow.Record
 	counters int
 	advances []int64
+	// polls are the times of Poll; clock the last time of Advance or
+	// Poll, which must never decrease.
+	polls []int64
+	clock int64
+	// cuts is, for each Poll and Advance, the number of records handed
+	// over before it, and times its time.
+	cuts  []int
+	times []int64
 }
 
 func (s *testSink) Process(b *flow.Batch) {
@@ -109,7 +117,29 @@ func (s *testSink) Advance(now int64) {
 	if n := len(s.advances); n > 0 && now < s.advances[n-1] {
 		s.t.Errorf("Advance(%d) after Advance(%d): the clock went back", now, s.advances[n-1])
 	}
+	s.moved("Advance", now)
 	s.advances = append(s.advances, now)
+}
+
+func (s *testSink) Poll(now int64) {
+	if len(s.advances) == 0 {
+		s.t.Errorf("Poll(%d) before any Advance", now)
+	}
+	s.moved("Poll", now)
+	s.polls = append(s.polls, now)
+}
+
+// moved checks that the clock does not go back across Advance and Poll.
+func (s *testSink) moved(op string, now int64) {
+	if len(s.advances)+len(s.polls) == 0 {
+		s.clock = now // a new Run
+	}
+	if now < s.clock {
+		s.t.Errorf("%s(%d) after the clock reached %d: the clock went back", op, now, s.clock)
+	}
+	s.clock = now
+	s.cuts = append(s.cuts, len(s.records))
+	s.times = append(s.times, now)
 }
 
 // totals sums the records' packets and bytes.

@@ -24,16 +24,24 @@ import (
 )
 
 // Sink receives what a replay produces — the same pipeline serve uses.
-// Replay calls it from one goroutine.
+// Replay calls it from one goroutine. Within a Run, the times of Advance
+// and Poll together never decrease.
 type Sink interface {
 	// Process takes ownership of b (it calls b.Release()).
 	Process(b *flow.Batch)
-	// Advance says the capture clock moved to now (Unix ns). Replay calls
-	// it once per second from the first packet on, skipping only the
-	// seconds of a gap after the rates' windows have closed over the
-	// traffic before it, and once at the end, with times that never
-	// decrease within a Run.
+	// Advance says the capture clock moved to now (Unix ns), the start of
+	// a second: windows close. Replay calls it once per second from the
+	// first packet on, skipping only the seconds of a gap after the rates'
+	// windows have closed over the traffic before it, and once at the end.
 	Advance(now int64)
+	// Poll says the capture clock moved to now (Unix ns), between two
+	// seconds: what serve's shards do every poll interval (detectors
+	// report an attack as it crosses its threshold). Replay calls it every
+	// Config.PollInterval of capture time after each second it advances
+	// to (at sec+i, sec+2i, ... before the next second), after handing
+	// over the records of the packets up to now; never when
+	// Config.PollInterval is 0.
+	Poll(now int64)
 }
 
 // Stats count what one Run read and produced.
@@ -86,11 +94,13 @@ type Replayer struct {
 	// tail is how many seconds after the second of the last packet the
 	// clock still ticks each second: the rates window and one more, so
 	// that every window holding that packet is evaluated.
-	tail    int64
-	ports   [1 << 16]uint8
-	meter   *flow.Meter
-	netflow *netflow.Decoder
-	sflow   *sflow.Decoder
+	tail int64
+	// pollStep is the poll interval in ns; 0: none between seconds.
+	pollStep int64
+	ports    [1 << 16]uint8
+	meter    *flow.Meter
+	netflow  *netflow.Decoder
+	sflow    *sflow.Decoder
 	// wallClock times the progress bar; tests replace it.
 	wallClock func() time.Time
 
@@ -101,7 +111,8 @@ type Replayer struct {
 	// State of the current Run.
 	stats    Stats
 	batch    *flow.Batch
-	nextTick int64
+	nextTick int64 // the next second to advance to
+	nextPoll int64 // the next poll, nextTick when none is due before it
 	lastTime int64
 	started  bool
 }
@@ -129,6 +140,7 @@ func New(cfg Config, sink Sink, log *slog.Logger) (*Replayer, error) {
 	}
 	r.inactive = int64(r.meter.Config().InactiveTimeout)
 	r.tail = int64(cfg.ratesWindow()) + second
+	r.pollStep = cfg.pollStep()
 	for _, p := range cfg.NetFlowPorts {
 		r.ports[p] = portNetFlow
 	}
@@ -141,11 +153,14 @@ func New(cfg Config, sink Sink, log *slog.Logger) (*Replayer, error) {
 // Run replays the capture at path on the capture's clock, ticking each
 // second as a live collector does: at the start of each second, the meter
 // expires its flows and reports the packets of the others since the last
-// second (so traffic reaches the rates within a second of capture time),
-// the sink gets what is queued, then Advance(start of that second). In a
-// gap between packets the seconds are ticked until the rates window and
-// one more second have passed since the last packet's second, then the
-// clock jumps to the next packet. Run stops at the end of the file, at the
+// report (so traffic reaches the rates within a second of capture time),
+// the sink gets what is queued, then Advance(start of that second). Every
+// Config.PollInterval between the seconds, the meter reports the packets
+// since its last report, the sink gets them, then Poll(that time): the
+// records of an interval reach the detectors in that interval, as they
+// would live. In a gap between packets the seconds (and their polls) are
+// ticked until the rates window and one more second have passed since the
+// last packet's second, then the clock jumps to the next packet. Run stops at the end of the file, at the
 // first unreadable record, or when ctx is done; in every case the flows
 // gathered so far are flushed to the sink before it returns, followed by
 // the same ticks through the last windows and a last Advance to at least
@@ -202,16 +217,12 @@ func (r *Replayer) Run(ctx context.Context, path string, progress io.Writer) (St
 // packet routes one packet to a decoder or the meter, after moving the
 // clock.
 func (r *Replayer) packet(p Packet) {
-	switch {
-	case !r.started:
+	if !r.started {
 		r.started, r.lastTime = true, p.Time
 		r.tick(secondOf(p.Time))
-	case p.Time >= r.nextTick:
-		sec := secondOf(p.Time)
-		for s := r.nextTick; s < sec && s <= r.quiet(); s += second {
-			r.tick(s)
-		}
-		r.tick(sec)
+	}
+	if p.Time >= r.nextPoll {
+		r.clockTo(p.Time)
 	}
 	r.lastTime = max(r.lastTime, p.Time)
 	link, ok := flowLink(p.LinkType)
@@ -294,11 +305,32 @@ func secondOf(t int64) int64 {
 // rates window holding it has been evaluated.
 func (r *Replayer) quiet() int64 { return secondOf(r.lastTime) + r.tail }
 
+// clockTo runs the polls and ticks due at or before t: every second up to
+// the quiet one after the last packet, with its polls, then the second of
+// t when the clock jumps over a gap, and its polls up to t.
+func (r *Replayer) clockTo(t int64) {
+	for r.nextPoll <= t {
+		if r.nextPoll < r.nextTick {
+			r.poll(r.nextPoll)
+			continue
+		}
+		s := r.nextTick
+		if s > r.quiet() {
+			s = secondOf(t)
+		}
+		r.tick(s)
+	}
+}
+
 // tick moves the clock to sec, the start of a second: it expires flows,
 // reports the others' new packets, hands the sink what is queued, then
 // advances the sink.
 func (r *Replayer) tick(sec int64) {
 	r.nextTick = sec + second
+	r.nextPoll = r.nextTick
+	if r.pollStep > 0 {
+		r.nextPoll = sec + r.pollStep
+	}
 	r.records = r.meter.Expire(sec, r.records[:0])
 	r.records = r.meter.Report(r.records)
 	r.emit(r.records)
@@ -306,8 +338,18 @@ func (r *Replayer) tick(sec int64) {
 	r.sink.Advance(sec)
 }
 
-// finish flushes the meter, ticks through the capture's last windows and
-// closes them.
+// poll moves the clock to now, between two seconds: the meter reports its
+// flows' new packets, the sink gets what is queued, then is polled.
+func (r *Replayer) poll(now int64) {
+	r.nextPoll = min(now+r.pollStep, r.nextTick)
+	r.records = r.meter.Report(r.records[:0])
+	r.emit(r.records)
+	r.flush()
+	r.sink.Poll(now)
+}
+
+// finish flushes the meter, ticks (and polls) through the capture's last
+// windows and closes them.
 func (r *Replayer) finish() {
 	r.records = r.meter.Flush(r.records[:0])
 	r.emit(r.records)
@@ -316,8 +358,18 @@ func (r *Replayer) finish() {
 		return
 	}
 	end := max(r.lastTime+r.inactive+second, r.quiet())
-	for s := r.nextTick; s < end && s <= r.quiet(); s += second {
-		r.sink.Advance(s)
+	for {
+		if r.nextPoll < r.nextTick {
+			if r.nextPoll >= end {
+				break
+			}
+			r.poll(r.nextPoll)
+			continue
+		}
+		if r.nextTick >= end || r.nextTick > r.quiet() {
+			break
+		}
+		r.tick(r.nextTick)
 	}
 	r.sink.Advance(end)
 }

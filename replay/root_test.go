@@ -558,7 +558,7 @@ func TestRunKeepsTemplates(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, st)
-		sink.advances = nil // each Run has its own clock
+		sink.advances, sink.polls = nil, nil // each Run has its own clock
 	}
 	v9 := map[flow.Source]uint64{flow.SourceNetFlowV9: 1}
 	want := []Stats{

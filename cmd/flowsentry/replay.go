@@ -48,18 +48,38 @@ type alertLine struct {
 }
 
 // clockSink remembers the capture clock replay advances the pipeline to,
-// and commits the alert transitions of the ticks it ran, so that replay's
-// alert lines come in the pipeline's goroutine, in order, as they happen.
+// and commits the alert transitions of the ticks and polls it ran, so that
+// replay's alert lines come in the pipeline's goroutine, in order, as they
+// happen.
 type clockSink struct {
 	*pipeline.Pipeline
 	alerts *alert.Engine
 	last   int64
+	// pollAt is the time of the Poll running; pollFn polls the pipeline
+	// at it (made once: a closure per poll would allocate).
+	pollAt int64
+	pollFn func()
 }
 
 // Advance moves the pipeline's clock.
 func (c *clockSink) Advance(now int64) {
 	c.last = max(c.last, now)
 	c.Pipeline.Advance(now)
+	_ = c.alerts.Flush(context.Background()) // the memory store does not fail
+}
+
+// Poll polls the pipeline's detectors between two seconds, as serve's
+// shards do every pipeline.poll_interval, and prints the alerts they found
+// at once. The shards' detectors commit what they find as they poll, shard
+// after shard; committed as one lot, the alerts of a poll come in the same
+// order whatever the number of shards.
+func (c *clockSink) Poll(now int64) {
+	c.last = max(c.last, now)
+	if c.pollFn == nil {
+		c.pollFn = func() { c.Pipeline.Poll(c.pollAt) }
+	}
+	c.pollAt = now
+	c.alerts.CommitAfter(c.pollFn)
 	_ = c.alerts.Flush(context.Background()) // the memory store does not fail
 }
 
@@ -153,6 +173,7 @@ func runReplay(f *config.File, files []string, stdout, stderr io.Writer, log *sl
 	clock := &clockSink{Pipeline: pl, alerts: eng.Alerts}
 	rcfg := cfg.Replay
 	rcfg.RatesWindow = cfg.Rates.Window
+	rcfg.PollInterval = cfg.Pipeline.PollInterval
 	rp, err := replay.New(rcfg, clock, log)
 	if err != nil {
 		return err
