@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/collector/netflow"
+	"github.com/flowsentry/flowsentry/config"
 	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/detect/threshold"
 	"github.com/flowsentry/flowsentry/flow"
@@ -33,7 +34,22 @@ import (
 // between -cpu 1 and -cpu 2 (one shard, then two):
 //
 //	go test -run '^$' -bench Pipeline -benchmem -count=6 -cpu 1,2 ./engine | benchstat -col /cpu -
+//
+// With /families=all, every detector family also runs as a template on
+// the default traffic group, with the policies of
+// bench/peers/all-families.yaml (high thresholds: the cost of watching).
 func BenchmarkPipeline(b *testing.B) {
+	b.Run("families=threshold", func(b *testing.B) { benchPipeline(b, nil) })
+	b.Run("families=all", func(b *testing.B) {
+		f, err := config.Read("../bench/peers/all-families.yaml")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchPipeline(b, f.Config.Policies)
+	})
+}
+
+func benchPipeline(b *testing.B, extra []policy.Policy) {
 	n := runtime.GOMAXPROCS(0)
 	g, err := gen.New(gen.Config{
 		Protocol:  gen.NetFlowV9,
@@ -52,7 +68,7 @@ func BenchmarkPipeline(b *testing.B) {
 		dgs = append(dgs, g.Append(nil, now))
 	}
 	reg := prometheus.NewRegistry()
-	eng := newBenchEngine(b, n, reg)
+	eng := newBenchEngine(b, n, reg, extra)
 	pl := eng.Pipeline
 	if err := pl.Start(); err != nil {
 		b.Fatal(err)
@@ -121,8 +137,9 @@ func gathered(b *testing.B, reg *prometheus.Registry, name string) float64 {
 }
 
 // newBenchEngine builds the engine of serve with n shards, the default
-// templates and a TGRP+IP policy, alerts kept in memory.
-func newBenchEngine(b *testing.B, n int, reg prometheus.Registerer) *Engine {
+// templates, a TGRP+IP policy and the extra policies, alerts kept in
+// memory.
+func newBenchEngine(b *testing.B, n int, reg prometheus.Registerer, extra []policy.Policy) *Engine {
 	b.Helper()
 	m, err := model.Build(model.DefaultConfig())
 	if err != nil {
@@ -133,7 +150,7 @@ func newBenchEngine(b *testing.B, n int, reg prometheus.Registerer) *Engine {
 		ID: 1000, Name: "host packets", Family: threshold.PortFamily, Target: policy.TargetGroups,
 		Object: policy.ObjectHost, Severity: 3, Params: &threshold.Params{Counter: "packets_in", Threshold: 1e6},
 	}
-	if err := pm.Load(context.Background(), []policy.Policy{hostPolicy}, []uint32{0}); err != nil {
+	if err := pm.Load(context.Background(), append([]policy.Policy{hostPolicy}, extra...), []uint32{0}); err != nil {
 		b.Fatal(err)
 	}
 	cfg := Config{Rates: rates.DefaultConfig(), Pipeline: pipeline.DefaultConfig(), Alerts: alert.DefaultConfig(), Baselines: detect.DefaultBaselineConfig()}
