@@ -68,11 +68,15 @@
 //     its address or raise its policy's threshold. Likewise at startup,
 //     when every idle session is seen for the first time.
 //
-// A UDP endpoint that answers its prober does not count toward distinct
-// endpoints (new_conn still counts the attempt): a recursive DNS
-// resolver querying hundreds of authoritative servers a second, each
-// from a random port and each answering from port 53, is a client, while
-// a scan mostly gets no answer or ICMP unreachable. An answer is any UDP
+// A UDP attempt that its endpoint answers counts neither toward the
+// distinct endpoints nor toward the connection attempts (new_conn, NEW_CONN,
+// CONNECTION_COUNT): a recursive DNS resolver querying hundreds of
+// authoritative servers a second, each from a random port and each
+// answering from port 53, is a client, like a web client whose TCP
+// connections complete, while a scan mostly gets no answer or ICMP
+// unreachable. (TCP has no such rule: a worm's attempts to open
+// connections count, answered or not; only the server's side of a
+// connection never does.) An answer is any UDP
 // record from the probed address and port to the prober's address and
 // port; the shard counting the prober (the owner of the prober's address,
 // or of the probed local host for an inbound scan) also owns the answer's
@@ -80,12 +84,14 @@
 // of the UDP socket pairs it saw this second and the previous one (at
 // most 2^18 slots of 8 bytes each, 4 MiB a shard) and the distinct UDP
 // endpoints it counted this second (at most 2^16, 16 bytes each); at the
-// tick it takes the answered ones back from their scanner's count. An
+// tick it takes the answered ones back from their scanner's counts. An
 // answer reported in the second after its probe comes too late and the
 // probe counts: the fraction of a second a round trip spans (5% of
 // a busy resolver's queries at a 50 ms round trip). UNIQUE_HOSTS and
-// UNIQUE_PORTS still count answered endpoints. Further endpoints, beyond
-// those bounds, count as unanswered (Shard.Stats).
+// UNIQUE_PORTS, the packets and bytes, and the 3 probe records a scanner
+// needs still count answered attempts. Further attempts, beyond those
+// bounds (2^16 UDP attempts a second a shard, 24 bytes each), count as
+// unanswered (Shard.Stats).
 //
 // An attempt counts SamplingRate times (a sampled probe stands for that
 // many); distinct endpoints are counted as seen, so under sampling
@@ -116,7 +122,26 @@
 // by default) of its start, and keeps its alert open while it stays
 // above. A scanner idle for 10 s is forgotten. At most 2^15 scanners a
 // second a shard and 2^16 tracked scanners (about 800 bytes each) are
-// counted; the rest is dropped and counted (Shard.Stats, Whole.Dropped).
+// counted, remote blocks taking at most three quarters of each (the rest
+// is kept for local hosts); the rest is dropped and counted (Shard.Stats,
+// Whole.Dropped, flowsentry_detect_dropped_total).
+//
+// A remote block gets a place among a shard's scanners only at its second
+// attempt in that shard within the current second and the previous one;
+// its first attempt is kept aside until then (at most 2^16 first attempts
+// a shard, 80 bytes each, 5 MiB; a full bucket of 4 evicts its oldest,
+// counted in flowsentry_detect_dropped_total) and then counts too. A
+// spoofed SYN flood — tens of thousands of random sources, each a /24 of
+// its own sending one SYN — thus takes no place and cannot hide a scan of
+// the same second. The price: in each shard, a remote block counts only
+// once two of its attempts fall in the same second or in consecutive
+// ones (a steady attempt a second counts in full, two at a time, a
+// second late); slower, it is not seen. A sweep of many local hosts
+// spreads over the S shards (one per core in serve), so an inbound sweep
+// slower than about S attempts a second may go unseen: the minimum
+// inbound threshold met reliably is about S per second (1 in replay with
+// one shard). A source of a single probe could never alert anyway: an
+// alert needs at least 3 probe records in the window.
 //
 // # Alerts
 //

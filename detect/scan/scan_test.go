@@ -2,7 +2,8 @@ package scan
 
 import (
 	"context"
-	"hash/maphash"
+	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -33,7 +34,6 @@ type harness struct {
 	whole  *Whole
 	rec    *recorder
 	now    int64
-	seed   maphash.Seed
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano()
@@ -50,7 +50,7 @@ func newHarness(tb testing.TB, n int, pols ...policy.Policy) *harness {
 	if err := pm.Load(context.Background(), pols, nil); err != nil {
 		tb.Fatal(err)
 	}
-	h := &harness{m: m, rec: &recorder{}, now: t0, seed: maphash.MakeSeed()}
+	h := &harness{m: m, rec: &recorder{}, now: t0}
 	d := detect.Deps{Family: Family, Policies: pm.Set, Observer: h.rec}
 	var stages []detect.ShardStage
 	for range n {
@@ -65,8 +65,13 @@ func newHarness(tb testing.TB, n int, pols ...policy.Policy) *harness {
 	return h
 }
 
+// shardOf returns the shard owning a: a fixed hash, so that every run
+// routes alike (a remote block with a single attempt in a shard in a
+// second counts the next second: the counts of one second depend on the
+// routing).
 func (h *harness) shardOf(a netip.Addr) int {
-	return int(maphash.Comparable(h.seed, a.Unmap()) % uint64(len(h.shards)))
+	b := a.Unmap().As16()
+	return int(fmix(binary.BigEndian.Uint64(b[:8])^fmix(binary.BigEndian.Uint64(b[8:]))) % uint64(len(h.shards)))
 }
 
 // add routes r to the shards owning its parts.
@@ -132,9 +137,9 @@ func pol(params string) policy.Policy {
 }
 
 func atof(s string) float64 {
-	var f float64
-	for _, c := range s {
-		f = f*10 + float64(c-'0')
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		panic(err)
 	}
 	return f
 }
@@ -289,7 +294,7 @@ func TestMerge(t *testing.T) {
 				{Name: "UNIQUE_HOSTS", Value: "60", Number: true},
 				{Name: "UNIQUE_PORTS", Value: "1", Number: true},
 				{Name: "CONNECTION_COUNT", Value: "180", Number: true},
-				{Name: "PORTS", List: []string{"22"}, IsList: true},
+				{Name: "PORTS", List: []string{"22"}, IsList: true, Number: true},
 				{Name: "THRESHOLD_TYPE", Value: "uniq_endpoints"},
 				{Name: "THRESHOLD_VALUE", Value: "50.00", Number: true},
 			}
@@ -527,7 +532,8 @@ func TestAnsweredUDP(t *testing.T) {
 // reused.
 func TestForget(t *testing.T) {
 	h := newHarness(t, 2, pol("threshold=50"))
-	h.second(syn("10.0.0.7", "198.51.100.1", 80), syn("203.0.113.1", "10.0.0.8", 22))
+	// A remote block is tracked from its second attempt.
+	h.second(syn("10.0.0.7", "198.51.100.1", 80), syn("203.0.113.1", "10.0.0.8", 22), syn("203.0.113.1", "10.0.0.8", 23))
 	if h.whole.Tracked() != 2 {
 		t.Fatalf("tracked %d, want 2", h.whole.Tracked())
 	}
@@ -632,4 +638,271 @@ func BenchmarkScanUDP(b *testing.B) {
 			h.whole.Tick(h.now)
 		}
 	}
+}
+
+// spoofed returns n SYNs from random addresses (a /24 each, but for rare
+// collisions) to port 25565 of victim: a spoofed SYN flood.
+func spoofed(victim string, n int, seed uint64) []flow.Record {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	out := make([]flow.Record, n)
+	for i := range out {
+		src := netip.AddrFrom4([4]byte{byte(11 + rng.IntN(180)), byte(rng.IntN(256)), byte(rng.IntN(256)), byte(1 + rng.IntN(254))})
+		out[i] = syn(src.String(), victim, 25565)
+		out[i].SrcPort = uint16(1024 + rng.IntN(60000))
+	}
+	return out
+}
+
+// field returns the value of field name of c.
+func field(c alert.Condition, name string) string {
+	for _, f := range c.Fields {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// TestFloodHidesNoScan shows that a spoofed flood of 40,000 single-SYN
+// sources in the second of a local port scan neither hides the scan nor
+// takes a place among the scanners, and that a flood of remote blocks
+// probing twice (a botnet), which does, leaves the local hosts their
+// quarter of the table and is counted as dropped.
+func TestFloodHidesNoScan(t *testing.T) {
+	scan := func() []flow.Record {
+		var out []flow.Record
+		for p := range 1000 {
+			out = append(out, syn("10.0.0.8", "198.51.100.20", uint16(1+p)))
+		}
+		return out
+	}
+	twice := func(recs []flow.Record) []flow.Record {
+		out := make([]flow.Record, 0, 2*len(recs))
+		for _, r := range recs {
+			r2 := r
+			r2.DstPort++
+			out = append(out, r, r2)
+		}
+		return out
+	}
+	cases := []struct {
+		name      string
+		shards    int
+		before    [][]flow.Record // seconds before the flood's
+		flood     []flow.Record
+		wantDrops bool
+	}{
+		{"spoofed flood, 1 shard", 1, nil, spoofed("10.10.10.10", 40_000, 1), false},
+		{"spoofed flood, 3 shards", 3, nil, spoofed("10.10.10.10", 40_000, 2), false},
+		{"flood of 40,000 blocks probing twice", 1, nil, twice(spoofed("10.10.10.10", 40_000, 3)), true},
+		// 3 × 25,000 blocks tracked: more than the 3/4 of the scanners
+		// tracked that remote blocks may take.
+		{"three seconds of 25,000 blocks probing twice", 1,
+			[][]flow.Record{twice(spoofed("10.10.10.10", 25_000, 4)), twice(spoofed("10.10.10.10", 25_000, 5))},
+			twice(spoofed("10.10.10.10", 25_000, 6)), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.shards, pol("threshold=100,window=1"))
+			for _, s := range tc.before {
+				h.second(s...)
+			}
+			// The flood first: its sources take their places before the scan.
+			h.second(append(tc.flood, scan()...)...)
+			var scanAlert *alert.Condition
+			for i, c := range h.rec.got {
+				if c.Key == "out/10.0.0.8/32/1" {
+					scanAlert = &h.rec.got[i]
+				}
+			}
+			if scanAlert == nil {
+				t.Fatalf("no scan alert for 10.0.0.8 among %d alerts", len(h.rec.got))
+			}
+			if got := field(*scanAlert, "UNIQUE_PORTS"); got != "1000" {
+				t.Errorf("UNIQUE_PORTS = %s, want 1000", got)
+			}
+			var st Stats
+			tallies := 0
+			for _, s := range h.shards {
+				x := s.Stats()
+				st.DroppedRecords += x.DroppedRecords
+				st.EvictedSingles += x.EvictedSingles
+				tallies += len(s.closed)
+			}
+			if tc.wantDrops {
+				if st.DroppedRecords+h.whole.Dropped() == 0 {
+					t.Errorf("no drops counted")
+				}
+				if tallies > maxTallies*tc.shards {
+					t.Errorf("%d tallies", tallies)
+				}
+				return
+			}
+			if st.DroppedRecords != 0 {
+				t.Errorf("%d records dropped", st.DroppedRecords)
+			}
+			// Only the /24s hit twice by chance get a tally.
+			if tallies > 200 || h.whole.Tracked() > 200 {
+				t.Errorf("%d tallies, %d tracked scanners: the flood's single sources took places", tallies, h.whole.Tracked())
+			}
+			t.Logf("tallies %d, evicted singles %d", tallies, st.EvictedSingles)
+		})
+	}
+}
+
+// TestSingles shows that a remote block's first attempt in a shard waits
+// for its second, within this second or the previous one, and then counts
+// in full; a block attempting less often is not counted.
+func TestSingles(t *testing.T) {
+	probe := func(i int) flow.Record { return syn("203.0.113.9", "10.0.0.7", uint16(1+i)) }
+	cases := []struct {
+		name    string
+		params  string
+		seconds [][]flow.Record // nil: a quiet second
+		want    bool
+		conns   float64 // NEW_CONN of the last observation, when want
+	}{
+		// One attempt a second: counted two at a time, every other second.
+		{"one a second", "threshold_type=new_conn,threshold=0.5,window=4",
+			[][]flow.Record{{probe(0)}, {probe(1)}, {probe(2)}, {probe(3)}}, true, 1},
+		{"two in a second", "threshold_type=new_conn,threshold=1,window=2",
+			[][]flow.Record{{probe(0), probe(1)}, {probe(2), probe(3)}}, true, 2},
+		// Limit: one attempt every 3 s is never counted.
+		{"one every three seconds", "threshold_type=new_conn,threshold=0.1,window=10",
+			[][]flow.Record{{probe(0)}, nil, nil, {probe(1)}, nil, nil, {probe(2)}, nil, nil, {probe(3)}}, false, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 1, pol(tc.params))
+			for _, s := range tc.seconds {
+				h.second(s...)
+			}
+			if got := len(h.rec.got) > 0; got != tc.want {
+				t.Fatalf("alerted %v, want %v: %+v", got, tc.want, h.rec.got)
+			}
+			if tc.want {
+				c := h.rec.got[len(h.rec.got)-1]
+				if c.Key != "in/203.0.113.0/24/1" || c.Values.NewConn != tc.conns || field(c, "CONNECTION_COUNT") != "4" {
+					t.Errorf("key %s NEW_CONN %v CONNECTION_COUNT %s, want NEW_CONN %v and 4", c.Key, c.Values.NewConn, field(c, "CONNECTION_COUNT"), tc.conns)
+				}
+			}
+		})
+	}
+}
+
+// TestAnsweredUDPNewConn shows that answered UDP attempts do not count
+// toward new_conn either, while unanswered ones and TCP attempts do.
+func TestAnsweredUDPNewConn(t *testing.T) {
+	const resolver = "10.0.0.53"
+	servers := hostsOf("198.51.0.0", 1500)
+	query := func(i int) flow.Record { return udp(resolver, uint16(20000+i), servers[i], 53) }
+	answer := func(i int) flow.Record { return udp(servers[i], 53, resolver, uint16(20000+i)) }
+	// seconds returns 5 seconds of 300 queries a second, answered when
+	// answered(i); early moves the answers into the second before (an
+	// exporter reporting the server's side first).
+	seconds := func(answered func(int) bool, early bool) [][]flow.Record {
+		out := make([][]flow.Record, 6)
+		for s := range 5 {
+			for i := s * 300; i < (s+1)*300; i++ {
+				out[s+1] = append(out[s+1], query(i))
+				if answered(i) {
+					if early {
+						out[s] = append(out[s], answer(i))
+					} else {
+						out[s+1] = append(out[s+1], answer(i))
+					}
+				}
+			}
+		}
+		return out
+	}
+	all := func(int) bool { return true }
+	none := func(int) bool { return false }
+	cases := []struct {
+		name    string
+		seconds [][]flow.Record
+		conns   float64 // NEW_CONN of the last alert; 0: no alert
+	}{
+		{"resolver, all answered", seconds(all, false), 0},
+		{"resolver, answers reported the second before", seconds(all, true), 0},
+		{"resolver to one server, all answered", func() [][]flow.Record {
+			out := make([][]flow.Record, 5)
+			for s := range out {
+				for i := range 300 {
+					q, a := query(i), answer(i)
+					q.Dst, a.Src = netip.MustParseAddr("198.51.100.53"), netip.MustParseAddr("198.51.100.53")
+					q.SrcPort, a.DstPort = uint16(10000+s*300+i), uint16(10000+s*300+i)
+					out[s] = append(out[s], q, a)
+				}
+			}
+			return out
+		}(), 0},
+		{"unanswered", seconds(none, false), 300},
+		{"two thirds unanswered", seconds(func(i int) bool { return i%3 == 0 }, false), 200},
+		{"answered whole tcp connections", func() [][]flow.Record {
+			out := make([][]flow.Record, 5)
+			for s := range out {
+				for i := range 300 {
+					r := syn("10.0.0.66", servers[s*300+i], 445)
+					r.TCPFlags |= flow.TCPAck | flow.TCPFin
+					out[s] = append(out[s], r)
+				}
+			}
+			return out
+		}(), 300},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 3, pol("threshold_type=new_conn,threshold=50,window=1"))
+			for _, s := range tc.seconds {
+				h.second(s...)
+			}
+			if tc.conns == 0 {
+				if len(h.rec.got) != 0 {
+					t.Fatalf("alerts %+v, want none", h.rec.got)
+				}
+				return
+			}
+			if len(h.rec.got) == 0 {
+				t.Fatal("no alert")
+			}
+			for _, c := range h.rec.got {
+				if c.Values.NewConn != tc.conns {
+					t.Errorf("NEW_CONN %v, want %v", c.Values.NewConn, tc.conns)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkScanFlood measures a spoofed SYN flood: every record from a
+// new remote /24 (a single attempt kept aside, never a tally), with a tick
+// every 16,384 records (a source comes back after 4 ticks: stale).
+func BenchmarkScanFlood(b *testing.B) {
+	h := newHarness(b, 1, pol("threshold=1000"))
+	recs := spoofed("10.10.10.10", 1<<16, 9)
+	classes := make([]model.Class, len(recs))
+	for i := range recs {
+		h.m.Classify(&recs[i], &classes[i])
+		classes[i].Own = model.OwnDst
+	}
+	sh := h.shards[0]
+	i := 0
+	add := func() {
+		sh.AddClass(&recs[i&(len(recs)-1)], &classes[i&(len(recs)-1)])
+		i++
+		if i%(1<<14) == 0 {
+			h.now += int64(time.Second)
+			sh.Tick(h.now)
+			h.whole.Tick(h.now)
+		}
+	}
+	for range 4 * len(recs) { // up to the high-water marks
+		add()
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		add()
+	}
+	b.ReportMetric(float64(unsafe.Sizeof(single{})), "B/single")
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+
+	"github.com/flowsentry/flowsentry/flow"
 )
 
 // pairSet is the set of (scanner, endpoint) pairs seen in the current
@@ -116,6 +118,108 @@ func sockHash(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) uint64
 	h = fmix(h ^ bits.RotateLeft64(binary.BigEndian.Uint64(a[8:])*0xc2b2ae3d27d4eb4f, 31))
 	h = fmix(h ^ binary.BigEndian.Uint64(b[:8]) ^ uint64(sport)<<16 ^ uint64(dport))
 	h = fmix(h ^ bits.RotateLeft64(binary.BigEndian.Uint64(b[8:])*0xc2b2ae3d27d4eb4f, 17))
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// single is the first attempt of a remote block (under one policy and
+// traffic group) in a shard, kept until the block's second attempt: the
+// parts of the record count needs.
+type single struct {
+	h           uint64 // keyHash of the scanner; 0: an empty slot
+	pkts, bytes uint64
+	sock        uint64 // the UDP socket pair (sockHash); 0 for others
+	src, dst    [16]byte
+	gen         uint32 // the shard's second it was seen in
+	rate        uint32 // the sampling rate
+	dport       uint16
+	proto, kind uint8
+}
+
+// record returns the attempt as a record for count.
+func (e *single) record() flow.Record {
+	return flow.Record{Src: netip.AddrFrom16(e.src).Unmap(), Dst: netip.AddrFrom16(e.dst).Unmap(), DstPort: e.dport,
+		Proto: e.proto, Packets: e.pkts, Bytes: e.bytes, SamplingRate: e.rate}
+}
+
+// singleWays is how many slots a bucket of singleSet has.
+const singleWays = 4
+
+// singleSet holds the first attempts of the remote blocks seen once in
+// the current second of a shard or the previous one, in a fixed table of
+// buckets of singleWays slots: a block gets a tally (a slot among the
+// shard's scanners of the second) only from its second attempt, so that a
+// flood of spoofed sources, each sending one probe, cannot fill the table
+// and starve the real scanners. An entry of an older second is stale and
+// reused. When a bucket holds singleWays entries of these two seconds, a
+// new one evicts the oldest (counted in evicted): a scanner whose first
+// attempt was evicted starts over at its next attempt.
+type singleSet struct {
+	slots   []single
+	gen     uint32 // the current second, counted in ticks from 2
+	evicted uint64
+}
+
+func newSingleSet(slots int) singleSet {
+	return singleSet{slots: make([]single, slots), gen: 2}
+}
+
+// live reports whether e is an entry of this second or the previous one.
+func (s *singleSet) live(e *single) bool { return e.h != 0 && e.gen+1 >= s.gen }
+
+// bucket returns the slots where h lives.
+func (s *singleSet) bucket(h uint64) []single {
+	nb := uint64(len(s.slots) / singleWays)
+	b := int((h>>17)%nb) * singleWays
+	return s.slots[b : b+singleWays]
+}
+
+// take removes the live entry of h and returns it, if any.
+func (s *singleSet) take(h uint64) (single, bool) {
+	b := s.bucket(h)
+	for i := range b {
+		if e := &b[i]; e.h == h && s.live(e) {
+			out := *e
+			e.h = 0
+			return out, true
+		}
+	}
+	return single{}, false
+}
+
+// put stores the first attempt r (of kind kind, UDP socket pair sock) of
+// the scanner of hash h, and reports whether it evicted a live entry.
+func (s *singleSet) put(h uint64, r *flow.Record, kind uint8, sock uint64) bool {
+	b := s.bucket(h)
+	slot, evicted := -1, true
+	for i := range b {
+		if !s.live(&b[i]) {
+			slot, evicted = i, false
+			break
+		}
+		if slot < 0 || b[i].gen < b[slot].gen {
+			slot = i
+		}
+	}
+	if evicted {
+		s.evicted++
+	}
+	b[slot] = single{h: h, pkts: r.Packets, bytes: r.Bytes, sock: sock, src: r.Src.As16(), dst: r.Dst.As16(),
+		gen: s.gen, rate: r.SamplingRate, dport: r.DstPort, proto: r.Proto, kind: kind}
+	return evicted
+}
+
+// next starts a new second.
+func (s *singleSet) next() { s.gen++ }
+
+// keyHash hashes a scanner's key. Never 0.
+func keyHash(k scanKey) uint64 {
+	a := k.scanner.As16()
+	h := fmix(k.policy ^ uint64(k.group)<<40 ^ uint64(k.dir)<<60 ^ 0x9e3779b97f4a7c15)
+	h = fmix(h ^ binary.BigEndian.Uint64(a[:8]))
+	h = fmix(h ^ bits.RotateLeft64(binary.BigEndian.Uint64(a[8:])*0xc2b2ae3d27d4eb4f, 31))
 	if h == 0 {
 		h = 1
 	}

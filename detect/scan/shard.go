@@ -35,6 +35,13 @@ const (
 	// maxTallies bounds the scanners one shard counts in one second;
 	// records of further scanners are dropped (and counted).
 	maxTallies = 1 << 15
+	// maxInTallies bounds the remote blocks among them: the last quarter
+	// of the table is kept for the local hosts, so that a remote flood
+	// of many blocks probing twice or more (a botnet) cannot starve them.
+	maxInTallies = maxTallies - maxTallies/4
+	// maxSingles bounds the first attempts of remote blocks kept until
+	// their second (singleSet): 1<<16 slots of 80 bytes, 5 MiB a shard.
+	maxSingles = 1 << 16
 	// maxPairSlots bounds the pair set: 1<<20 slots of 8 bytes hold
 	// 512 Ki distinct (scanner, endpoint) pairs a second.
 	maxPairSlots = 1 << 20
@@ -141,6 +148,12 @@ type Shard struct {
 	answers, prevAnswers pairSet
 	pending              []pendingUDP
 
+	// singles holds the first attempt of each remote block not yet
+	// counted this second or the previous one; nIn is how many remote
+	// blocks have a tally this second.
+	singles singleSet
+	nIn     int
+
 	stats Stats
 	drops prometheus.Counter // flowsentry_detect_dropped_total
 }
@@ -148,25 +161,35 @@ type Shard struct {
 // Stats count what a shard could not count.
 type Stats struct {
 	// DroppedRecords are attempts not counted because the shard already
-	// counted maxTallies scanners that second.
+	// counted maxTallies scanners that second (maxInTallies remote
+	// blocks, for an attempt of a remote block).
 	DroppedRecords uint64
+	// EvictedSingles are first attempts of remote blocks dropped from
+	// the full table of singles before the block's second attempt.
+	EvictedSingles uint64
 	// FullPairs are (scanner, endpoint) pairs not deduplicated because
 	// the pair set was full: the distinct counts were low by that much.
 	FullPairs uint64
 	// AnsweredUDP are distinct UDP endpoints not counted because the
 	// probed endpoint answered (a client, not a scanner).
 	AnsweredUDP uint64
-	// UnsettledUDP are distinct UDP endpoints counted without looking
-	// for an answer because maxPending were already pending that second
-	// or the answer set was full.
+	// AnsweredAttempts are UDP attempts taken back from new_conn because
+	// they were answered, weighted by their sampling rate.
+	AnsweredAttempts uint64
+	// UnsettledUDP are UDP attempts counted without looking for an
+	// answer because maxPending were already pending that second or the
+	// answer set was full.
 	UnsettledUDP uint64
 }
 
-// pendingUDP is a distinct UDP endpoint a tally counted this second, and
-// the hash of its socket pair, which an answer would carry.
+// pendingUDP is a UDP attempt a tally counted this second: the hash of its
+// socket pair, which an answer would carry, its weight (sampling rate) and
+// whether it was a new endpoint of the tally.
 type pendingUDP struct {
-	h   uint64
-	idx int32
+	h    uint64
+	idx  int32
+	w    uint32
+	uniq bool
 }
 
 // NewShard returns the stage of one shard of family d.Family.
@@ -179,6 +202,7 @@ func NewShard(d detect.Deps) *Shard {
 		answers:     newPairSet(maxAnswerSlots),
 		prevAnswers: newPairSet(maxAnswerSlots),
 		pending:     make([]pendingUDP, 0, 1024),
+		singles:     newSingleSet(maxSingles),
 		drops:       d.Metrics.Dropped(d.Family, "max_scanners_per_second"),
 	}
 }
@@ -188,6 +212,7 @@ func (s *Shard) Stats() Stats {
 	st := s.stats
 	st.FullPairs = s.pairs.full
 	st.UnsettledUDP += s.answers.full + s.prevAnswers.full
+	st.EvictedSingles = s.singles.evicted
 	return st
 }
 
@@ -207,16 +232,23 @@ func (s *Shard) Tick(int64) {
 	s.cur, s.closed = s.closed[:0], s.cur
 	clear(s.index)
 	s.pairs.reset()
+	s.nIn = 0
+	s.singles.next()
 }
 
-// settle takes back from the second's distinct endpoints the UDP ones
-// that answered their prober this second or the previous one, whichever
-// record came first, and starts a new second of answers.
+// settle takes back from the second's attempts and distinct endpoints
+// the UDP ones answered to their prober this second or the previous one,
+// whichever record came first, and starts a new second of answers.
 func (s *Shard) settle() {
 	for _, p := range s.pending {
 		if s.answers.has(p.h) || s.prevAnswers.has(p.h) {
-			s.cur[p.idx].uniq--
-			s.stats.AnsweredUDP++
+			t := &s.cur[p.idx]
+			t.conns -= uint64(p.w)
+			s.stats.AnsweredAttempts += uint64(p.w)
+			if p.uniq {
+				t.uniq--
+				s.stats.AnsweredUDP++
+			}
 		}
 	}
 	s.pending = s.pending[:0]
@@ -328,22 +360,45 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 
 // count adds probe r of kind kind toward scanner under policy p and group
 // index g; sock is its UDP socket pair (sockHash), 0 for other protocols.
+// A remote block gets a tally only at its second attempt in the shard
+// within this second and the previous one; its first waits in s.singles
+// and counts then.
 func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, scanner netip.Addr, kind uint8, sock uint64) {
 	tg := s.gp.Group(g)
 	k := scanKey{policy: p.ID, scanner: scanner, group: tg.ID, dir: dir}
 	i, ok := s.index[k]
 	if !ok {
-		if len(s.cur) >= maxTallies {
+		if len(s.cur) >= maxTallies || (dir == dirIn && s.nIn >= maxInTallies) {
 			s.stats.DroppedRecords++
 			s.drops.Inc()
 			return
 		}
+		var first single
+		if dir == dirIn {
+			h := keyHash(k)
+			var seen bool
+			if first, seen = s.singles.take(h); !seen {
+				if s.singles.put(h, r, kind, sock) {
+					s.drops.Inc() // a live first attempt evicted
+				}
+				return
+			}
+			s.nIn++
+		}
 		i = int32(len(s.cur))
 		s.index[k] = i
 		s.cur = append(s.cur, tally{})
-		t := &s.cur[i]
-		*t = tally{key: k, pol: p, tg: tg, addr: r.Src.Unmap()}
+		s.cur[i] = tally{key: k, pol: p, tg: tg, addr: r.Src.Unmap()}
+		if first.h != 0 {
+			fr := first.record()
+			s.add(i, &fr, first.kind, first.sock)
+		}
 	}
+	s.add(i, r, kind, sock)
+}
+
+// add adds probe r of kind kind, of UDP socket pair sock, to tally i.
+func (s *Shard) add(i int32, r *flow.Record, kind uint8, sock uint64) {
 	t := &s.cur[i]
 	if src := r.Src.Unmap(); src.Less(t.addr) {
 		t.addr = src
@@ -372,20 +427,21 @@ func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, sca
 	}
 	a := r.Dst.As16()
 	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
-	if s.pairs.add(pairHash(i, kindEndpoint, hi, lo, port, r.Proto)) {
+	uniq := s.pairs.add(pairHash(i, kindEndpoint, hi, lo, port, r.Proto))
+	if uniq {
 		t.uniq++
-		if sock != 0 {
-			if len(s.pending) < maxPending {
-				s.pending = append(s.pending, pendingUDP{h: sock, idx: i})
-			} else {
-				s.stats.UnsettledUDP++
-			}
-		}
 		if s.pairs.add(pairHash(i, kindHost, hi, lo, 0, 0)) {
 			t.hosts++
 		}
 		if s.pairs.add(pairHash(i, kindPort, 0, 0, port, r.Proto)) {
 			t.ports++
+		}
+	}
+	if sock != 0 && kind == connProbe {
+		if len(s.pending) < maxPending {
+			s.pending = append(s.pending, pendingUDP{h: sock, idx: i, w: uint32(w), uniq: uniq})
+		} else {
+			s.stats.UnsettledUDP++
 		}
 	}
 }

@@ -21,6 +21,10 @@ import (
 // ones are dropped (and counted).
 const maxScanners = 1 << 16
 
+// maxInScanners bounds the remote blocks among them: the last quarter is
+// kept for the local hosts.
+const maxInScanners = maxScanners - maxScanners/4
+
 // minRecords is the fewest attempt records (not scaled by sampling) a
 // scanner must have in the window to alert: one sampled packet standing
 // for thousands is no evidence of a scan.
@@ -68,6 +72,7 @@ type Whole struct {
 	index    map[scanKey]int32
 	list     []scanner
 	free     []int32
+	nIn      int    // remote blocks tracked
 	dropped  uint64 // scanner-seconds not tracked: maxScanners reached
 	drops    prometheus.Counter
 	warnedAt int64
@@ -96,7 +101,8 @@ func (w *Whole) Start(context.Context) error { return nil }
 func (w *Whole) Stop() {}
 
 // Dropped returns how many scanner-seconds were not tracked because
-// maxScanners scanners were.
+// maxScanners scanners (maxInScanners remote blocks, for a remote block)
+// were.
 func (w *Whole) Dropped() uint64 { return w.dropped }
 
 // Tracked returns how many scanners are tracked.
@@ -166,7 +172,7 @@ func (w *Whole) Tick(now int64) {
 func (w *Whole) merge(t *tally, at int64) {
 	i, ok := w.index[t.key]
 	if !ok {
-		if len(w.index) >= maxScanners {
+		if len(w.index) >= maxScanners || (t.key.dir == dirIn && w.nIn >= maxInScanners) {
 			w.dropped++
 			w.drops.Inc()
 			return
@@ -179,6 +185,9 @@ func (w *Whole) merge(t *tally, at int64) {
 		}
 		w.list[i] = scanner{key: t.key, addr: t.addr}
 		w.index[t.key] = i
+		if t.key.dir == dirIn {
+			w.nIn++
+		}
 	}
 	sc := &w.list[i]
 	sc.pol, sc.tg, sc.last = t.pol, t.tg, at
@@ -207,6 +216,9 @@ func (w *Whole) merge(t *tally, at int64) {
 }
 
 func (w *Whole) evict(i int32) {
+	if w.list[i].key.dir == dirIn {
+		w.nIn--
+	}
 	delete(w.index, w.list[i].key)
 	w.list[i] = scanner{}
 	w.free = append(w.free, i)
@@ -276,7 +288,7 @@ func (w *Whole) condition(sc *scanner, p *Params, r window) alert.Condition {
 		num("UNIQUE_HOSTS", uint64(r.hosts)),
 		num("UNIQUE_PORTS", uint64(r.ports)),
 		num("CONNECTION_COUNT", sc.total),
-		alert.Field{Name: "PORTS", List: sc.topPorts(), IsList: true},
+		alert.Field{Name: "PORTS", List: sc.topPorts(), IsList: true, Number: true},
 		alert.Field{Name: "THRESHOLD_TYPE", Value: p.Counter},
 		alert.Field{Name: "THRESHOLD_VALUE", Value: strconv.FormatFloat(p.Threshold, 'f', 2, 64), Number: true},
 	)
