@@ -150,6 +150,37 @@ func spoofedFlood(victim string, n int, dur time.Duration) []replaytest.Packet {
 	return out
 }
 
+// victimReplies returns the replies of the victim of a spoofed SYN flood
+// to each SYN of flood: a SYN-ACK and retrans retransmissions of it (1 s,
+// then 2 s, 4 s … later, as Linux does) when flags is SYN|ACK, or one
+// reply of flags (a closed port's RST|ACK).
+func victimReplies(flood []replaytest.Packet, flags uint8, retrans int) []replaytest.Packet {
+	var out []replaytest.Packet
+	for _, p := range flood {
+		r := replaytest.Packet{Time: p.Time.Add(200 * time.Microsecond), Src: p.Dst, Dst: p.Src, Proto: 6,
+			SrcPort: p.DstPort, DstPort: p.SrcPort, Flags: flags}
+		out = append(out, r)
+		if flags != flow.TCPSyn|flow.TCPAck {
+			continue
+		}
+		for i, d := 0, time.Second; i < retrans; i, d = i+1, 2*d {
+			r.Time = r.Time.Add(d)
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// crawler returns a client opening perSec whole connections a second for
+// secs seconds, each to a server of its own.
+func crawler(client string, perSec, secs int) []replaytest.Packet {
+	servers := make([]string, perSec*secs)
+	for i := range servers {
+		servers[i] = netip.AddrFrom4([4]byte{byte(20 + i%180), byte(i / 180), 7, 1}).String()
+	}
+	return webClient(client, servers, perSec, secs)
+}
+
 // shift moves packets by d.
 func shift(d time.Duration, pkts []replaytest.Packet) []replaytest.Packet {
 	for i := range pkts {
@@ -342,6 +373,40 @@ func TestReplay(t *testing.T) {
 			synth(interleave(spoofedFlood("10.10.10.10", 40_000, 600*time.Millisecond), shift(600*time.Millisecond, portScan("10.2.0.9", "198.51.100.20", 1000, 300*time.Millisecond)))),
 			[]want{{"scanner_ip": "10.2.0.9", "direction": "outbound", "proto": "6", "unique_hosts": "1", "unique_ports": "1000"}}},
 		{"40,000 spoofed syns alone", []int{1}, "threshold: 2, window_seconds: 1", "", synth(spoofedFlood("10.10.10.10", 40_000, time.Second)), nil},
+		// The victim of a two-way SYN flood answers each spoofed SYN
+		// with a SYN-ACK, retransmitted twice: tens of thousands of
+		// endpoints on random ports, from its service port. Its
+		// SYN-ACK records carry no payload, PSH or FIN: no attempt.
+		{"syn flood victim's syn-acks", []int{1, 3}, "direction: both", "",
+			synth(func() []replaytest.Packet {
+				f := spoofedFlood("10.10.10.10", 40_000, 3*time.Second)
+				return interleave(f, victimReplies(f, flow.TCPSyn|flow.TCPAck, 2))
+			}()), nil},
+		{"syn flood victim's syn-acks by new connections", []int{1, 3}, "threshold: 50, threshold_type: new_conn, direction: both", "",
+			synth(func() []replaytest.Packet {
+				f := spoofedFlood("10.10.10.10", 40_000, 3*time.Second)
+				return interleave(f, victimReplies(f, flow.TCPSyn|flow.TCPAck, 2))
+			}()), nil},
+		{"syn flood victim's rst-acks from a closed port", []int{1, 3}, "direction: both", "",
+			synth(func() []replaytest.Packet {
+				f := spoofedFlood("10.10.10.10", 40_000, 3*time.Second)
+				return interleave(f, victimReplies(f, flow.TCPRst|flow.TCPAck, 0))
+			}()), nil},
+		{"syn flood victim's rst-acks by new connections", []int{1, 3}, "threshold: 50, threshold_type: new_conn, direction: both", "",
+			synth(func() []replaytest.Packet {
+				f := spoofedFlood("10.10.10.10", 40_000, 3*time.Second)
+				return interleave(f, victimReplies(f, flow.TCPRst|flow.TCPAck, 0))
+			}()), nil},
+		// A local host completing 200 connections a second to 200
+		// new servers each second: what a worm spreading does, and a
+		// crawler too. It alerts, as the family's purpose is to catch
+		// a local host opening connections to many endpoints; allow-list
+		// a known crawler or raise its policy's threshold.
+		{"crawler of 200 servers a second", []int{1, 3}, "threshold: 100", "", synth(crawler("10.3.0.4", 200, 3)),
+			[]want{{"scanner_ip": "10.3.0.4", "direction": "outbound", "proto": "6", "unique_hosts": "200", "ports": "[443]"}}},
+		{"crawler of 200 servers a second by new connections", []int{1}, "threshold: 100, threshold_type: new_conn", "", synth(crawler("10.3.0.4", 200, 3)),
+			[]want{{"scanner_ip": "10.3.0.4", "direction": "outbound", "threshold_type": "new_conn"}}},
+		{"crawler just below the threshold", []int{1}, "threshold: 250", "", synth(crawler("10.3.0.4", 200, 3)), nil},
 		{"busy recursive resolver by new connections", []int{1, 3}, "threshold: 50, threshold_type: new_conn", "", synth(resolver("10.3.0.53", 300, 10, 50)), nil},
 		{"busy recursive resolver, every query answered, by new connections", []int{1}, "threshold: 50, threshold_type: new_conn", "", synth(resolver("10.3.0.53", 300, 5, 0)), nil},
 		{"resolver-like udp sweep without answers by new connections", []int{1, 3}, "threshold: 50, threshold_type: new_conn", "", synth(resolver("10.3.0.53", 300, 5, 1)),

@@ -30,12 +30,24 @@
 //   - TCP with SYN and without ACK (SYN probes; nmap's SYN+RST too);
 //     TCP without SYN, ACK and RST (NULL, FIN and Xmas probes, and the
 //     records of exporters that report no flags); TCP with SYN and ACK
-//     (a whole connection in one record) only from a source port above the
-//     destination port, so the server side of a connection — and the
-//     SYN-ACK backscatter of a spoofed SYN flood, sent from port 80 or 443
-//     of the reflectors to random ports of the victim — does not. Other
-//     records with ACK or RST but no SYN (replies, RST backscatter,
-//     sessions under way) never count, except ACK probes below.
+//     only as a client's whole connection in one record (NetFlow ORs the
+//     flags of its packets: SYN, ACK, then PSH, FIN or RST): from a source
+//     port above the destination port, and with PSH, FIN, RST or URG or
+//     payload (more than 80 bytes a packet on average over IPv4, 100 over
+//     IPv6: headers and 40 bytes of options). So neither the server's
+//     side of a connection nor a server's SYN-ACKs count: the victim of a
+//     two-way SYN flood answering tens of thousands of spoofed sources on
+//     random ports with SYN-ACKs (SYN|ACK only, no payload, 1 to 6 packets
+//     with Linux's retransmissions), nor the SYN-ACK backscatter of a
+//     flood spoofing a local address. And a scanner's whole connections
+//     count once per source port and second: whole connections from one
+//     port to many endpoints are a server's side answering its clients
+//     from its service port (a client opens each connection from a new
+//     port; a rare reuse of a port by a client costs one attempt). A
+//     port scanner's half-open probes (SYN only, masscan's from one fixed
+//     port included) count in full. Other records with ACK or RST but no
+//     SYN (replies, a closed port's RST-ACKs, RST backscatter, sessions
+//     under way) never count, except ACK probes below.
 //   - UDP, except from the reflector ports of target.IsReflector (DNS,
 //     NTP, SNMP … replies flooding the victim of an amplification attack
 //     come from thousands of reflectors to many ports of one victim:
@@ -68,6 +80,11 @@
 //     its address or raise its policy's threshold. Likewise at startup,
 //     when every idle session is seen for the first time.
 //
+// A local host completing connections to many new servers a second — a
+// worm spreading, but also a web crawler — is a scanner by this rule and
+// alerts above the threshold: allow-list a known crawler's address or
+// raise its policy's threshold.
+//
 // A UDP attempt that its endpoint answers counts neither toward the
 // distinct endpoints nor toward the connection attempts (new_conn, NEW_CONN,
 // CONNECTION_COUNT): a recursive DNS resolver querying hundreds of
@@ -78,7 +95,7 @@
 // connections count, answered or not; only the server's side of a
 // connection never does.) An answer is any UDP
 // record from the probed address and port to the prober's address and
-// port; the shard counting the prober (the owner of the prober's address,
+// port (only records whose reverse would be a probe are kept as answers); the shard counting the prober (the owner of the prober's address,
 // or of the probed local host for an inbound scan) also owns the answer's
 // destination (or source), the same address. Each shard keeps the hashes
 // of the UDP socket pairs it saw this second and the previous one (at
@@ -109,9 +126,24 @@
 //
 // Each shard (Shard) counts, for the records it owns, per (policy,
 // traffic group, direction, scanner), the attempts of the current second
-// and their distinct endpoints, hosts and ports (an exact set of 64-bit
-// hashes of the second's (scanner, endpoint) pairs, shared by all
-// scanners, cleared at each tick, at most 2^20 slots — 8 MiB — a shard).
+// and their distinct endpoints, hosts and ports: exactly up to 1,024
+// distinct endpoints of a scanner a second (an exact set of 64-bit hashes
+// of the second's (scanner, endpoint) pairs, shared by all scanners,
+// cleared at each tick, at most 2^20 slots — 8 MiB — a shard, and each
+// scanner's list of its hashes, 8 MiB at most), then with three
+// HyperLogLog sketches of the scanner (2,048 one-byte registers each, 6
+// KiB; at most 2,048 scanners a second a shard, 12 MiB; the sketches
+// start from the exact hashes). A scanner counted with sketches in a
+// second starts with them the next. Past 1,024 endpoints the distinct
+// counts (uniq_endpoints, UNIQUE_HOSTS, UNIQUE_PORTS) are estimates: a
+// standard error of about 2.3% (under 1% up to a few thousand, by linear
+// counting), so a scanner within about 7% of a threshold above 1,024
+// endpoints a second may alert or not; the PORTS of such a scanner are
+// sampled (the attempts to one endpoint in 8, by its hash). Sketches are
+// not merged: a remote block's endpoints in different shards are
+// disjoint and summed. A scanner whose sketches cannot be had (2,048 in
+// use) stays exact, its new endpoints not counted once the pair set is
+// full.
 // A local scanner lives in the shard owning its address (model.OwnSrc); a
 // remote block probing many local hosts reaches every shard (each local
 // destination is counted by the shard owning it, model.OwnDst), and its

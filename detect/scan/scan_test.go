@@ -151,36 +151,45 @@ func TestAttempt(t *testing.T) {
 		sport, dport uint16
 		icmpType     uint8
 		want         uint8
+		pkts, bytes  uint64 // 0: one packet of 40 bytes
 	}{
-		{"syn", 6, flow.TCPSyn, 40000, 80, 0, connProbe},
-		{"nmap syn+rst", 6, flow.TCPSyn | flow.TCPRst, 40000, 80, 0, connProbe},
-		{"null scan or no flags", 6, 0, 40000, 80, 0, connProbe},
-		{"fin scan", 6, flow.TCPFin, 40000, 80, 0, connProbe},
-		{"xmas", 6, flow.TCPFin | flow.TCPPsh | flow.TCPUrg, 40000, 80, 0, connProbe},
-		{"whole client connection", 6, flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, 40000, 443, 0, connProbe},
-		{"server side of a connection", 6, flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, 443, 40000, 0, notProbe},
-		{"syn-ack backscatter", 6, flow.TCPSyn | flow.TCPAck, 80, 3456, 0, notProbe},
-		{"rst backscatter", 6, flow.TCPRst, 80, 3456, 0, notProbe},
-		{"rst-ack", 6, flow.TCPRst | flow.TCPAck, 3456, 80, 0, notProbe},
-		{"bare ack: an ack ping", 6, flow.TCPAck, 3456, 80, 0, ackProbe},
-		{"bare ack to a high service port", 6, flow.TCPAck, 62528, 3389, 0, ackProbe},
-		{"bare ack with ecn echo", 6, flow.TCPAck | flow.TCPEce, 3456, 80, 0, ackProbe},
-		{"bare ack from a server to its client", 6, flow.TCPAck, 443, 50000, 0, notProbe},
-		{"fin-ack", 6, flow.TCPFin | flow.TCPAck, 3456, 80, 0, notProbe},
-		{"psh-ack", 6, flow.TCPPsh | flow.TCPAck, 3456, 80, 0, notProbe},
-		{"urg-ack", 6, flow.TCPUrg | flow.TCPAck, 3456, 80, 0, notProbe},
-		{"udp probe", 17, 0, 51436, 161, 0, connProbe},
-		{"udp probe high ports", 17, 0, 60806, 40125, 0, connProbe},
-		{"dns reply", 17, 0, 53, 3456, 0, notProbe},
-		{"ntp reply", 17, 0, 123, 123, 0, notProbe},
-		{"memcached reflector", 17, 0, 11211, 50000, 0, notProbe},
-		{"quic server reply", 17, 0, 443, 50000, 0, notProbe},
-		{"stun server reply", 17, 0, 3478, 50000, 0, notProbe},
-		{"echo request", 1, 0, 0, 0, 8, connProbe},
-		{"echo reply", 1, 0, 0, 0, 0, notProbe},
-		{"unreachable", 1, 0, 0, 0, 3, notProbe},
-		{"icmpv6 echo request", 58, 0, 0, 0, 128, connProbe},
-		{"gre", 47, 0, 0, 0, 0, notProbe},
+		{"syn", 6, flow.TCPSyn, 40000, 80, 0, connProbe, 0, 0},
+		{"nmap syn+rst", 6, flow.TCPSyn | flow.TCPRst, 40000, 80, 0, connProbe, 0, 0},
+		{"null scan or no flags", 6, 0, 40000, 80, 0, connProbe, 0, 0},
+		{"fin scan", 6, flow.TCPFin, 40000, 80, 0, connProbe, 0, 0},
+		{"xmas", 6, flow.TCPFin | flow.TCPPsh | flow.TCPUrg, 40000, 80, 0, connProbe, 0, 0},
+		{"whole client connection", 6, flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, 40000, 443, 0, wholeProbe, 8, 900},
+		{"connect scan of an open port", 6, flow.TCPSyn | flow.TCPAck | flow.TCPRst, 40000, 443, 0, wholeProbe, 3, 140},
+		{"client syn and ack with data, no psh", 6, flow.TCPSyn | flow.TCPAck, 40000, 443, 0, wholeProbe, 3, 400},
+		{"client syn and ack only", 6, flow.TCPSyn | flow.TCPAck, 40000, 443, 0, notProbe, 2, 112},
+		{"flood victim's syn-ack, retransmitted twice", 6, flow.TCPSyn | flow.TCPAck, 25565, 3456, 0, notProbe, 3, 180},
+		{"flood victim's syn-ack, retransmitted five times", 6, flow.TCPSyn | flow.TCPAck, 25565, 3456, 0, notProbe, 6, 360},
+		{"flood victim's syn-ack with 40 bytes of options", 6, flow.TCPSyn | flow.TCPAck | flow.TCPEce, 25565, 3456, 0, notProbe, 1, 80},
+		{"flood victim's ipv4 syn-ack, one packet", 6, flow.TCPSyn | flow.TCPAck, 25565, 3456, 0, notProbe, 1, 60},
+		{"closed port's rst-ack", 6, flow.TCPRst | flow.TCPAck, 25565, 3456, 0, notProbe, 1, 40},
+		{"server side of a connection", 6, flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, 443, 40000, 0, notProbe, 0, 0},
+		{"syn-ack backscatter", 6, flow.TCPSyn | flow.TCPAck, 80, 3456, 0, notProbe, 0, 0},
+		{"rst backscatter", 6, flow.TCPRst, 80, 3456, 0, notProbe, 0, 0},
+		{"rst-ack", 6, flow.TCPRst | flow.TCPAck, 3456, 80, 0, notProbe, 0, 0},
+		{"bare ack: an ack ping", 6, flow.TCPAck, 3456, 80, 0, ackProbe, 0, 0},
+		{"bare ack to a high service port", 6, flow.TCPAck, 62528, 3389, 0, ackProbe, 0, 0},
+		{"bare ack with ecn echo", 6, flow.TCPAck | flow.TCPEce, 3456, 80, 0, ackProbe, 0, 0},
+		{"bare ack from a server to its client", 6, flow.TCPAck, 443, 50000, 0, notProbe, 0, 0},
+		{"fin-ack", 6, flow.TCPFin | flow.TCPAck, 3456, 80, 0, notProbe, 0, 0},
+		{"psh-ack", 6, flow.TCPPsh | flow.TCPAck, 3456, 80, 0, notProbe, 0, 0},
+		{"urg-ack", 6, flow.TCPUrg | flow.TCPAck, 3456, 80, 0, notProbe, 0, 0},
+		{"udp probe", 17, 0, 51436, 161, 0, connProbe, 0, 0},
+		{"udp probe high ports", 17, 0, 60806, 40125, 0, connProbe, 0, 0},
+		{"dns reply", 17, 0, 53, 3456, 0, notProbe, 0, 0},
+		{"ntp reply", 17, 0, 123, 123, 0, notProbe, 0, 0},
+		{"memcached reflector", 17, 0, 11211, 50000, 0, notProbe, 0, 0},
+		{"quic server reply", 17, 0, 443, 50000, 0, notProbe, 0, 0},
+		{"stun server reply", 17, 0, 3478, 50000, 0, notProbe, 0, 0},
+		{"echo request", 1, 0, 0, 0, 8, connProbe, 0, 0},
+		{"echo reply", 1, 0, 0, 0, 0, notProbe, 0, 0},
+		{"unreachable", 1, 0, 0, 0, 3, notProbe, 0, 0},
+		{"icmpv6 echo request", 58, 0, 0, 0, 128, connProbe, 0, 0},
+		{"gre", 47, 0, 0, 0, 0, notProbe, 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +197,9 @@ func TestAttempt(t *testing.T) {
 			r := flow.Record{Src: netip.MustParseAddr("10.0.0.128"), Dst: netip.MustParseAddr("10.0.0.1"),
 				Proto: tc.proto, TCPFlags: tc.flags, SrcPort: tc.sport, DstPort: tc.dport, ICMPType: tc.icmpType,
 				Packets: 1, Bytes: 40, SamplingRate: 1}
+			if tc.pkts != 0 {
+				r.Packets, r.Bytes = tc.pkts, tc.bytes
+			}
 			if got := classify(&r); got != tc.want {
 				t.Errorf("classify = %v, want %v", got, tc.want)
 			}
@@ -844,12 +856,27 @@ func TestAnsweredUDPNewConn(t *testing.T) {
 			for s := range out {
 				for i := range 300 {
 					r := syn("10.0.0.66", servers[s*300+i], 445)
+					r.SrcPort = uint16(30000 + s*300 + i)
 					r.TCPFlags |= flow.TCPAck | flow.TCPFin
 					out[s] = append(out[s], r)
 				}
 			}
 			return out
 		}(), 300},
+		// A server on a high port: its side of whole connections to
+		// clients of lower ports, all from its port, counts once.
+		{"server's side of whole connections from one port", func() [][]flow.Record {
+			out := make([][]flow.Record, 5)
+			for s := range out {
+				for i := range 300 {
+					r := syn("10.0.0.66", servers[s*300+i], uint16(1024+s*300+i))
+					r.SrcPort = 25565
+					r.TCPFlags |= flow.TCPAck | flow.TCPPsh | flow.TCPFin
+					out[s] = append(out[s], r)
+				}
+			}
+			return out
+		}(), 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -905,4 +932,128 @@ func BenchmarkScanFlood(b *testing.B) {
 		add()
 	}
 	b.ReportMetric(float64(unsafe.Sizeof(single{})), "B/single")
+}
+
+// BenchmarkScanFlowgen measures the load of bench/peers.sh (flowgen): 100
+// internal hosts each talking to 1,000 remote hosts (198.18.0.0/15) from
+// random source ports, TCP (any of flowgen's flag sets) and UDP to 5
+// service ports: every host an outbound "scanner" of up to 10,000
+// endpoints a second, far above exactLimit, with a tick every 2^20
+// records. The records are 4,096 templates (records and their classes
+// in cache, as in the pipeline, where a shard meets a record right after
+// decoding it) given a new destination and source port at each use.
+func BenchmarkScanFlowgen(b *testing.B) {
+	h := newHarness(b, 1, pol("threshold=1000000"))
+	rng := rand.New(rand.NewPCG(1, 2))
+	ports := []uint16{80, 443, 53, 123, 22}
+	flags := []uint8{flow.TCPSyn, flow.TCPSyn | flow.TCPAck, flow.TCPAck | flow.TCPPsh,
+		flow.TCPSyn | flow.TCPAck | flow.TCPPsh | flow.TCPFin, flow.TCPAck | flow.TCPRst}
+	recs := make([]flow.Record, 1<<12)
+	classes := make([]model.Class, len(recs))
+	for i := range recs {
+		r := flow.Record{Src: netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + rng.IntN(100))}),
+			Dst:     netip.AddrFrom4([4]byte{198, 18, 0, 1}),
+			SrcPort: uint16(32768 + rng.IntN(28232)), DstPort: ports[rng.IntN(len(ports))],
+			Proto: flow.ProtoUDP, Packets: uint64(1 + rng.IntN(64)), SamplingRate: 1}
+		r.Bytes = r.Packets * uint64(40+rng.IntN(1461))
+		if rng.IntN(2) == 0 {
+			r.Proto, r.TCPFlags = flow.ProtoTCP, flags[rng.IntN(len(flags))]
+		}
+		recs[i] = r
+		h.m.Classify(&recs[i], &classes[i])
+		classes[i].Own = model.OwnSrc
+	}
+	dsts := make([]netip.Addr, 1000)
+	for n := range dsts {
+		dsts[n] = netip.AddrFrom4([4]byte{198, 18, byte(n >> 8), byte(n)})
+	}
+	sh := h.shards[0]
+	i := 0
+	x := uint32(1)
+	add := func() {
+		j := i & (len(recs) - 1)
+		x ^= x << 13 // xorshift32: the remote host and source port
+		x ^= x >> 17
+		x ^= x << 5
+		r := &recs[j]
+		r.Dst, r.SrcPort = dsts[x%1000], uint16(32768+x>>16%28232)
+		sh.AddClass(r, &classes[j])
+		i++
+		if i%(1<<20) == 0 {
+			h.now += int64(time.Second)
+			sh.Tick(h.now)
+			h.whole.Tick(h.now)
+		}
+	}
+	for range 1 << 21 { // up to the high-water marks
+		add()
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		add()
+	}
+}
+
+// TestSketch shows the error (within 7%: 3 standard errors) of the HyperLogLog sketches over the counts
+// a tally reaches once past exactLimit.
+func TestSketch(t *testing.T) {
+	for _, n := range []int{1, 10, 100, 1000, 3000, 10_000, 100_000} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			var s sketch
+			for i := range n {
+				he, _, _ := itemHashes(addrHash(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})), uint16(i>>16), 6)
+				s.insert(he)
+			}
+			got := float64(s.estimate())
+			if tol := max(1, 0.07*float64(n)); got < float64(n)-tol || got > float64(n)+tol {
+				t.Errorf("estimate %v of %d distinct hashes, want within %v", got, n, tol)
+			}
+		})
+	}
+}
+
+// TestBigScanner shows a scanner counted past exactLimit: its distinct
+// endpoints, hosts and ports estimated within 7% (3 standard errors), whatever the shard count,
+// in its first second (exact, then sketches) and the next (sketches from
+// the start).
+func TestBigScanner(t *testing.T) {
+	const hosts, ports = 1500, 4
+	second := func(s int) []flow.Record {
+		var out []flow.Record
+		for i := range hosts {
+			for p := range ports {
+				r := syn("10.0.0.9", netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}).String(), uint16(s*10+p+1))
+				r.SrcPort = uint16(1024 + i)
+				out = append(out, r, r) // each endpoint twice
+			}
+		}
+		return out
+	}
+	near := func(t *testing.T, name, got string, want float64) {
+		t.Helper()
+		if v := atof(got); v < want*0.93 || v > want*1.07 {
+			t.Errorf("%s = %s, want %v ± 7%%", name, got, want)
+		}
+	}
+	for _, n := range []int{1, 3} {
+		t.Run("shards="+strconv.Itoa(n), func(t *testing.T) {
+			h := newHarness(t, n, pol("threshold=1000,window=1"))
+			for s := range 2 {
+				h.rec.got = nil
+				h.second(second(s)...)
+				if len(h.rec.got) != 1 {
+					t.Fatalf("second %d: %d alerts, want 1", s, len(h.rec.got))
+				}
+				c := h.rec.got[0]
+				near(t, "uniq", strconv.FormatFloat(c.Values.UniqLocalEndpoint+float64(h.whole.list[0].ring[(h.now/int64(time.Second)-1)%MaxWindow].uniq), 'f', 0, 64), hosts*ports)
+				near(t, "UNIQUE_HOSTS", field(c, "UNIQUE_HOSTS"), hosts)
+				if got := field(c, "UNIQUE_PORTS"); got != strconv.Itoa(ports) {
+					t.Errorf("UNIQUE_PORTS = %s, want %d", got, ports)
+				}
+				if c.Values.NewConn != 2*hosts*ports {
+					t.Errorf("NEW_CONN = %v, want %d", c.Values.NewConn, 2*hosts*ports)
+				}
+			}
+		})
+	}
 }

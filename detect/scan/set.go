@@ -28,11 +28,25 @@ func newPairSet(maxSlots int) pairSet {
 }
 
 // add inserts h (never 0) and reports whether it was new.
-func (s *pairSet) add(h uint64) bool {
+func (s *pairSet) add(h uint64) bool { return s.tryAdd(h) == added }
+
+// Results of tryAdd.
+const (
+	present = iota // already in the set
+	added          // inserted
+	full           // not in the set, which is full: not inserted
+)
+
+// tryAdd inserts h (never 0) and reports whether it was added, present
+// or could not be added because the set is full (counted in full).
+func (s *pairSet) tryAdd(h uint64) int {
 	if 2*(s.n+1) > len(s.slots) {
 		if len(s.slots) >= s.maxSlots {
+			if s.has(h) {
+				return present
+			}
 			s.full++
-			return false
+			return full
 		}
 		s.grow()
 	}
@@ -40,11 +54,11 @@ func (s *pairSet) add(h uint64) bool {
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch s.slots[i] {
 		case h:
-			return false
+			return present
 		case 0:
 			s.slots[i] = h
 			s.n++
-			return true
+			return added
 		}
 	}
 }
@@ -96,28 +110,43 @@ func fmix(h uint64) uint64 {
 	return h
 }
 
-// pairHash hashes what one tally (by its index in the second's table)
-// saw: an address (hi, lo: its 16 bytes), a port and protocol, under a
-// kind (endpoint, host or port) so that the three counts share the set.
-func pairHash(idx int32, kind uint8, hi, lo uint64, port uint16, proto uint8) uint64 {
-	h := uint64(uint32(idx))<<32 | uint64(kind)<<24 | uint64(proto)<<16 | uint64(port)
-	h = fmix(h ^ fmix(hi^0x9e3779b97f4a7c15))
-	h = fmix(h ^ bits.RotateLeft64(lo*0xc2b2ae3d27d4eb4f, 31))
-	if h == 0 {
-		h = 1
-	}
-	return h
+// mix hashes two 64-bit words into one with a single 128-bit multiply
+// (wyhash's mum): cheaper than fmix, but only as random as its inputs
+// (one of them must be a hash): a sketch of structured inputs (addresses,
+// ports) mixed alone would overestimate.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a^0xa0761d6478bd642f, b^0xe7037ed1a0b428db)
+	return hi ^ lo
 }
 
+// addrHash hashes an address (its 16 bytes: an IPv4 address and its
+// IPv4-mapped IPv6 form alike).
+func addrHash(a netip.Addr) uint64 {
+	b := a.As16()
+	return fmix(binary.BigEndian.Uint64(b[8:]) ^ bits.RotateLeft64(binary.BigEndian.Uint64(b[:8])*0xc2b2ae3d27d4eb4f, 31))
+}
+
+// itemHashes returns the hashes of what a probe of address hash ha, port
+// and protocol proto adds to its scanner's distinct counts: the endpoint,
+// the host and the port, each with its kind in the low 2 bits (so that the
+// three share the pair set, and a tally's list names the sketch of each).
+func itemHashes(ha uint64, port uint16, proto uint8) (endpoint, host, prt uint64) {
+	pp := uint64(port)<<8 | uint64(proto)
+	endpoint = mix(ha, pp^0x8ebc6af09c88c6e3)&^3 | uint64(kindEndpoint)
+	host = ha&^3 | uint64(kindHost)
+	prt = fmix(pp^0x589965cc75374cc3)&^3 | uint64(kindPort)
+	return
+}
+
+// tallySalt is what a tally's index mixes into its item hashes to make
+// its pairs in the shard's pair set: item ^ salt.
+func tallySalt(idx int32) uint64 { return fmix(uint64(uint32(idx)) + 0x2545f4914f6cdd1d) }
+
 // sockHash hashes a UDP socket pair as a probe carries it: the prober's
-// address and port, then the probed endpoint's (an answer carries them
-// the other way round). Never 0.
-func sockHash(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) uint64 {
-	a, b := src.As16(), dst.As16()
-	h := fmix(binary.BigEndian.Uint64(a[:8]) ^ 0x9e3779b97f4a7c15)
-	h = fmix(h ^ bits.RotateLeft64(binary.BigEndian.Uint64(a[8:])*0xc2b2ae3d27d4eb4f, 31))
-	h = fmix(h ^ binary.BigEndian.Uint64(b[:8]) ^ uint64(sport)<<16 ^ uint64(dport))
-	h = fmix(h ^ bits.RotateLeft64(binary.BigEndian.Uint64(b[8:])*0xc2b2ae3d27d4eb4f, 17))
+// address (its addrHash) and port, then the probed endpoint's (an answer
+// carries them the other way round). Never 0.
+func sockHash(src uint64, sport uint16, dst uint64, dport uint16) uint64 {
+	h := mix(src^(uint64(sport)<<16|uint64(dport)), bits.RotateLeft64(dst, 17))
 	if h == 0 {
 		h = 1
 	}
@@ -214,12 +243,10 @@ func (s *singleSet) put(h uint64, r *flow.Record, kind uint8, sock uint64) bool 
 // next starts a new second.
 func (s *singleSet) next() { s.gen++ }
 
-// keyHash hashes a scanner's key. Never 0.
-func keyHash(k scanKey) uint64 {
-	a := k.scanner.As16()
-	h := fmix(k.policy ^ uint64(k.group)<<40 ^ uint64(k.dir)<<60 ^ 0x9e3779b97f4a7c15)
-	h = fmix(h ^ binary.BigEndian.Uint64(a[:8]))
-	h = fmix(h ^ bits.RotateLeft64(binary.BigEndian.Uint64(a[8:])*0xc2b2ae3d27d4eb4f, 31))
+// keyHash hashes a scanner's key, given the hash of its address
+// (addrHash(k.scanner)). Never 0.
+func keyHash(k *scanKey, ah uint64) uint64 {
+	h := mix(ah, k.policy*0x9e3779b97f4a7c15^uint64(k.group)<<32^uint64(k.dir)<<63)
 	if h == 0 {
 		h = 1
 	}

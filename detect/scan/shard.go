@@ -3,7 +3,6 @@ package scan
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"encoding/binary"
 	"net/netip"
 
 	"github.com/flowsentry/flowsentry/detect"
@@ -53,13 +52,27 @@ const (
 	// answered from unanswered) in one second; further ones count as
 	// unanswered.
 	maxPending = 1 << 16
+	// exactLimit is how many distinct endpoints a tally counts exactly
+	// in a second (through the pair set) before it counts them, and its
+	// hosts and ports, with HyperLogLog sketches.
+	exactLimit = 1024
+	// maxSketches bounds the tallies of a second counted with sketches
+	// (6 KiB each, 12 MiB a shard); further ones stay exact.
+	maxSketches = 1 << 11
+	// maxChunks bounds the chunks of the lists of exact hashes (128 bytes
+	// each, 8 MiB a shard); a tally that needs more switches to sketches.
+	maxChunks = 1 << 16
+	// portSlots is the size of the direct-mapped table of the (tally,
+	// source port) pairs of the second's whole-connection records.
+	portSlots = 1 << 14
 )
 
 // Kinds of probe (see classify).
 const (
-	notProbe  uint8 = iota
-	connProbe       // a connection attempt: counts everywhere
-	ackProbe        // a lone bare ACK: counts toward distinct endpoints only
+	notProbe   uint8 = iota
+	connProbe        // a connection attempt: counts everywhere
+	ackProbe         // a lone bare ACK: counts toward distinct endpoints only
+	wholeProbe       // a client's whole TCP connection: once per source port
 )
 
 // Largest layer-3 size of a lone bare ACK: a 20-byte IPv4 (40-byte IPv6)
@@ -76,6 +89,11 @@ type scanKey struct {
 	scanner netip.Addr
 	group   uint32
 	dir     uint8
+}
+
+// equal reports whether k and o are the same key.
+func (k *scanKey) equal(o *scanKey) bool {
+	return k.policy == o.policy && k.group == o.group && k.dir == o.dir && k.scanner == o.scanner
 }
 
 // portCount is a probed port and how many attempts it got.
@@ -103,6 +121,14 @@ type tally struct {
 	proto  uint8
 	ntop   uint8
 	top    [topSlots]portCount
+	// sk is the index + 1 of the tally's sketches in Shard.sk once it
+	// counted exactLimit distinct endpoints (0: counted exactly);
+	// head and tail are its list of the hashes it counted exactly
+	// (chunk indexes + 1); adj are exactly counted endpoints found
+	// answered after the switch, taken from the sketch's estimate.
+	sk, head, tail int32
+	adj            uint32
+	h              uint64 // keyHash of key
 }
 
 // addPort counts n attempts on a port into a Space-Saving summary.
@@ -138,8 +164,25 @@ type Shard struct {
 	model    *model.Model
 
 	cur, closed []tally
-	index       map[scanKey]int32
-	pairs       pairSet
+	// index finds the second's tallies by the hash of their key: nidx
+	// slots of idx are used.
+	idx   []idxSlot
+	nidx  int
+	pairs pairSet
+	// sk are the sketches of the tallies counting approximately (nsk
+	// in use this second); chunks (nchunks in use) the lists of the
+	// hashes counted exactly; srcPorts the (tally, source port) tags of
+	// the second's whole connections (portsUsed: not all zero).
+	sk        []sketches
+	nsk       int
+	chunks    []chunk
+	nchunks   int
+	srcPorts  []uint32
+	portsUsed bool
+	// big holds the key hashes of the tallies that counted with
+	// sketches last second: they start with sketches this second, and
+	// bigNext those of this second.
+	big, bigNext pairSet
 
 	// answers holds the UDP socket pairs (querier address and port,
 	// server address and port) answered this second and the previous
@@ -187,9 +230,17 @@ type Stats struct {
 // whether it was a new endpoint of the tally.
 type pendingUDP struct {
 	h    uint64
+	he   uint64 // the endpoint's hash, to add to the tally's sketch if unanswered; 0: counted already
 	idx  int32
 	w    uint32
 	uniq bool
+}
+
+// idxSlot is a slot of a shard's index of tallies: the hash of a key
+// (keyHash; 0: empty) and its tally.
+type idxSlot struct {
+	h uint64
+	i int32
 }
 
 // NewShard returns the stage of one shard of family d.Family.
@@ -197,7 +248,10 @@ func NewShard(d detect.Deps) *Shard {
 	return &Shard{
 		policies:    d.Policies,
 		gp:          detect.NewGroupPolicies(d.Family),
-		index:       make(map[scanKey]int32, 1024),
+		idx:         make([]idxSlot, 1024),
+		srcPorts:    make([]uint32, portSlots),
+		big:         newPairSet(2 * maxSketches),
+		bigNext:     newPairSet(2 * maxSketches),
 		pairs:       newPairSet(maxPairSlots),
 		answers:     newPairSet(maxAnswerSlots),
 		prevAnswers: newPairSet(maxAnswerSlots),
@@ -228,9 +282,20 @@ func (s *Shard) AddCounters(*flow.IfCounters) {}
 // Tick closes the second: Whole reads it until the next Tick.
 func (s *Shard) Tick(int64) {
 	s.settle()
+	s.estimate()
 	s.gp.Update(s.policies(), s.model)
 	s.cur, s.closed = s.closed[:0], s.cur
-	clear(s.index)
+	if s.nidx > 0 {
+		clear(s.idx)
+		s.nidx = 0
+	}
+	if s.portsUsed {
+		clear(s.srcPorts)
+		s.portsUsed = false
+	}
+	s.nsk, s.nchunks = 0, 0
+	s.big, s.bigNext = s.bigNext, s.big
+	s.bigNext.reset()
 	s.pairs.reset()
 	s.nIn = 0
 	s.singles.next()
@@ -241,19 +306,42 @@ func (s *Shard) Tick(int64) {
 // whichever record came first, and starts a new second of answers.
 func (s *Shard) settle() {
 	for _, p := range s.pending {
+		t := &s.cur[p.idx]
 		if s.answers.has(p.h) || s.prevAnswers.has(p.h) {
-			t := &s.cur[p.idx]
 			t.conns -= uint64(p.w)
 			s.stats.AnsweredAttempts += uint64(p.w)
 			if p.uniq {
-				t.uniq--
+				if t.sk == 0 {
+					t.uniq--
+				} else {
+					t.adj++
+				}
 				s.stats.AnsweredUDP++
 			}
+		} else if p.he != 0 {
+			s.sk[t.sk-1][kindEndpoint].insert(p.he)
 		}
 	}
 	s.pending = s.pending[:0]
 	s.answers, s.prevAnswers = s.prevAnswers, s.answers
 	s.answers.reset()
+}
+
+// estimate sets the distinct counts of the tallies counted with sketches
+// to their estimates.
+func (s *Shard) estimate() {
+	for i := range s.cur {
+		t := &s.cur[i]
+		if t.sk == 0 {
+			continue
+		}
+		s.bigNext.add(t.h)
+		sk := &s.sk[t.sk-1]
+		t.uniq = sk[kindEndpoint].estimate()
+		t.uniq -= min(t.uniq, t.adj)
+		t.hosts = sk[kindHost].estimate()
+		t.ports = sk[kindPort].estimate()
+	}
 }
 
 // classify tells whether r is a probe from its source, and which kind:
@@ -268,10 +356,12 @@ func classify(r *flow.Record) uint8 {
 		case f&(flow.TCPSyn|flow.TCPAck|flow.TCPRst) == 0:
 			return connProbe // NULL, FIN and Xmas probes; exporters without flags
 		case f&flow.TCPSyn != 0:
-			// A whole connection; its server's side (SYN-ACK from
-			// the service port, backscatter included) is not.
-			if r.SrcPort > r.DstPort {
-				return connProbe
+			// A whole connection, from the client's side: more than
+			// SYN-ACKs. Not its server's side (from the service port),
+			// nor the SYN-ACKs (and their retransmissions) of a server
+			// answering SYNs — a flood's spoofed ones included.
+			if r.SrcPort > r.DstPort && (f&(flow.TCPPsh|flow.TCPFin|flow.TCPRst|flow.TCPUrg) != 0 || payload(r)) {
+				return wholeProbe
 			}
 		case f&^(flow.TCPEce|flow.TCPCwr) == flow.TCPAck && ackPing(r):
 			return ackProbe
@@ -280,7 +370,7 @@ func classify(r *flow.Record) uint8 {
 	case flow.ProtoUDP:
 		// Toward a service: not from reflectors, nor from any port to a
 		// higher one above 1023 (a service answering its client).
-		if !target.IsReflector(r.SrcPort) && (r.DstPort <= r.SrcPort || r.DstPort < 1024) {
+		if udpProbe(r.SrcPort, r.DstPort) {
 			return connProbe
 		}
 	case flow.ProtoICMP:
@@ -293,6 +383,33 @@ func classify(r *flow.Record) uint8 {
 		}
 	}
 	return notProbe
+}
+
+// udpProbe reports whether a UDP record from port sport to port dport
+// goes toward a service (see classify).
+func udpProbe(sport, dport uint16) bool {
+	return !target.IsReflector(sport) && (dport <= sport || dport < 1024)
+}
+
+// Largest average layer-3 size of the packets of a TCP record without
+// payload: 20 bytes of IPv4 header (40 of IPv6), 20 of TCP header and
+// up to 40 of TCP options (a SYN-ACK's MSS, window scale, SACK,
+// timestamps, MPTCP or Fast Open options).
+const (
+	maxEmptyBytes4 = 80
+	maxEmptyBytes6 = 100
+)
+
+// payload reports whether the packets of TCP record r carry data: more
+// bytes a packet, on average, than headers and options fill.
+func payload(r *flow.Record) bool {
+	if r.Packets == 0 {
+		return false
+	}
+	if r.Src.Is4() || r.Src.Is4In6() {
+		return r.Bytes > r.Packets*maxEmptyBytes4
+	}
+	return r.Bytes > r.Packets*maxEmptyBytes6
 }
 
 // ackPing reports whether r, a TCP record of bare ACKs, is one ACK probe
@@ -317,11 +434,14 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 	if !s.gp.Any() {
 		return
 	}
-	if r.Proto == flow.ProtoUDP {
+	var hs, hd uint64 // addrHash of the source and destination, once known
+	if r.Proto == flow.ProtoUDP && udpProbe(r.DstPort, r.SrcPort) {
 		// Any UDP record may answer a probe counted in this shard: the
 		// shard owning the prober's side also owns the answer's
-		// destination, the same address.
-		s.answers.add(sockHash(r.Dst, r.DstPort, r.Src, r.SrcPort))
+		// destination, the same address. Only a record whose reverse
+		// would be a probe can answer one.
+		hs, hd = addrHash(r.Src), addrHash(r.Dst)
+		s.answers.add(sockHash(hd, r.DstPort, hs, r.SrcPort))
 	}
 	if r.Continued {
 		return
@@ -330,44 +450,84 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 	if kind == notProbe {
 		return
 	}
+	if hd == 0 {
+		hs, hd = addrHash(r.Src), addrHash(r.Dst)
+	}
 	var sock uint64 // the UDP socket pair, as its answer would carry it
 	if r.Proto == flow.ProtoUDP {
-		sock = sockHash(r.Src, r.SrcPort, r.Dst, r.DstPort)
+		sock = sockHash(hs, r.SrcPort, hd, r.DstPort)
 	}
 	switch {
 	case c.Own&model.OwnSrc != 0 && len(c.Src.Groups) > 0:
+		src := r.Src.Unmap()
 		for _, g := range c.Src.Groups {
 			for _, p := range s.gp.Of(g) {
 				if t := Of(p); t != nil && t.watches(dirOut) && !s.gp.Allowed(p, r.Src) && !s.gp.Allowed(p, r.Dst) {
-					s.count(r, p, g, dirOut, r.Src.Unmap(), kind, sock)
+					s.count(r, p, g, dirOut, src, hs, hd, kind, sock)
 				}
 			}
 		}
 	case c.Own&model.OwnDst != 0 && len(c.Src.Groups) == 0 && len(c.Dst.Groups) > 0:
 		var block netip.Addr
+		var ah uint64
 		for _, g := range c.Dst.Groups {
 			for _, p := range s.gp.Of(g) {
 				if t := Of(p); t != nil && t.watches(dirIn) && !s.gp.Allowed(p, r.Src) {
 					if !block.IsValid() {
 						block = target.Block(r.Src).Addr()
+						ah = addrHash(block)
 					}
-					s.count(r, p, g, dirIn, block, kind, sock)
+					s.count(r, p, g, dirIn, block, ah, hd, kind, sock)
 				}
 			}
 		}
 	}
 }
 
-// count adds probe r of kind kind toward scanner under policy p and group
-// index g; sock is its UDP socket pair (sockHash), 0 for other protocols.
-// A remote block gets a tally only at its second attempt in the shard
-// within this second and the previous one; its first waits in s.singles
-// and counts then.
-func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, scanner netip.Addr, kind uint8, sock uint64) {
+// find returns the index of the tally of k (of hash h) this second, or
+// the slot of s.idx to insert it at and -1.
+func (s *Shard) find(k *scanKey, h uint64) (int, int32) {
+	mask := uint64(len(s.idx) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		e := &s.idx[j]
+		if e.h == 0 {
+			return int(j), -1
+		}
+		if e.h == h && s.cur[e.i].key.equal(k) {
+			return int(j), e.i
+		}
+	}
+}
+
+// growIndex doubles s.idx.
+func (s *Shard) growIndex() {
+	old := s.idx
+	s.idx = make([]idxSlot, 2*len(old))
+	mask := uint64(len(s.idx) - 1)
+	for _, e := range old {
+		if e.h == 0 {
+			continue
+		}
+		j := e.h & mask
+		for s.idx[j].h != 0 {
+			j = (j + 1) & mask
+		}
+		s.idx[j] = e
+	}
+}
+
+// count adds probe r of kind kind toward scanner (of address hash ah;
+// hd: the addrHash of r.Dst)
+// under policy p and group index g; sock is its UDP socket pair
+// (sockHash), 0 for other protocols. A remote block gets a tally only at
+// its second attempt in the shard within this second and the previous
+// one; its first waits in s.singles and counts then.
+func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, scanner netip.Addr, ah, hd uint64, kind uint8, sock uint64) {
 	tg := s.gp.Group(g)
 	k := scanKey{policy: p.ID, scanner: scanner, group: tg.ID, dir: dir}
-	i, ok := s.index[k]
-	if !ok {
+	h := keyHash(&k, ah)
+	slot, i := s.find(&k, h)
+	if i < 0 {
 		if len(s.cur) >= maxTallies || (dir == dirIn && s.nIn >= maxInTallies) {
 			s.stats.DroppedRecords++
 			s.drops.Inc()
@@ -375,7 +535,6 @@ func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, sca
 		}
 		var first single
 		if dir == dirIn {
-			h := keyHash(k)
 			var seen bool
 			if first, seen = s.singles.take(h); !seen {
 				if s.singles.put(h, r, kind, sock) {
@@ -385,26 +544,126 @@ func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, sca
 			}
 			s.nIn++
 		}
+		if 2*(s.nidx+1) > len(s.idx) {
+			s.growIndex()
+			slot, _ = s.find(&k, h)
+		}
 		i = int32(len(s.cur))
-		s.index[k] = i
+		s.idx[slot] = idxSlot{h: h, i: i}
+		s.nidx++
 		s.cur = append(s.cur, tally{})
-		s.cur[i] = tally{key: k, pol: p, tg: tg, addr: r.Src.Unmap()}
+		s.cur[i] = tally{key: k, pol: p, tg: tg, addr: r.Src.Unmap(), h: h}
+		if s.big.n > 0 && s.big.has(h) {
+			s.toSketch(&s.cur[i]) // big last second: no exact phase
+		}
 		if first.h != 0 {
 			fr := first.record()
-			s.add(i, &fr, first.kind, first.sock)
+			s.add(i, &fr, addrHash(fr.Dst), first.kind, first.sock)
 		}
 	}
-	s.add(i, r, kind, sock)
+	s.add(i, r, hd, kind, sock)
 }
 
-// add adds probe r of kind kind, of UDP socket pair sock, to tally i.
-func (s *Shard) add(i int32, r *flow.Record, kind uint8, sock uint64) {
+// firstFromPort reports whether tally i had no whole connection from
+// source port port yet this second, and notes it had. The table is
+// direct-mapped: a pair evicted by another is new again when seen again.
+func (s *Shard) firstFromPort(i int32, port uint16) bool {
+	h := fmix(uint64(uint32(i))<<16 | uint64(port) | 1<<62)
+	j, tag := h&(portSlots-1), uint32(h>>32)|1
+	if s.srcPorts[j] == tag {
+		return false
+	}
+	s.srcPorts[j] = tag
+	s.portsUsed = true
+	return true
+}
+
+// keep appends h to the list of the hashes tally t counted exactly, and
+// reports false when no chunk is left.
+func (s *Shard) keep(t *tally, h uint64) bool {
+	if t.tail != 0 {
+		if c := &s.chunks[t.tail-1]; c.n < chunkLen {
+			c.h[c.n] = h
+			c.n++
+			return true
+		}
+	}
+	if s.nchunks >= maxChunks {
+		return false
+	}
+	if s.nchunks == len(s.chunks) {
+		s.chunks = append(s.chunks, chunk{})
+	}
+	c := &s.chunks[s.nchunks]
+	s.nchunks++
+	*c = chunk{n: 1}
+	c.h[0] = h
+	if t.tail != 0 {
+		s.chunks[t.tail-1].next = int32(s.nchunks)
+	} else {
+		t.head = int32(s.nchunks)
+	}
+	t.tail = int32(s.nchunks)
+	return true
+}
+
+// exact adds item hash h to tally t's exact distinct counts (salt: its
+// tallySalt) and reports whether it was new, and false in ok when the
+// tally must count with sketches from now on (the pair set or the chunks
+// are exhausted).
+func (s *Shard) exact(t *tally, salt, h uint64) (isNew, ok bool) {
+	k := h ^ salt
+	if k == 0 {
+		k = 1
+	}
+	switch s.pairs.tryAdd(k) {
+	case present:
+		return false, true
+	case full:
+		return false, false
+	}
+	return true, s.keep(t, h)
+}
+
+// toSketch makes tally t count with sketches, starting from the hashes it
+// counted exactly; it stays exact when maxSketches are in use.
+func (s *Shard) toSketch(t *tally) {
+	if s.nsk >= maxSketches {
+		return
+	}
+	if s.nsk == len(s.sk) {
+		s.sk = append(s.sk, sketches{})
+	} else {
+		s.sk[s.nsk] = sketches{}
+	}
+	sk := &s.sk[s.nsk]
+	s.nsk++
+	t.sk = int32(s.nsk)
+	for c := t.head; c != 0; c = s.chunks[c-1].next {
+		ch := &s.chunks[c-1]
+		for _, h := range ch.h[:ch.n] {
+			sk[h&3].insert(h)
+		}
+	}
+	t.head, t.tail = 0, 0
+}
+
+// add adds probe r (hd: the addrHash of r.Dst) of kind kind, of UDP
+// socket pair sock, to tally i.
+func (s *Shard) add(i int32, r *flow.Record, hd uint64, kind uint8, sock uint64) {
+	if kind == wholeProbe && !s.firstFromPort(i, r.SrcPort) {
+		// Whole connections from one source port to several
+		// endpoints: a server's side answering from its port.
+		return
+	}
 	t := &s.cur[i]
-	if src := r.Src.Unmap(); src.Less(t.addr) {
-		t.addr = src
+	if t.key.dir == dirIn {
+		if src := r.Src.Unmap(); src.Less(t.addr) {
+			t.addr = src
+		}
 	}
 	w := uint64(max(r.SamplingRate, 1))
-	if kind == connProbe {
+	if kind != ackProbe {
 		t.conns += w
 	}
 	t.recs++
@@ -420,28 +679,60 @@ func (s *Shard) add(i int32, r *flow.Record, kind uint8, sock uint64) {
 		t.protos |= 4
 	}
 	port := r.DstPort
-	if r.Proto == flow.ProtoICMP || r.Proto == flow.ProtoICMPv6 {
+	icmp := r.Proto == flow.ProtoICMP || r.Proto == flow.ProtoICMPv6
+	if icmp {
 		port = 0
-	} else {
+	}
+	he, hh, hp := itemHashes(hd, port, r.Proto)
+	switch {
+	case icmp:
+	case t.sk == 0:
 		addPort(t.top[:], &t.ntop, port, r.Proto, w)
+	case he>>2&7 == 0:
+		// A big scanner's ports are sampled: the attempts to one
+		// endpoint in 8 (by its hash), weighted 8.
+		addPort(t.top[:], &t.ntop, port, r.Proto, 8*w)
 	}
-	a := r.Dst.As16()
-	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
-	uniq := s.pairs.add(pairHash(i, kindEndpoint, hi, lo, port, r.Proto))
-	if uniq {
-		t.uniq++
-		if s.pairs.add(pairHash(i, kindHost, hi, lo, 0, 0)) {
-			t.hosts++
+	wasSketch := t.sk != 0
+	uniq := false
+	if !wasSketch {
+		salt := tallySalt(i)
+		var ok bool
+		uniq, ok = s.exact(t, salt, he)
+		if uniq {
+			t.uniq++
+			if n, ok2 := s.exact(t, salt, hh); n {
+				t.hosts++
+			} else if !ok2 {
+				ok = false
+			}
+			if n, ok2 := s.exact(t, salt, hp); n {
+				t.ports++
+			} else if !ok2 {
+				ok = false
+			}
 		}
-		if s.pairs.add(pairHash(i, kindPort, 0, 0, port, r.Proto)) {
-			t.ports++
+		if !ok || t.uniq >= exactLimit {
+			s.toSketch(t)
 		}
 	}
-	if sock != 0 && kind == connProbe {
-		if len(s.pending) < maxPending {
-			s.pending = append(s.pending, pendingUDP{h: sock, idx: i, w: uint32(w), uniq: uniq})
-		} else {
-			s.stats.UnsettledUDP++
+	pend := sock != 0
+	if pend && len(s.pending) >= maxPending {
+		s.stats.UnsettledUDP++
+		pend = false
+	}
+	if t.sk != 0 {
+		sk := &s.sk[t.sk-1]
+		sk[kindHost].insert(hh)
+		sk[kindPort].insert(hp)
+		if wasSketch && pend {
+			// Counted at the tick, unless answered.
+			s.pending = append(s.pending, pendingUDP{h: sock, he: he, idx: i, w: uint32(w)})
+			return
 		}
+		sk[kindEndpoint].insert(he)
+	}
+	if pend {
+		s.pending = append(s.pending, pendingUDP{h: sock, idx: i, w: uint32(w), uniq: uniq})
 	}
 }
