@@ -1,8 +1,6 @@
 package newserver
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
@@ -100,15 +100,20 @@ func (d *Detector) Start(ctx context.Context) error {
 		d.since[policyGroup{s.Policy, s.Group}] = s.Since.UnixNano()
 	}
 	for _, e := range st.Entries {
-		sk := serverKey{policy: e.Policy, server: e.Server.Unmap().As16(), port: e.Port, proto: e.Proto}
+		s16 := e.Server.Unmap().As16()
+		svc := serviceHash(serverHash(&s16), e.Policy, e.Proto, e.Port)
+		added := false
 		if e.Client.IsValid() {
-			d.learned.clients[clientKey{sk, e.Client.Unmap().As16()}] = struct{}{}
+			c16 := e.Client.Unmap().As16()
+			added = d.learned.clients.add(clientHash(svc, &c16))
 		} else {
-			d.learned.servers[sk] = struct{}{}
+			added = d.learned.servers.add(svc)
 		}
-		d.learned.count[e.Policy]++
+		if added {
+			d.learned.count[e.Policy]++
+		}
 	}
-	d.log.Info("learned servers and clients loaded", "servers", len(d.learned.servers), "clients", len(d.learned.clients))
+	d.log.Info("learned servers and clients loaded", "servers", d.learned.servers.n, "clients", d.learned.clients.n)
 	return nil
 }
 
@@ -126,7 +131,7 @@ func (d *Detector) Stop() {
 // Stats returns the counts; call it at a tick or after Stop.
 func (d *Detector) Stats() Stats {
 	st := d.stats
-	st.Servers, st.Clients = len(d.learned.servers), len(d.learned.clients)
+	st.Servers, st.Clients = d.learned.servers.n, d.learned.clients.n
 	d.mu.Lock()
 	st.SaveErrors = d.saveErr
 	d.mu.Unlock()
@@ -190,13 +195,11 @@ func (d *Detector) started(p uint64, g uint32, now int64) int64 {
 // decide learns a candidate the sets do not hold yet and alerts on it
 // unless its policy is learning.
 func (d *Detector) decide(t time.Time, now int64, c *candidate) {
-	sk := serverKey{policy: c.p.ID, server: c.server.As16(), port: c.port, proto: c.proto}
-	ck := clientKey{sk, c.remote.As16()}
+	set := &d.learned.servers
 	if c.client {
-		if _, ok := d.learned.clients[ck]; ok {
-			return
-		}
-	} else if _, ok := d.learned.servers[sk]; ok {
+		set = &d.learned.clients
+	}
+	if set.has(c.key) {
 		return
 	}
 	params := Of(c.p)
@@ -210,11 +213,9 @@ func (d *Detector) decide(t time.Time, now int64, c *candidate) {
 	}
 	d.learned.count[c.p.ID]++
 	e := Entry{Policy: c.p.ID, Server: c.server, Proto: c.proto, Port: c.port, Learned: t}
+	set.add(c.key)
 	if c.client {
-		d.learned.clients[ck] = struct{}{}
 		e.Client = c.remote
-	} else {
-		d.learned.servers[sk] = struct{}{}
 	}
 	d.mu.Lock()
 	d.batch.Entries = append(d.batch.Entries, e)

@@ -35,18 +35,59 @@
 // # Where the state lives
 //
 // Both directions of a session reach the shard that owns the record as a
-// whole (model.OwnRecord): each shard keeps a bounded table of the
-// sessions it waits on (one direction seen, or not yet qualifying),
-// evicted after a minute without records, and turns a qualifying session
-// into candidates (policy, server, protocol, port, client) for the
-// policies in force on the server's groups. A server's sessions may land
-// in several shards (with internal clients, the record belongs to the
-// shard of the lower address), so the learned sets are shared: the stage
-// of the whole owns them and writes them only at its tick, while every
-// shard waits, deciding on the candidates of every shard; the shards
-// only read them between ticks, without locks. A record of a session
-// whose service and client are both known costs a few map look-ups and
-// allocates nothing; only sessions with something new enter the table.
+// whole (model.OwnRecord): each shard keeps a fixed table of the sessions
+// it waits on (one direction seen, or not yet qualifying), evicted after
+// a minute without records, and turns a qualifying session into
+// candidates (policy, server, protocol, port, client) for the policies in
+// force on the server's groups. A server's sessions may land in several
+// shards (with internal clients, the record belongs to the shard of the
+// lower address), so the learned sets are shared: the stage of the whole
+// owns them and writes them only at its tick, while every shard waits,
+// deciding on the candidates of every shard; the shards only read them
+// between ticks, without locks.
+//
+// # Cost per record
+//
+// Under a load of new sessions never answered (bench/peers.sh: every
+// record of cmd/flowgen opens a session) every record reaches the session
+// table, so the record path is built for that (BenchmarkNewServer, case
+// flowgen):
+//
+//   - Early exits before any hashing: a side of the record must be in a
+//     traffic group with a policy of either family (a flag per group,
+//     computed when the policies change); and for protocols other than
+//     TCP, where different ports alone make the server (see What counts),
+//     the side the ports make the server must be. Both exits are exact:
+//     such a session would bring no candidate.
+//   - Known service and client: one hash of the server address per side,
+//     then per policy one 64-bit hash probed in a flat open-addressing set
+//     (learned servers, then learned clients); nothing allocates.
+//   - The session table: a power-of-two array of 65,536 slots in buckets
+//     of 4 whose hashes, idle stamps, states and TCP flags fill one cache
+//     line, beside the sessions' counts (one cache line each); 80 bytes a
+//     slot, 5 MiB a shard, allocated at the first tracked session. A
+//     session is keyed by the 64-bit hash of its normalised five-tuple
+//     (lower endpoint first) alone: two sessions of one shard with the
+//     same hash would be merged, a chance of about 2^-64 per pair of
+//     sessions pending together (at most 65,536), negligible. A lookup
+//     reads one bucket line; a hit or an insertion writes one session
+//     line. A new session takes a free slot of its bucket, else the slot
+//     idle the longest — unless every slot of the bucket was used since
+//     the current tick, and then the new session is not tracked: a flood
+//     of new sessions cannot flush a session pending since the last tick,
+//     and costs one bucket read a record. Both are counted
+//     (ShardStats.PendingDropped, and flowsentry_detect_dropped_total
+//     with reason max_sessions, added at each tick). A lost pending
+//     session only delays an alert until the service's or client's next
+//     session.
+//   - Idle stamps are the tick time in milliseconds modulo 2^32 (exact
+//     while the shard ticks at least every 49 days); eviction scans the
+//     bucket lines at each tick (1 MiB), skipping empty buckets.
+//
+// The session hash has a fixed key, so that what an overflowing table
+// forgets is the same from run to run (replays are reproducible); crafted
+// sessions can only fill their own bucket. The learned sets' hashes have
+// a key drawn per process, as probing there is unbounded.
 //
 // # Learning and persistence
 //
@@ -57,7 +98,12 @@
 // loaded at Start, new entries saved in the background after the tick
 // that learned them, never on the record path. A policy remembers at
 // most max_learned entries; past it new entries are neither learned nor
-// alerted, and are counted (Stats).
+// alerted, and are counted (Stats). In memory a learned entry is its
+// 64-bit hash of (policy, server, protocol, port[, client]) in an
+// open-addressing set kept at most 3/4 full (about 17 bytes an entry): a
+// new service or client whose hash equals a learned one's would be taken
+// as known, a chance of n·2^-64 for n entries (below 10^-11 at the
+// largest max_learned), negligible.
 //
 // # Alerts
 //

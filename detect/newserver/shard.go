@@ -1,10 +1,11 @@
 package newserver
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
+	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
@@ -17,9 +18,6 @@ const (
 	// pendingTimeout is how long a session waits for its other direction
 	// (or for enough packets) after its last record.
 	pendingTimeout = int64(time.Minute)
-	// maxPending bounds a shard's session table; a new session past it
-	// is not tracked (counted in ShardStats.PendingDropped).
-	maxPending = 1 << 16
 	// maxCandidates bounds what a shard hands the stage of the whole per
 	// tick (counted in ShardStats.CandidatesDropped); a dropped one comes
 	// back with the next session.
@@ -27,62 +25,24 @@ const (
 	protoSCTP     = 132
 )
 
-// serverKey is a learned service of a policy: addresses as 16 bytes
-// (IPv4 mapped), so keys hold no pointer.
-type serverKey struct {
-	policy uint64
-	server [16]byte
-	port   uint16
-	proto  uint8
-}
-
-// clientKey is a learned client of a service of a policy.
-type clientKey struct {
-	serverKey
-	client [16]byte
-}
-
 // learned are the sets of both families, shared by the stage of the
 // whole (which writes them at its tick, while the shards wait) and the
-// shards (which read them between ticks).
+// shards (which read them between ticks): hashes of (policy, server,
+// protocol, port) and of (policy, server, protocol, port, client).
 type learned struct {
-	servers map[serverKey]struct{}
-	clients map[clientKey]struct{}
-	count   map[uint64]int // entries per policy
+	servers, clients hashSet
+	count            map[uint64]int // entries per policy
 }
 
 func newLearned() *learned {
-	return &learned{servers: map[serverKey]struct{}{}, clients: map[clientKey]struct{}{}, count: map[uint64]int{}}
-}
-
-// sessKey is a session: endpoint a is the lower (address, port).
-type sessKey struct {
-	a, b   [16]byte
-	pa, pb uint16
-	proto  uint8
-}
-
-// direction is what one direction of a session carried.
-type direction struct {
-	packets uint64 // as sampled
-	bytes   uint64 // scaled
-	start   int64  // first packet of a first record (not Continued); 0 unknown
-	from    int64  // first packet of any record
-	end     int64
-	flags   uint8
-}
-
-// session is an entry of the table: dir[0] flows from a to b.
-type session struct {
-	dir  [2]direction
-	seen int64 // tick time of the last record
-	done bool
+	return &learned{count: map[uint64]int{}}
 }
 
 // candidate is a service or client a shard saw that the learned sets did
 // not hold; the stage of the whole decides on it at the tick.
 type candidate struct {
-	client         bool // a new_client candidate
+	client         bool   // a new_client candidate
+	key            uint64 // serviceHash, or clientHash for a client
 	p              *policy.Policy
 	group          uint32
 	groupName      string
@@ -92,17 +52,12 @@ type candidate struct {
 	values         alert.Values
 }
 
-type candKey struct {
-	clientKey
-	client bool
-}
-
 // ShardStats count what a shard could not track.
 type ShardStats struct {
 	// Pending is the number of sessions in the table.
 	Pending int
-	// PendingDropped counts sessions not tracked because the table was
-	// full.
+	// PendingDropped counts pending sessions forgotten to make room for
+	// a new one (its bucket of the table was full).
 	PendingDropped uint64
 	// CandidatesDropped counts candidates beyond maxCandidates in a tick.
 	CandidatesDropped uint64
@@ -116,14 +71,15 @@ type Shard struct {
 	model            *model.Model
 	learned          *learned              // shared; see learned
 	drops            [2]prometheus.Counter // flowsentry_detect_dropped_total: max_sessions, max_candidates
+	counted          [2]uint64             // drops already added to the counters
+	watched          []bool                // by group index: a policy of either family is in force
 	active           bool
 
 	now   int64
-	index map[sessKey]int32
-	slab  []session
-	free  []int32
+	stamp uint32 // stamp(now)
+	table pendingTable
 	cands []candidate
-	dedup map[candKey]struct{}
+	dedup map[uint64]struct{} // candidate keys of the tick; the low bit tells clients
 	stats ShardStats
 }
 
@@ -132,8 +88,7 @@ type Shard struct {
 func NewShard(d detect.Deps) *Shard {
 	return &Shard{
 		servers: detect.NewGroupPolicies(ServerFamily), clients: detect.NewGroupPolicies(ClientFamily),
-		policies: d.Policies, learned: newLearned(),
-		index: map[sessKey]int32{}, dedup: map[candKey]struct{}{},
+		policies: d.Policies, learned: newLearned(), dedup: map[uint64]struct{}{},
 		drops: [2]prometheus.Counter{d.Metrics.Dropped(ServerFamily, "max_sessions"), d.Metrics.Dropped(ServerFamily, "max_candidates")},
 	}
 }
@@ -142,7 +97,7 @@ func NewShard(d detect.Deps) *Shard {
 // or while the shards wait (at a tick of the whole).
 func (s *Shard) Stats() ShardStats {
 	st := s.stats
-	st.Pending = len(s.index)
+	st.Pending = s.table.n
 	return st
 }
 
@@ -157,28 +112,34 @@ func (s *Shard) update() {
 	if s.policies != nil {
 		set = s.policies()
 	}
-	s.servers.Update(set, s.model)
-	s.clients.Update(set, s.model)
+	changed := s.servers.Update(set, s.model)
+	if s.clients.Update(set, s.model) || changed {
+		s.watched = s.watched[:0]
+		if s.model != nil {
+			for i := range s.model.Groups {
+				g := uint16(i)
+				s.watched = append(s.watched, len(s.servers.Of(g)) > 0 || len(s.clients.Of(g)) > 0)
+			}
+		}
+	}
 	s.active = s.servers.Any() || s.clients.Any()
 }
 
 // AddCounters does nothing.
 func (s *Shard) AddCounters(*flow.IfCounters) {}
 
-// Tick refreshes the policies and evicts the sessions that are resolved
-// (their candidates are decided at this tick) or idle.
+// Tick refreshes the policies, evicts the sessions that are resolved
+// (their candidates are decided at this tick) or idle, and adds the
+// drops since the last tick to the metrics (not per record: an
+// overwrite can come with every record of a flood).
 func (s *Shard) Tick(now int64) {
-	s.now = now
+	s.now, s.stamp = now, stamp(now)
 	s.update()
-	for k, i := range s.index {
-		e := &s.slab[i]
-		if e.seen == 0 {
-			e.seen = now
-		}
-		if e.done || now-e.seen > pendingTimeout {
-			delete(s.index, k)
-			*e = session{}
-			s.free = append(s.free, i)
+	s.table.evict(s.stamp)
+	for i, n := range [2]uint64{s.stats.PendingDropped, s.stats.CandidatesDropped} {
+		if n > s.counted[i] {
+			s.drops[i].Add(float64(n - s.counted[i]))
+			s.counted[i] = n
 		}
 	}
 }
@@ -187,7 +148,7 @@ func (s *Shard) Tick(now int64) {
 // one of groups.
 func (s *Shard) hasPolicies(groups []uint16) bool {
 	for _, g := range groups {
-		if len(s.servers.Of(g)) > 0 || len(s.clients.Of(g)) > 0 {
+		if int(g) < len(s.watched) && s.watched[g] {
 			return true
 		}
 	}
@@ -197,15 +158,17 @@ func (s *Shard) hasPolicies(groups []uint16) bool {
 // known reports whether, with server on the side in groups, every policy
 // in force there already knows the service and the client (or ignores
 // the client as allowed).
-func (s *Shard) known(groups []uint16, server [16]byte, proto uint8, port uint16, client [16]byte, clientAddr netip.Addr) bool {
+func (s *Shard) known(groups []uint16, server *[16]byte, proto uint8, port uint16, client *[16]byte, clientAddr netip.Addr) bool {
+	l := s.learned
+	sh := serverHash(server)
 	for _, g := range groups {
 		for _, p := range s.servers.Of(g) {
-			if _, ok := s.learned.servers[serverKey{p.ID, server, port, proto}]; !ok && !s.servers.Allowed(p, clientAddr) {
+			if !l.servers.has(serviceHash(sh, p.ID, proto, port)) && !s.servers.Allowed(p, clientAddr) {
 				return false
 			}
 		}
 		for _, p := range s.clients.Of(g) {
-			if _, ok := s.learned.clients[clientKey{serverKey{p.ID, server, port, proto}, client}]; !ok && !s.clients.Allowed(p, clientAddr) {
+			if !l.clients.has(clientHash(serviceHash(sh, p.ID, proto, port), client)) && !s.clients.Allowed(p, clientAddr) {
 				return false
 			}
 		}
@@ -231,88 +194,95 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 	if !srcPol && !dstPol {
 		return
 	}
+	// Without TCP's SYN, different ports alone make the server (see
+	// serverIsA): when its side has no policy, the session can bring
+	// nothing, so it is not tracked.
+	if r.Proto != flow.ProtoTCP {
+		if aServer, ok := portsDecide(r.SrcPort, r.DstPort); ok && !(aServer && srcPol || !aServer && dstPol) {
+			return
+		}
+	}
 	src, dst := r.Src.Unmap().As16(), r.Dst.Unmap().As16()
-	if dstPol && s.known(c.Dst.Groups, dst, r.Proto, r.DstPort, src, r.Src) {
+	if dstPol && s.known(c.Dst.Groups, &dst, r.Proto, r.DstPort, &src, r.Src) {
 		return
 	}
-	if srcPol && s.known(c.Src.Groups, src, r.Proto, r.SrcPort, dst, r.Dst) {
+	if srcPol && s.known(c.Src.Groups, &src, r.Proto, r.SrcPort, &dst, r.Dst) {
 		return
 	}
-	s.track(r, c, src, dst)
+	s.track(r, c, &src, &dst)
 }
 
-// less orders endpoints.
-func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
+// less orders endpoints: by address, then port.
+func less(a *[16]byte, pa uint16, b *[16]byte, pb uint16) bool {
+	a0, b0 := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
+	if a0 != b0 {
+		return a0 < b0
+	}
+	a1, b1 := binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:])
+	if a1 != b1 {
+		return a1 < b1
 	}
 	return pa < pb
 }
 
-func (s *Shard) track(r *flow.Record, c *model.Class, src, dst [16]byte) {
-	k := sessKey{a: src, b: dst, pa: r.SrcPort, pb: r.DstPort, proto: r.Proto}
-	dir := 0
+// ends are the ports and protocol of a normalised session: endpoint a is
+// the lower (address, port).
+type ends struct {
+	pa, pb uint16
+	proto  uint8
+}
+
+func (s *Shard) track(r *flow.Record, c *model.Class, src, dst *[16]byte) {
+	a, b, k, dir := src, dst, ends{r.SrcPort, r.DstPort, r.Proto}, 0
 	if !less(src, r.SrcPort, dst, r.DstPort) {
-		k.a, k.b, k.pa, k.pb, dir = dst, src, r.DstPort, r.SrcPort, 1
+		a, b, k.pa, k.pb, dir = dst, src, r.DstPort, r.SrcPort, 1
 	}
-	i, ok := s.index[k]
-	if !ok {
-		if len(s.index) >= maxPending {
-			s.stats.PendingDropped++
-			s.drops[0].Inc()
+	h := sessionHash(a, b, k.pa, k.pb, k.proto)
+	bk, way, e, dropped := s.table.lookup(h, s.stamp)
+	if dropped {
+		s.stats.PendingDropped++
+		if e == nil {
 			return
 		}
-		if n := len(s.free); n > 0 {
-			i, s.free = s.free[n-1], s.free[:n-1]
-		} else {
-			s.slab = append(s.slab, session{})
-			i = int32(len(s.slab) - 1)
-		}
-		s.index[k] = i
 	}
-	e := &s.slab[i]
-	e.seen = s.now
-	if e.done {
+	bk.seen[way] = s.stamp
+	if bk.state[way] == slotDone {
 		return
 	}
-	d := &e.dir[dir]
 	pk := r.Packets
 	if r.SamplingRate > 1 {
 		pk = max(1, pk/uint64(r.SamplingRate))
 	}
-	d.packets += pk
-	d.bytes += r.Bytes
-	d.flags |= r.TCPFlags
+	e.packets[dir] += pk
+	e.bytes[dir] += r.Bytes
+	bk.flags[way][dir] |= r.TCPFlags
 	// Only a flow's first record starts at its first packet: an interim
 	// report (Continued) starts wherever the last report left off.
-	if !r.Continued && (d.start == 0 || r.Start < d.start) {
-		d.start = r.Start
+	if !r.Continued && (e.start[dir] == 0 || r.Start < e.start[dir]) {
+		e.start[dir] = r.Start
 	}
-	if d.from == 0 || r.Start < d.from {
-		d.from = r.Start
+	if e.from == 0 || r.Start < e.from {
+		e.from = r.Start
 	}
-	d.end = max(d.end, r.End)
-	if !qualifies(e, r.Proto) {
+	e.end = max(e.end, r.End)
+	if !qualifies(e, bk.flags[way], k.proto) {
 		return
 	}
-	e.done = true
-	s.resolve(e, &k, r, c, dir)
+	bk.state[way] = slotDone
+	s.resolve(e, bk.flags[way], k, r, c, dir)
 }
 
 // qualifies applies the bilateral rule (see the package doc).
-func qualifies(e *session, proto uint8) bool {
-	a, b := &e.dir[0], &e.dir[1]
-	if a.packets == 0 || b.packets == 0 {
+func qualifies(e *session, flags [2]uint8, proto uint8) bool {
+	if e.packets[0] == 0 || e.packets[1] == 0 {
 		return false
 	}
 	if proto == flow.ProtoTCP {
-		flags := a.flags | b.flags
-		if flags&flow.TCPRst != 0 && (a.packets < 4 || b.packets < 4) {
+		all := flags[0] | flags[1]
+		if all&flow.TCPRst != 0 && (e.packets[0] < 4 || e.packets[1] < 4) {
 			return false
 		}
-		if flags != 0 && (a.flags&flow.TCPAck == 0 || b.flags&flow.TCPAck == 0) {
+		if all != 0 && (flags[0]&flow.TCPAck == 0 || flags[1]&flow.TCPAck == 0) {
 			return false
 		}
 	}
@@ -330,29 +300,40 @@ func portRank(p uint16) int {
 	return 2
 }
 
+// portsDecide reports whether ports pa and pb decide which endpoint is
+// the server, and whether it is a: a well-known port before a registered
+// one before an ephemeral one, then the lower port.
+func portsDecide(pa, pb uint16) (aServer, ok bool) {
+	ra, rb := portRank(pa), portRank(pb)
+	switch {
+	case ra != rb:
+		return ra < rb, true
+	case pa != pb:
+		return pa < pb, true
+	}
+	return false, false
+}
+
 // serverIsA decides which endpoint of a qualifying session is the server
 // (see the package doc).
-func serverIsA(e *session, k *sessKey) bool {
-	a, b := &e.dir[0], &e.dir[1]
+func serverIsA(e *session, flags [2]uint8, k ends) bool {
 	if k.proto == flow.ProtoTCP {
-		synA, synB := a.flags&flow.TCPSyn != 0, b.flags&flow.TCPSyn != 0
+		synA, synB := flags[0]&flow.TCPSyn != 0, flags[1]&flow.TCPSyn != 0
 		switch {
 		case synA && !synB:
 			return false
 		case synB && !synA:
 			return true
-		case synA && synB && a.start != 0 && b.start != 0 && a.start != b.start:
-			return a.start > b.start
+		case synA && synB && e.start[0] != 0 && e.start[1] != 0 && e.start[0] != e.start[1]:
+			return e.start[0] > e.start[1]
 		}
 	}
-	ra, rb := portRank(k.pa), portRank(k.pb)
+	if aServer, ok := portsDecide(k.pa, k.pb); ok {
+		return aServer
+	}
 	switch {
-	case ra != rb:
-		return ra < rb
-	case k.pa != k.pb:
-		return k.pa < k.pb
-	case a.start != 0 && b.start != 0 && a.start != b.start:
-		return a.start > b.start
+	case e.start[0] != 0 && e.start[1] != 0 && e.start[0] != e.start[1]:
+		return e.start[0] > e.start[1]
 	}
 	return true
 }
@@ -360,8 +341,8 @@ func serverIsA(e *session, k *sessKey) bool {
 // resolve turns a qualifying session into candidates for the policies on
 // the server's groups that do not know it. r (classified as c) is its
 // record of direction dir.
-func (s *Shard) resolve(e *session, k *sessKey, r *flow.Record, c *model.Class, dir int) {
-	aServer := serverIsA(e, k)
+func (s *Shard) resolve(e *session, flags [2]uint8, k ends, r *flow.Record, c *model.Class, dir int) {
+	aServer := serverIsA(e, flags, k)
 	serverIsSrc := aServer == (dir == 0)
 	groups, server, client, port := c.Dst.Groups, r.Dst, r.Src, r.DstPort
 	if serverIsSrc {
@@ -370,52 +351,54 @@ func (s *Shard) resolve(e *session, k *sessKey, r *flow.Record, c *model.Class, 
 	if !s.hasPolicies(groups) {
 		return
 	}
-	in, out := &e.dir[0], &e.dir[1] // toward the server, from it
+	in, out := 0, 1 // toward the server, from it
 	if aServer {
-		in, out = out, in
+		in, out = 1, 0
 	}
-	span := max(in.end, out.end) - min(in.from, out.from)
+	span := e.end - e.from
 	sec := max(1, float64(span)/float64(time.Second))
 	v := alert.Values{
-		PacketsIn: float64(in.packets) / sec, PacketsOut: float64(out.packets) / sec,
-		BytesIn: float64(in.bytes) / sec, BytesOut: float64(out.bytes) / sec,
+		PacketsIn: float64(e.packets[in]) / sec, PacketsOut: float64(e.packets[out]) / sec,
+		BytesIn: float64(e.bytes[in]) / sec, BytesOut: float64(e.bytes[out]) / sec,
 	}
 	server, client = server.Unmap(), client.Unmap()
-	sk := serverKey{server: server.As16(), port: port, proto: r.Proto}
-	ck := clientKey{client: client.As16()}
+	s16, c16 := server.As16(), client.As16()
+	sh := serverHash(&s16)
 	for _, g := range groups {
 		for _, p := range s.servers.Of(g) {
-			sk.policy = p.ID
-			if _, ok := s.learned.servers[sk]; ok || s.servers.Allowed(p, client) {
+			svc := serviceHash(sh, p.ID, k.proto, port)
+			if s.learned.servers.has(svc) || s.servers.Allowed(p, client) {
 				continue
 			}
-			s.candidate(candKey{clientKey{serverKey: sk}, false}, g, p, server, client, v, s.servers)
+			s.candidate(false, svc, g, p, server, client, k.proto, port, v, s.servers)
 		}
 		for _, p := range s.clients.Of(g) {
-			sk.policy = p.ID
-			ck.serverKey = sk
-			if _, ok := s.learned.clients[ck]; ok || s.clients.Allowed(p, client) {
+			ck := clientHash(serviceHash(sh, p.ID, k.proto, port), &c16)
+			if s.learned.clients.has(ck) || s.clients.Allowed(p, client) {
 				continue
 			}
-			s.candidate(candKey{ck, true}, g, p, server, client, v, s.clients)
+			s.candidate(true, ck, g, p, server, client, k.proto, port, v, s.clients)
 		}
 	}
 }
 
-func (s *Shard) candidate(k candKey, g uint16, p *policy.Policy, server, client netip.Addr, v alert.Values, gp *detect.GroupPolicies) {
-	if _, dup := s.dedup[k]; dup {
+func (s *Shard) candidate(client bool, key uint64, g uint16, p *policy.Policy, server, remote netip.Addr, proto uint8, port uint16, v alert.Values, gp *detect.GroupPolicies) {
+	dk := key &^ 1
+	if client {
+		dk |= 1
+	}
+	if _, dup := s.dedup[dk]; dup {
 		return
 	}
 	if len(s.cands) >= maxCandidates {
 		s.stats.CandidatesDropped++
-		s.drops[1].Inc()
 		return
 	}
-	s.dedup[k] = struct{}{}
+	s.dedup[dk] = struct{}{}
 	tg := gp.Group(g)
 	s.cands = append(s.cands, candidate{
-		client: k.client, p: p, group: tg.ID, groupName: tg.Name,
-		server: server, remote: client, proto: k.proto, port: k.port, values: v,
+		client: client, key: key, p: p, group: tg.ID, groupName: tg.Name,
+		server: server, remote: remote, proto: proto, port: port, values: v,
 	})
 }
 
