@@ -48,13 +48,59 @@
 // Sessions live in the shard that owns the record as a whole
 // (model.OwnRecord); only records whose source is in a traffic group
 // with an exfil policy, towards an address that policy watches, make
-// one. A session is a map entry of a fixed size without pointers (IPv4:
-// a 14-byte key and a 16-byte value; IPv6: 38 and 16): with the map's
-// overhead, a million sessions take about 84 bytes each (IPv4) or 134
-// (IPv6) of heap, as TestSessionMemory measures. A shard holds at most
-// MaxSessions; records of new sessions beyond that are dropped, counted
-// (Dropped) and logged at most once a minute. Ended sessions are swept
-// every 30 seconds. Records of known sessions allocate nothing.
+// one: a download, a copy to the INT blocks or to an allowed address
+// never reach the table. Small records count like large ones (low and
+// slow exfiltration adds up).
+//
+// The sessions of a shard are a flat open-addressing table of 16-byte
+// slots: a 64-bit hash of the 5-tuple (with a random seed per shard, so
+// that outsiders cannot aim at one bucket), then the session's bytes (44
+// bits, saturating at 17.6 TB: a threshold beyond never fires) and its
+// last-seen second modulo 2^20 (a clock jump of more than 2^18 s ends
+// every session). Two sessions whose hashes are equal would add up as
+// one: with a million live sessions that is one chance in 2^44 per new
+// session, which is accepted. Slots form buckets of four, a cache line;
+// a session lives in one of two buckets chosen by its hash, the emptier
+// one when it starts, and a lookup reads those two lines only. The table
+// starts at 4096 slots and doubles when half full, up to 2·MaxSessions
+// slots (32 MiB): a million sessions take 33.4 bytes each, IPv4 or IPv6,
+// as TestSessionMemory measures. Up to MaxSessions no session is lost
+// (a full bucket moves one of its sessions to its other bucket);
+// beyond, a new session whose two buckets hold only live sessions
+// replaces the one of them with the fewest bytes (the oldest of equals),
+// or is itself not kept when it has fewer: a flood of new small sessions
+// replaces its own kind, and the sessions that sent much stay. Each
+// loss is counted (Dropped, flowsentry_detect_dropped_total
+// {reason="max_sessions"}) and logged at most once a minute; the bytes
+// of the record that started the lost session still count toward its
+// alert. Ended sessions free their slot at once for a new one, and are
+// swept every 30 seconds. On Linux, a table from 2 MiB up is mapped
+// outside the Go heap on transparent huge pages (see allocSlots), which
+// GOMEMLIMIT does not see; it is unmapped when the table grows or the
+// stage is garbage.
+//
+// # Speed
+//
+// Under bench/peers.sh (flowgen: nearly every record a new 5-tuple, the
+// table full and replacing sessions) the cost is the memory access: the
+// old Go maps missed the cache on their control word and slot, and cost
+// about 400 ns a record. The stage now hashes a record, asks the
+// processor for its two buckets (prefetch, in assembly on amd64 and
+// arm64) and queues it; it accounts the record queueLen records later,
+// when the lines are there. The queue is accounted, in order, before a
+// Tick, Poll or SetModel and before Sessions or Dropped answer, so what
+// the alerts see is what it was without the queue. Huge pages remove
+// the TLB miss of each lookup, which in a virtual machine costs about as
+// much as the cache miss. Measured (2 cores, shared machine, Go maps →
+// table): BenchmarkExfilNewSessions (a million live sessions, flowgen's
+// records, generation included: 16 ns) 227-242 → 95 ns a record in
+// isolation, where nothing hides the memory latency; BenchmarkExfil
+// (known sessions) 60 → 50 ns. In serve under /tmp/prof/profile.sh at
+// 1.5 M records/s offered: 1.30-1.38 M records/s with the core saturated
+// and exfil 34-37 % of the profile (about 260 ns a record) → all 1.5 M
+// records/s at 80 % of the core, exfil 16 % (about 85 ns a record: the
+// prefetch 25, the bucket scan and eviction 30, queueing 16). Records
+// allocate nothing.
 package exfil
 
 import (
@@ -62,6 +108,7 @@ import (
 
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -78,7 +125,8 @@ const AlertType = "exfil"
 
 // Bounds of the state of a shard.
 const (
-	// MaxSessions is how many sessions a shard tracks.
+	// MaxSessions is how many sessions a shard keeps without loss; its
+	// table holds up to twice as many.
 	MaxSessions = 1 << 20
 	// MaxAlerts is how many sender/receiver alerts a shard tracks.
 	MaxAlerts = 65536
@@ -94,26 +142,6 @@ const (
 	sweepEvery = int64(30 * time.Second)
 	logEvery   = int64(time.Minute)
 )
-
-// key4 and key6 are the 5-tuples of IPv4 and IPv6 sessions: comparable,
-// fixed, and without pointers, so the maps are not scanned by the GC.
-type key4 struct {
-	src, dst     [4]byte
-	sport, dport uint16
-	proto        uint8
-}
-
-type key6 struct {
-	src, dst     [16]byte
-	sport, dport uint16
-	proto        uint8
-}
-
-// session is what a session has sent.
-type session struct {
-	bytes uint64
-	last  uint32 // stage clock, Unix seconds
-}
 
 type alertKey struct {
 	policy           uint64
@@ -149,19 +177,27 @@ type Shard struct {
 	groupNames map[uint32]string
 	cidNames   map[uint32]string
 	idle       uint32 // seconds
+	// minThreshold is the lowest threshold of the policies in force: a
+	// session at or below it crossed none.
+	minThreshold uint64
 
-	v4        map[key4]session
-	v6        map[key6]session
+	sessions  table
+	queue     [queueLen]pending
+	head      int // of the queue
+	queued    int
 	alerts    map[alertKey]*exAlert
 	dirty     []*exAlert
 	now       int64
 	nowSec    uint32
 	lastTick  int64
 	lastSweep int64
-	dropped   uint64
-	drops     [2]prometheus.Counter // flowsentry_detect_dropped_total: max_sessions, max_alerts
-	logged    uint64
-	lastLog   int64
+	// lost counts the sessions and alerts dropped (max_sessions,
+	// max_alerts); counted is what drops, flowsentry_detect_dropped_total,
+	// has been told of them, at the last tick or poll.
+	lost, counted [2]uint64
+	drops         [2]prometheus.Counter
+	logged        uint64
+	lastLog       int64
 }
 
 // New returns the stage of one shard, reading the policies of family
@@ -175,20 +211,30 @@ func New(d detect.Deps) *Shard {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Shard{gp: detect.NewGroupPolicies(f), policies: d.Policies, observer: d.Observer, log: log,
-		idle: DefaultSessionIdle, v4: map[key4]session{}, v6: map[key6]session{}, alerts: map[alertKey]*exAlert{},
+	s := &Shard{gp: detect.NewGroupPolicies(f), policies: d.Policies, observer: d.Observer, log: log,
+		idle: DefaultSessionIdle, sessions: newTable(), alerts: map[alertKey]*exAlert{},
 		drops: [2]prometheus.Counter{d.Metrics.Dropped(f, "max_sessions"), d.Metrics.Dropped(f, "max_alerts")}}
+	runtime.AddCleanup(s, (*region).free, s.sessions.mem)
+	return s
 }
 
 // Sessions returns how many sessions the shard tracks.
-func (s *Shard) Sessions() int { return len(s.v4) + len(s.v6) }
+func (s *Shard) Sessions() int {
+	s.flush()
+	return s.sessions.n
+}
 
-// Dropped returns how many records of new sessions were not tracked
-// because the shard held MaxSessions (or MaxAlerts alerts).
-func (s *Shard) Dropped() uint64 { return s.dropped }
+// Dropped returns how many sessions were lost to make room for new ones
+// in a full table (see the package documentation), and how many alerts
+// were not raised because the shard held MaxAlerts.
+func (s *Shard) Dropped() uint64 {
+	s.flush()
+	return s.lost[0] + s.lost[1]
+}
 
 // SetModel takes a new model snapshot.
 func (s *Shard) SetModel(m *model.Model) {
+	s.flush()
 	s.model = m
 	s.groupNames = map[uint32]string{}
 	s.cidNames = map[uint32]string{}
@@ -206,18 +252,34 @@ func (s *Shard) SetModel(m *model.Model) {
 // AddCounters does nothing.
 func (s *Shard) AddCounters(*flow.IfCounters) {}
 
-// watched reports whether p watches what src (in group g) sends to dst.
-func (s *Shard) watched(p *policy.Policy, g uint16, c *model.Class, dst netip.Addr) bool {
-	return !slices.Contains(c.Dst.Groups, g) && !slices.Contains(c.Dst.Internal, p.CID) && !s.gp.Allowed(p, dst)
+// pending is a record waiting in the shard's queue (see "Speed" in the
+// package documentation): what the session and its alerts need of it.
+type pending struct {
+	key, bytes, packets  uint64
+	src, dst             netip.Addr
+	srcGroups, dstGroups []uint16
+	dstInternal          []uint32
+	sport, dport         uint16
+	proto                uint8
 }
 
-// watchedIn reports whether p, in force on one of groups, watches what
-// the record's source sends to dst: a template applies to every group of
-// its partition, and a record of two of them counts once.
-func (s *Shard) watchedIn(p *policy.Policy, groups []uint16, c *model.Class, dst netip.Addr) bool {
+// queueLen is how many records wait for their session's buckets to reach
+// the cache: enough to cover a memory access at the pipeline's pace.
+const queueLen = 8
+
+// watched reports whether p, in force on group g, watches what the
+// sender sends to the receiver of e.
+func (s *Shard) watched(p *policy.Policy, g uint16, e *pending) bool {
+	return !slices.Contains(e.dstGroups, g) && !slices.Contains(e.dstInternal, p.CID) && !s.gp.Allowed(p, e.dst)
+}
+
+// watchedIn reports whether p, in force on one of groups, watches e: a
+// template applies to every group of its partition, and a record of two
+// of them counts once.
+func (s *Shard) watchedIn(p *policy.Policy, groups []uint16, e *pending) bool {
 	for _, g := range groups {
 		for _, q := range s.gp.Of(g) {
-			if q.ID == p.ID && s.watched(q, g, c, dst) {
+			if q.ID == p.ID && s.watched(q, g, e) {
 				return true
 			}
 		}
@@ -226,15 +288,21 @@ func (s *Shard) watchedIn(p *policy.Policy, groups []uint16, c *model.Class, dst
 }
 
 // AddClass adds a record's bytes to its session, and to its alerts when
-// the session crossed a threshold.
+// the session crossed a threshold. A watched record waits in a short
+// queue while the memory of its session is fetched; the queue is
+// processed, in order, before anything reads the sessions or alerts.
 func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 	if c.Own&model.OwnRecord == 0 || len(c.Src.Groups) == 0 || r.Bytes == 0 || !s.gp.Any() {
 		return
 	}
+	src, dst := r.Src.Unmap(), r.Dst.Unmap()
+	e := pending{bytes: r.Bytes, packets: r.Packets, src: src, dst: dst,
+		srcGroups: c.Src.Groups, dstGroups: c.Dst.Groups, dstInternal: c.Dst.Internal,
+		sport: r.SrcPort, dport: r.DstPort, proto: r.Proto}
 	watched := false
 	for _, g := range c.Src.Groups {
 		for _, p := range s.gp.Of(g) {
-			if s.watched(p, g, c, r.Dst) {
+			if s.watched(p, g, &e) {
 				watched = true
 				break
 			}
@@ -243,73 +311,83 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 	if !watched {
 		return
 	}
-	src, dst := r.Src.Unmap(), r.Dst.Unmap()
-	var before, after uint64
-	var ok bool
+	t := &s.sessions
 	if src.Is4() && dst.Is4() {
-		before, after, ok = account(s, s.v4, key4{src.As4(), dst.As4(), r.SrcPort, r.DstPort, r.Proto}, r.Bytes)
+		e.key = t.hash4(src.As4(), dst.As4(), r.SrcPort, r.DstPort, r.Proto)
 	} else {
-		before, after, ok = account(s, s.v6, key6{src.As16(), dst.As16(), r.SrcPort, r.DstPort, r.Proto}, r.Bytes)
+		e.key = t.hash6(src.As16(), dst.As16(), r.SrcPort, r.DstPort, r.Proto)
 	}
-	if !ok {
+	t.prefetch(e.key)
+	if s.queued < queueLen {
+		s.queue[(s.head+s.queued)%queueLen] = e
+		s.queued++
 		return
 	}
-	for i, g := range c.Src.Groups {
+	s.account(&s.queue[s.head])
+	s.queue[s.head] = e
+	s.head = (s.head + 1) % queueLen
+}
+
+// flush accounts the records of the queue, and counts what they dropped
+// in the metric.
+func (s *Shard) flush() {
+	for ; s.queued > 0; s.queued-- {
+		s.account(&s.queue[s.head])
+		s.queue[s.head] = pending{}
+		s.head = (s.head + 1) % queueLen
+	}
+	for i, n := range s.lost {
+		if n != s.counted[i] {
+			s.drops[i].Add(float64(n - s.counted[i]))
+			s.counted[i] = n
+		}
+	}
+}
+
+// account adds the bytes of e to its session, and to its alerts when the
+// session crossed a threshold.
+func (s *Shard) account(e *pending) {
+	before, after, evicted := s.sessions.add(e.key, e.bytes, s.nowSec, s.idle)
+	if evicted {
+		s.lost[0]++
+	}
+	if after <= s.minThreshold {
+		return
+	}
+	for i, g := range e.srcGroups {
 		for _, p := range s.gp.Of(g) {
 			pp := Of(p)
-			if after <= pp.Threshold || !s.watched(p, g, c, r.Dst) || (i > 0 && s.watchedIn(p, c.Src.Groups[:i], c, r.Dst)) {
+			if after <= pp.Threshold || !s.watched(p, g, e) || (i > 0 && s.watchedIn(p, e.srcGroups[:i], e)) {
 				continue
 			}
-			add := r.Bytes
+			add := e.bytes
 			if before <= pp.Threshold {
 				add = after // the whole session, on crossing
 			}
-			s.raise(r, c, p, g, src, dst, add)
+			s.raise(e, p, g, add)
 		}
 	}
 }
 
-// account adds n bytes to session k and returns its bytes before and
-// after; false when the session is new and the table full.
-func account[K comparable](s *Shard, m map[K]session, k K, n uint64) (before, after uint64, ok bool) {
-	ss, found := m[k]
-	if !found {
-		if len(s.v4)+len(s.v6) >= MaxSessions {
-			s.dropped++
-			s.drops[0].Inc()
-			return 0, 0, false
-		}
-	} else if s.nowSec > ss.last && s.nowSec-ss.last > s.idle {
-		ss.bytes = 0 // the session ended; this is a new one
-	}
-	before = ss.bytes
-	ss.bytes += n
-	ss.last = s.nowSec
-	m[k] = ss
-	return before, ss.bytes, true
-}
-
-// raise adds n bytes to the alert of p on the record's sender and
-// receiver.
-func (s *Shard) raise(r *flow.Record, c *model.Class, p *policy.Policy, g uint16, src, dst netip.Addr, n uint64) {
-	k := alertKey{p.ID, src, dst}
+// raise adds n bytes to the alert of p on the sender and receiver of e.
+func (s *Shard) raise(e *pending, p *policy.Policy, g uint16, n uint64) {
+	k := alertKey{p.ID, e.src, e.dst}
 	a := s.alerts[k]
 	if a == nil {
 		if len(s.alerts) >= MaxAlerts {
-			s.dropped++
-			s.drops[1].Inc()
+			s.lost[1]++
 			return
 		}
-		a = &exAlert{key: src.String() + "/" + dst.String(), pol: p, sender: src, receiver: dst,
-			senderTG: s.gp.Group(g).ID, receiverTG: s.groupIn(c.Dst.Groups, p.CID),
-			senderPort: r.SrcPort, receiverPort: r.DstPort, proto: r.Proto, serverPort: serverPort(r.SrcPort, r.DstPort)}
+		a = &exAlert{key: e.src.String() + "/" + e.dst.String(), pol: p, sender: e.src, receiver: e.dst,
+			senderTG: s.gp.Group(g).ID, receiverTG: s.groupIn(e.dstGroups, p.CID),
+			senderPort: e.sport, receiverPort: e.dport, proto: e.proto, serverPort: serverPort(e.sport, e.dport)}
 		s.alerts[k] = a
 	} else {
-		a.addPort(serverPort(r.SrcPort, r.DstPort))
+		a.addPort(serverPort(e.sport, e.dport))
 	}
 	a.bytes += n
 	a.added += n
-	a.packets += r.Packets
+	a.packets += e.packets
 	a.last = s.now
 	if !a.dirty {
 		a.dirty = true
@@ -341,6 +419,7 @@ func (a *exAlert) addPort(port uint16) {
 // Tick reports the alerts that grew since the last tick, and forgets
 // ended sessions and idle alerts.
 func (s *Shard) Tick(now int64) {
+	s.flush()
 	s.update()
 	s.setNow(now)
 	dt := float64(now-s.lastTick) / float64(time.Second)
@@ -360,32 +439,24 @@ func (s *Shard) Tick(now int64) {
 	s.lastTick = now
 	if now-s.lastSweep >= sweepEvery {
 		s.lastSweep = now
-		sweep(s.v4, s.nowSec, s.idle)
-		sweep(s.v6, s.nowSec, s.idle)
+		s.sessions.sweep(s.nowSec, s.idle)
 		for k, a := range s.alerts {
 			if now-a.last > int64(AlertIdle) {
 				delete(s.alerts, k)
 			}
 		}
 	}
-	if s.dropped != s.logged && now-s.lastLog >= logEvery {
-		s.log.Warn("exfil sessions dropped: the shard tracks its maximum of sessions",
-			"dropped", s.dropped-s.logged, "max_sessions", MaxSessions)
-		s.logged, s.lastLog = s.dropped, now
-	}
-}
-
-func sweep[K comparable](m map[K]session, now, idle uint32) {
-	for k, ss := range m {
-		if now > ss.last && now-ss.last > idle {
-			delete(m, k)
-		}
+	if d := s.lost[0] + s.lost[1]; d != s.logged && now-s.lastLog >= logEvery {
+		s.log.Warn("exfil sessions or alerts dropped: the shard's session or alert table is full; more shards (cores) spread them, fewer watched traffic groups make fewer",
+			"sessions_dropped", s.lost[0], "alerts_dropped", s.lost[1], "sessions", s.sessions.n, "max_sessions", MaxSessions, "max_alerts", MaxAlerts)
+		s.logged, s.lastLog = d, now
 	}
 }
 
 // Poll reports the alerts first raised since the last tick or poll at
 // once.
 func (s *Shard) Poll(now int64) {
+	s.flush()
 	s.update()
 	s.setNow(now)
 	sent := false
@@ -405,7 +476,14 @@ func (s *Shard) Poll(now int64) {
 
 func (s *Shard) setNow(now int64) {
 	s.now = now
-	s.nowSec = uint32(now / int64(time.Second))
+	sec := uint32(now / int64(time.Second))
+	if d := int64(sec) - int64(s.nowSec); d > maxJump || d < -maxJump {
+		// Every session ended (a jump forward beyond the longest
+		// session_idle), or began in what is now the future: the table
+		// keeps last-seen seconds modulo 2^20 and could not tell.
+		s.sessions.reset()
+	}
+	s.nowSec = sec
 }
 
 // update resolves the policies again when they or the model changed:
@@ -418,11 +496,12 @@ func (s *Shard) update() {
 	if !s.gp.Update(set, s.model) {
 		return
 	}
-	s.idle = 0
+	s.idle, s.minThreshold = 0, maxBytes
 	if s.model != nil {
 		for i := range s.model.Groups {
 			for _, p := range s.gp.Of(uint16(i)) {
 				s.idle = max(s.idle, Of(p).SessionIdle)
+				s.minThreshold = min(s.minThreshold, Of(p).Threshold)
 			}
 		}
 	}

@@ -1,0 +1,300 @@
+package exfil
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+	"unsafe"
+)
+
+// The session table (see "State and memory" in the package
+// documentation): a flat array of 16-byte slots, in buckets of
+// bucketSlots slots (64 bytes, a cache line), each session in one of two
+// buckets chosen by its hash.
+const (
+	bucketSlots = 4
+	// minSlots is the size of a new table; it doubles when half full,
+	// up to maxSlots.
+	minSlots = 4096
+	maxSlots = 2 * MaxSessions
+
+	// A slot's val packs the bytes the session sent (saturating at
+	// maxBytes) above its last-seen second, modulo 2^lastBits.
+	lastBits = 20
+	lastMask = 1<<lastBits - 1
+	maxBytes = 1<<(64-lastBits) - 1
+	// maxJump is how far the clock may move between two calls of setNow
+	// before every session is taken as ended: beyond it, a last-seen
+	// second modulo 2^lastBits could no longer be told from a recent one.
+	maxJump = 1 << (lastBits - 2)
+)
+
+// slot is one session: key is its 5-tuple's hash (never 0; 0 marks a
+// free slot), val its bytes and last-seen second.
+type slot struct {
+	key, val uint64
+}
+
+// bucket is the slots of a bucket: a cache line, as the table's array is
+// 64-byte aligned (a large allocation starts on a page).
+type bucket [bucketSlots]slot
+
+func (v slot) bytes() uint64 { return v.val >> lastBits }
+
+// idleFor returns the seconds since the slot's last record, at now (a
+// second modulo 2^lastBits); 0 when its last record is later than now
+// (the clock went back).
+func (v slot) idleFor(now uint32) uint32 {
+	d := (now - uint32(v.val)) & lastMask
+	if d >= 1<<(lastBits-1) {
+		return 0
+	}
+	return d
+}
+
+func pack(bytes uint64, now uint32) uint64 { return bytes<<lastBits | uint64(now&lastMask) }
+
+// table holds the sessions of a shard.
+type table struct {
+	slots []slot
+	mask  uint64 // buckets - 1
+	n     int    // slots in use, ended sessions not yet swept included
+	seed  [4]uint64
+	// mem releases slots when they are not of the Go heap (see
+	// allocSlots): when the table grows, or once the Shard is garbage.
+	mem *region
+}
+
+// region is the release of a table's slots.
+type region struct{ release func() }
+
+func (r *region) free() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
+}
+
+func newTable() table {
+	t := table{seed: [4]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64()}, mem: &region{}}
+	t.alloc(minSlots)
+	return t
+}
+
+func (t *table) alloc(n int) {
+	t.mem.free()
+	t.slots, t.mem.release = allocSlots(n)
+	t.mask = uint64(n/bucketSlots - 1)
+	t.n = 0
+}
+
+// offHeap returns the bytes of the slots mapped outside the Go heap.
+func (t *table) offHeap() int {
+	if t.mem.release == nil {
+		return 0
+	}
+	return len(t.slots) * int(unsafe.Sizeof(slot{}))
+}
+
+// mix is the 64×64→128-bit multiply folded to 64 bits of wyhash.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+func nonzero(h uint64) uint64 {
+	if h == 0 {
+		return 1
+	}
+	return h
+}
+
+// hash4 and hash6 hash the 5-tuple of an IPv4 or IPv6 session with the
+// table's random seed.
+func (t *table) hash4(src, dst [4]byte, sport, dport uint16, proto uint8) uint64 {
+	a := uint64(binary.BigEndian.Uint32(src[:]))<<32 | uint64(binary.BigEndian.Uint32(dst[:]))
+	b := uint64(sport)<<24 | uint64(dport)<<8 | uint64(proto)
+	return nonzero(mix(mix(a^t.seed[0], b^t.seed[1])^t.seed[2], t.seed[3]|1))
+}
+
+func (t *table) hash6(src, dst [16]byte, sport, dport uint16, proto uint8) uint64 {
+	be := binary.BigEndian
+	b := 1<<40 | uint64(sport)<<24 | uint64(dport)<<8 | uint64(proto)
+	h := mix(be.Uint64(src[:8])^t.seed[0], be.Uint64(src[8:])^t.seed[1])
+	h = mix(h^be.Uint64(dst[:8])^t.seed[2], be.Uint64(dst[8:])^t.seed[3])
+	return nonzero(mix(h^b^t.seed[0], t.seed[3]|1))
+}
+
+// buckets returns the two buckets of key k.
+func (t *table) buckets(k uint64) (b1, b2 *bucket) {
+	i, j := (k&t.mask)*bucketSlots, (k>>32&t.mask)*bucketSlots
+	return (*bucket)(t.slots[i : i+bucketSlots]), (*bucket)(t.slots[j : j+bucketSlots])
+}
+
+// other returns the bucket of key k that is not b.
+func (t *table) other(k uint64, b *bucket) *bucket {
+	b1, b2 := t.buckets(k)
+	if b1 == b {
+		return b2
+	}
+	return b1
+}
+
+// add adds n bytes to session k at second now (with sessions idle longer
+// than idle ended) and returns its bytes before and after. evicted
+// reports that a live session was lost to make room (see evict).
+func (t *table) add(k, n uint64, now, idle uint32) (before, after uint64, evicted bool) {
+	b1, b2 := t.buckets(k)
+	for i := range b1 {
+		if b1[i].key == k {
+			return t.update(&b1[i], n, now, idle)
+		}
+	}
+	for i := range b2 {
+		if b2[i].key == k {
+			return t.update(&b2[i], n, now, idle)
+		}
+	}
+	if t.n >= len(t.slots)/2 && len(t.slots) < maxSlots {
+		t.grow(now, idle)
+		b1, b2 = t.buckets(k)
+	}
+	n = min(n, maxBytes)
+	return 0, n, !t.insert(b1, b2, slot{k, pack(n, now)}, now, idle)
+}
+
+func (t *table) update(s *slot, n uint64, now, idle uint32) (before, after uint64, evicted bool) {
+	if s.idleFor(now) <= idle {
+		before = s.bytes()
+	} // else the session ended; this is a new one
+	after = before + min(n, maxBytes-before)
+	s.val = pack(after, now)
+	return before, after, false
+}
+
+// insert puts v, a new session, in one of its buckets b1 and b2; false
+// when a live session was lost to make room.
+func (t *table) insert(b1, b2 *bucket, v slot, now, idle uint32) bool {
+	if t.place(b1, b2, v, now, idle) {
+		return true
+	}
+	if t.n < len(t.slots)/4*3 && (t.displace(b1, v, now, idle) || t.displace(b2, v, now, idle)) {
+		return true
+	}
+	t.evict(b1, b2, v, now)
+	return false
+}
+
+// place puts v in a free slot (empty, or of an ended session) of the
+// bucket with more of them, b1 on a tie; false when neither has one.
+func (t *table) place(b1, b2 *bucket, v slot, now, idle uint32) bool {
+	f1, i1 := b1.free(now, idle)
+	f2, i2 := b2.free(now, idle)
+	b, i := b1, i1
+	if f2 > f1 {
+		b, i = b2, i2
+	} else if f1 == 0 {
+		return false
+	}
+	if b[i].key == 0 {
+		t.n++
+	}
+	b[i] = v
+	return true
+}
+
+// free returns how many slots of b are free, and the first of them.
+func (b *bucket) free(now, idle uint32) (n, first int) {
+	first = -1
+	for i := range b {
+		if b[i].key == 0 || b[i].idleFor(now) > idle {
+			if n == 0 {
+				first = i
+			}
+			n++
+		}
+	}
+	return n, first
+}
+
+// displace moves a session of the full bucket b to its other bucket if
+// that has a free slot, and puts v in its place; false when none can
+// move. A table below three quarters full tries it before evicting: two
+// choices of four slots and one such move keep every session up to half
+// full (MaxSessions), as a uniform hash places them.
+func (t *table) displace(b *bucket, v slot, now, idle uint32) bool {
+	for i := range b {
+		o := t.other(b[i].key, b)
+		if f, j := o.free(now, idle); f > 0 {
+			if o[j].key == 0 {
+				t.n++
+			}
+			o[j], b[i] = b[i], v
+			return true
+		}
+	}
+	return false
+}
+
+// evict replaces the session of b1 and b2 with the fewest bytes (the
+// oldest of equals) by v, unless v has fewer: the sessions that matter
+// are the ones that sent much, and a flood of new small sessions then
+// replaces its own.
+func (t *table) evict(b1, b2 *bucket, v slot, now uint32) {
+	victim, low := &b1[0], b1[0].rank(now)
+	for i := 1; i < len(b1); i++ {
+		if r := b1[i].rank(now); r < low {
+			victim, low = &b1[i], r
+		}
+	}
+	for i := range b2 {
+		if r := b2[i].rank(now); r < low {
+			victim, low = &b2[i], r
+		}
+	}
+	if v.bytes() >= victim.bytes() {
+		*victim = v
+	}
+}
+
+// rank orders sessions for eviction: fewer bytes first, then longer idle.
+func (v slot) rank(now uint32) uint64 {
+	return v.val&^lastMask | uint64(lastMask-v.idleFor(now))
+}
+
+// grow doubles the table, leaving ended sessions behind.
+func (t *table) grow(now, idle uint32) {
+	old, mem := t.slots, &region{t.mem.release}
+	defer mem.free()
+	t.mem.release = nil // freed once old is copied
+	t.alloc(min(2*len(old), maxSlots))
+	for _, v := range old {
+		if v.key != 0 && v.idleFor(now) <= idle {
+			b1, b2 := t.buckets(v.key)
+			t.insert(b1, b2, v, now, idle) // never full: the new table is at most a quarter full
+
+		}
+	}
+}
+
+// sweep frees the slots of ended sessions.
+func (t *table) sweep(now, idle uint32) {
+	for i := range t.slots {
+		if t.slots[i].key != 0 && t.slots[i].idleFor(now) > idle {
+			t.slots[i] = slot{}
+			t.n--
+		}
+	}
+}
+
+// reset forgets every session.
+func (t *table) reset() {
+	clear(t.slots)
+	t.n = 0
+}
+
+// prefetch asks the processor for the buckets of key k, without waiting.
+func (t *table) prefetch(k uint64) {
+	b1, b2 := t.buckets(k)
+	prefetch(b1, b2)
+}
