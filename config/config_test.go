@@ -27,6 +27,7 @@ import (
 	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/replay"
+	"github.com/flowsentry/flowsentry/samples"
 )
 
 // inTempDir moves the test into a fresh folder, writes files there (name →
@@ -60,6 +61,7 @@ func TestDefault(t *testing.T) {
 		Admin:       AdminConfig{User: "admin"},
 		Alerts:      alert.DefaultConfig(),
 		Baselines:   detect.DefaultBaselineConfig(),
+		Samples:     samples.DefaultConfig(),
 		Plugins:     plugin.DefaultRunnerConfig(),
 		Annotations: annotate.DefaultConfig(),
 	}
