@@ -523,46 +523,16 @@ func role(r *flow.Record) int {
 // byPorts tells the client by the ports: 1 the source's, -1 the
 // destination's, 0 unknown.
 func byPorts(sp, dp uint16) int {
-	rs, rd := rank(sp), rank(dp)
+	rs, rd := detect.PortRank(sp), detect.PortRank(dp)
 	switch {
 	case rs > rd:
 		return 1
 	case rs < rd:
 		return -1
-	case sp == dp || rs == rankEphemeral:
+	case sp == dp || rs == detect.RankEphemeral:
 		return 0
 	case sp > dp:
 		return 1
 	}
 	return -1
-}
-
-// Port ranks, from server-like to client-like.
-const (
-	rankWellKnown = iota
-	rankService
-	rankRegistered
-	rankEphemeral
-)
-
-// services are known server ports from 1024 up.
-var services = [...]uint16{1080, 1194, 1433, 1521, 1723, 1883, 2049, 2375, 2376, 3128, 3306, 3389, 5060, 5061, 5222,
-	5432, 5671, 5672, 5900, 5938, 6379, 6443, 6667, 8000, 8008, 8080, 8081, 8443, 8883, 8888, 9000, 9092, 9200, 9418,
-	11211, 27017}
-
-func rank(port uint16) int {
-	switch {
-	case port == 0:
-		return rankEphemeral
-	case port < 1024:
-		return rankWellKnown
-	case port >= 32768:
-		return rankEphemeral
-	}
-	for _, p := range services {
-		if p == port {
-			return rankService
-		}
-	}
-	return rankRegistered
 }
