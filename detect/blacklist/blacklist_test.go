@@ -1,7 +1,6 @@
 package blacklist
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,42 +11,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
-
-type recorder struct {
-	got     []alert.Condition
-	commits int
-}
-
-func (r *recorder) Observe(_ time.Time, c alert.Condition) { r.got = append(r.got, c) }
-func (r *recorder) Commit()                                { r.commits++ }
-
-// last returns the last condition observed per key.
-func (r *recorder) last() map[string]alert.Condition {
-	out := map[string]alert.Condition{}
-	for _, c := range r.got {
-		out[c.Key] = c
-	}
-	return out
-}
-
-// fields returns a condition's fields by name, lists joined by spaces.
-func fields(c alert.Condition) map[string]string {
-	out := map[string]string{}
-	for _, f := range c.Fields {
-		if f.IsList {
-			out[f.Name] = strings.Join(f.List, " ")
-		} else {
-			out[f.Name] = f.Value
-		}
-	}
-	return out
-}
 
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).UnixNano()
 
@@ -86,20 +55,17 @@ func testModel(t testing.TB) *model.Model {
 type harness struct {
 	m     *model.Model
 	s     *Shard
-	rec   *recorder
+	rec   *detecttest.Recorder
 	now   int64
 	class model.Class
 }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	pm := policy.NewManager(&policy.MemStore{}, nil)
 	p := policy.Policy{ID: 1, Name: "blacklist", Family: Family, Target: policy.TargetGroups, Object: policy.ObjectGroup,
 		Severity: 7, Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.99/32")}, Params: &Params{}}
-	if err := pm.Load(context.Background(), []policy.Policy{p}, nil); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{m: testModel(t), rec: &recorder{}, now: t0}
+	pm := detecttest.NewManager(t, p)
+	h := &harness{m: testModel(t), rec: &detecttest.Recorder{}, now: t0}
 	h.s = New(detect.Deps{Family: Family, Policies: pm.Set, Observer: h.rec})
 	h.s.SetModel(h.m)
 	h.s.Tick(h.now)
@@ -235,11 +201,11 @@ func TestAlerts(t *testing.T) {
 			h.add(tt.recs...)
 			h.tick(time.Second)
 			got := map[string]map[string]string{}
-			for k, c := range h.rec.last() {
+			for k, c := range h.rec.Last() {
 				if c.Type != AlertType || c.Policy != 1 || c.Severity != 7 || c.CIDName != "default" {
 					t.Errorf("%s: condition %+v", k, c)
 				}
-				all := fields(c)
+				all := detecttest.Fields(c)
 				f := map[string]string{}
 				for name := range tt.want[k] {
 					if v, ok := all[name]; ok {
@@ -267,11 +233,11 @@ func TestFieldOrder(t *testing.T) {
 	h := newHarness(t)
 	h.add(rec("10.0.0.5", 40000, "203.0.113.7", 443, tcp, synOny))
 	h.tick(time.Second)
-	if len(h.rec.got) != 1 {
-		t.Fatalf("got %d conditions, want 1", len(h.rec.got))
+	if len(h.rec.Got) != 1 {
+		t.Fatalf("got %d conditions, want 1", len(h.rec.Got))
 	}
 	var names []string
-	for _, f := range h.rec.got[0].Fields {
+	for _, f := range h.rec.Got[0].Fields {
 		names = append(names, f.Name)
 	}
 	want := []string{"CLIENT_IP", "CLIENT_BLACKLIST", "CLIENT_TG", "CLIENT_TG_NAME", "SERVER_IP", "SERVER_BLACKLIST", "SERVER_BL_NAME",
@@ -288,28 +254,28 @@ func TestLifecycle(t *testing.T) {
 	h.now += int64(100 * time.Millisecond)
 	h.add(rec("10.0.0.5", 40000, "203.0.113.7", 443, tcp, synOny))
 	h.s.Poll(h.now)
-	if len(h.rec.got) != 1 || h.rec.commits != 1 {
-		t.Fatalf("after Poll: %d conditions, %d commits; want 1, 1", len(h.rec.got), h.rec.commits)
+	if len(h.rec.Got) != 1 || h.rec.Commits != 1 {
+		t.Fatalf("after Poll: %d conditions, %d commits; want 1, 1", len(h.rec.Got), h.rec.Commits)
 	}
 	h.s.Poll(h.now + int64(100*time.Millisecond))
-	if len(h.rec.got) != 1 || h.rec.commits != 1 {
-		t.Fatalf("after a second Poll: %d conditions, %d commits; want 1, 1", len(h.rec.got), h.rec.commits)
+	if len(h.rec.Got) != 1 || h.rec.Commits != 1 {
+		t.Fatalf("after a second Poll: %d conditions, %d commits; want 1, 1", len(h.rec.Got), h.rec.Commits)
 	}
 	h.tick(time.Second)
 	for i := range 5 {
 		h.add(rec("10.0.0.5", uint16(40001+i), "203.0.113.7", 443, tcp, synOny))
 		h.tick(time.Second)
 	}
-	if n := len(h.rec.got); n != 7 {
+	if n := len(h.rec.Got); n != 7 {
 		t.Fatalf("observed %d times, want 7", n)
 	}
-	if got := fields(h.rec.got[6])["CONNECTION_COUNT"]; got != "6" {
+	if got := detecttest.Fields(h.rec.Got[6].Condition)["CONNECTION_COUNT"]; got != "6" {
 		t.Errorf("CONNECTION_COUNT %s, want 6", got)
 	}
 	for range 60 {
 		h.tick(time.Second)
 	}
-	if n := len(h.rec.got); n != 7 {
+	if n := len(h.rec.Got); n != 7 {
 		t.Errorf("observed %d times while quiet, want 7", n)
 	}
 	if h.s.Pairs() != 1 {
@@ -322,7 +288,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	h.add(rec("10.0.0.5", 41000, "203.0.113.7", 8443, tcp, synOny))
 	h.tick(time.Second)
-	if f := fields(h.rec.got[len(h.rec.got)-1]); f["CONNECTION_COUNT"] != "1" || f["SERVER_PORT"] != "8443" {
+	if f := detecttest.Fields(h.rec.Got[len(h.rec.Got)-1].Condition); f["CONNECTION_COUNT"] != "1" || f["SERVER_PORT"] != "8443" {
 		t.Errorf("after a restart: %v", f)
 	}
 }
@@ -340,7 +306,7 @@ func TestBounds(t *testing.T) {
 		h.add(r)
 	}
 	h.tick(time.Second)
-	f := fields(h.rec.last()["10.0.0.5/203.0.113.7"])
+	f := detecttest.Fields(h.rec.Last()["10.0.0.5/203.0.113.7"])
 	if f["TOTAL_PORTS"] != "200" || len(strings.Fields(f["ADDITIONAL_PORTS"])) != MaxListedPorts {
 		t.Errorf("TOTAL_PORTS %s, %d ports listed; want 200, %d", f["TOTAL_PORTS"], len(strings.Fields(f["ADDITIONAL_PORTS"])), MaxListedPorts)
 	}

@@ -243,7 +243,7 @@ func TestFamilies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, tc.policies...)
 			h.run(3*time.Second, tc.rate, kinds[tc.traffic])
-			got := strings.Join(h.rec.types(), ",")
+			got := strings.Join(h.rec.Types(), ",")
 			if got != tc.want {
 				t.Fatalf("alert types %q, want %q", got, tc.want)
 			}
@@ -251,8 +251,8 @@ func TestFamilies(t *testing.T) {
 				return
 			}
 			ids := map[uint64]bool{}
-			for _, o := range h.rec.got {
-				ids[o.c.Policy] = true
+			for _, o := range h.rec.Got {
+				ids[o.Policy] = true
 			}
 			if len(ids) != 1 {
 				t.Errorf("alerts of %d policies, want 1", len(ids))
@@ -325,12 +325,12 @@ func TestOneAlertPerAttack(t *testing.T) {
 			for _, p := range tc.phases {
 				h.run(3*time.Second, p.rate, p.gen)
 			}
-			if got := strings.Join(h.rec.types(), ","); got != tc.want {
+			if got := strings.Join(h.rec.Types(), ","); got != tc.want {
 				t.Errorf("alert types %q, want %q", got, tc.want)
 			}
 			ids := map[uint64]bool{}
-			for _, o := range h.rec.got {
-				ids[o.c.Policy] = true
+			for _, o := range h.rec.Got {
+				ids[o.Policy] = true
 			}
 			if len(ids) != tc.npol {
 				t.Errorf("alerts of %d policies, want %d", len(ids), tc.npol)

@@ -1,57 +1,16 @@
 package ddos
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
-
-type observed struct {
-	now time.Time
-	c   alert.Condition
-}
-
-// recorder is a fake alert engine.
-type recorder struct {
-	got     []observed
-	commits int
-}
-
-func (r *recorder) Observe(now time.Time, c alert.Condition) { r.got = append(r.got, observed{now, c}) }
-func (r *recorder) Commit()                                  { r.commits++ }
-
-// types returns the distinct (policy, type, key) observed, in order.
-func (r *recorder) types() []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, o := range r.got {
-		k := o.c.Type
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func (r *recorder) field(name string) string {
-	if len(r.got) == 0 {
-		return ""
-	}
-	for _, f := range r.got[len(r.got)-1].c.Fields {
-		if f.Name == name {
-			return f.Value
-		}
-	}
-	return ""
-}
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
 
@@ -61,7 +20,7 @@ type harness struct {
 	t     testing.TB
 	m     *model.Model
 	st    *Stage
-	rec   *recorder
+	rec   *detecttest.Recorder
 	now   int64
 	class model.Class
 }
@@ -92,12 +51,8 @@ func ampPol(id uint64, port uint16, thr float64) policy.Policy {
 
 func newHarness(t testing.TB, policies ...policy.Policy) *harness {
 	t.Helper()
-	pm := policy.NewManager(&policy.MemStore{}, nil)
-	if err := pm.Load(context.Background(), policies, nil); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, m: testModel(), rec: &recorder{}, now: t0}
-	h.st = newStage(detect.Deps{Family: Flood, Policies: pm.Set, Observer: h.rec})
+	h := &harness{t: t, m: testModel(), rec: &detecttest.Recorder{}, now: t0}
+	h.st = newStage(detect.Deps{Family: Flood, Policies: detecttest.NewManager(t, policies...).Set, Observer: h.rec})
 	h.st.SetModel(h.m)
 	h.st.Tick(h.now)
 	return h

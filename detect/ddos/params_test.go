@@ -1,9 +1,9 @@
 package ddos
 
 import (
-	"strings"
 	"testing"
 
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/policy"
 )
 
@@ -25,16 +25,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.p
-			err := p.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
+			detecttest.CheckError(t, p.Validate(), tc.want)
 		})
 	}
 }

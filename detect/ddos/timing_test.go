@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
@@ -25,10 +26,10 @@ func TestLatency(t *testing.T) {
 			h := newHarness(t, pol(1, Flood, 1000))
 			start := h.now
 			h.run(2*time.Second, int(1000*tc.mult), kinds["syn"])
-			if len(h.rec.got) == 0 || h.rec.commits == 0 {
+			if len(h.rec.Got) == 0 || h.rec.Commits == 0 {
 				t.Fatal("no alert")
 			}
-			lat := time.Duration(h.rec.got[0].now.UnixNano() - start)
+			lat := time.Duration(h.rec.Got[0].Time.UnixNano() - start)
 			t.Logf("%.1f× threshold: CREATE after %v", tc.mult, lat)
 			if lat > tc.max {
 				t.Errorf("latency %v, want at most %v", lat, tc.max)
@@ -42,8 +43,8 @@ func TestBurst(t *testing.T) {
 	h := newHarness(t, pol(1, Flood, 1000))
 	h.run(200*time.Millisecond, 4000, kinds["syn"])
 	h.run(3*time.Second, 0, nil)
-	if len(h.rec.got) != 0 {
-		t.Fatalf("a short burst alerted: %+v", h.rec.got[0].c)
+	if len(h.rec.Got) != 0 {
+		t.Fatalf("a short burst alerted: %+v", h.rec.Got[0].Condition)
 	}
 }
 
@@ -84,11 +85,11 @@ func TestLongRecords(t *testing.T) {
 				}
 				h.step()
 			}
-			if got := len(h.rec.got) > 0; got != tc.want {
+			if got := len(h.rec.Got) > 0; got != tc.want {
 				t.Fatalf("alerted %v, want %v", got, tc.want)
 			}
 			if tc.want {
-				if v := h.rec.got[len(h.rec.got)-1].c.Values.PacketsIn; v < 150000 || v > 250000 {
+				if v := h.rec.Got[len(h.rec.Got)-1].Values.PacketsIn; v < 150000 || v > 250000 {
 					t.Errorf("packets_in %v, want the scaled 200000", v)
 				}
 			}
@@ -101,19 +102,19 @@ func TestLongRecords(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	h := newHarness(t, pol(1, Flood, 1000), pol(2, Flood, 1000))
 	h.run(5*time.Second, 3000, kinds["syn"])
-	n := len(h.rec.got)
+	n := len(h.rec.Got)
 	if n < 5*2 {
 		t.Fatalf("%d observations over 5 s of flood, want one per tick and policy", n)
 	}
+	last := h.rec.Got[len(h.rec.Got)-1].Condition
 	for _, want := range []struct{ name, value string }{
 		{"TARGET_IP", "10.10.10.10"}, {"TARGET_MASK", "8"}, {"TARGET_TG", "1"}, {"TARGET_TG_NAME", "internal"},
 		{"PROTO", "6"}, {"PORT", "80"}, {"THRESHOLD_VALUE", "1000.00"},
 	} {
-		if got := h.rec.field(want.name); got != want.value {
+		if got := detecttest.Field(last, want.name); got != want.value {
 			t.Errorf("%s = %q, want %q", want.name, got, want.value)
 		}
 	}
-	last := h.rec.got[len(h.rec.got)-1].c
 	if last.Key != "ddos_flood/10.10.10.10" || last.Type != "ddos_synflood" {
 		t.Errorf("key %q type %q", last.Key, last.Type)
 	}
@@ -133,8 +134,8 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("TOTAL_SOURCES %s", total)
 	}
 	h.run(30*time.Second, 0, nil)
-	if len(h.rec.got) > n+2*2 {
-		t.Errorf("still observed after the flood: %d → %d", n, len(h.rec.got))
+	if len(h.rec.Got) > n+2*2 {
+		t.Errorf("still observed after the flood: %d → %d", n, len(h.rec.Got))
 	}
 	if h.st.hotN != 0 || len(h.st.index) != 0 {
 		t.Errorf("%d hot and %d tracked targets left after 30 quiet seconds", h.st.hotN, len(h.st.index))
@@ -147,7 +148,7 @@ func TestAllowList(t *testing.T) {
 	p.Allow = []netip.Prefix{netip.MustParsePrefix("96.0.0.0/3"), netip.MustParsePrefix("128.0.0.0/2")}
 	h := newHarness(t, p)
 	h.run(3*time.Second, 5000, kinds["syn"])
-	if len(h.rec.got) != 0 {
+	if len(h.rec.Got) != 0 {
 		t.Fatal("allowed sources alerted")
 	}
 }

@@ -48,7 +48,7 @@ func BenchmarkNewServer(b *testing.B) {
 		h := newHarness(b, 1, nil, testPolicies(0, 1<<20))
 		all := recs(clients, false)
 		h.step(all...)
-		h.rec.got = nil
+		h.rec.Reset()
 		s := h.shards[0]
 		classes := classify(h, all)
 		i := 0
@@ -58,8 +58,8 @@ func BenchmarkNewServer(b *testing.B) {
 				i = 0
 			}
 		}
-		if len(h.rec.got) != 0 || s.Stats().Pending != 0 {
-			b.Fatalf("known sessions alerted or were tracked: %d, %d", len(h.rec.got), s.Stats().Pending)
+		if len(h.rec.Got) != 0 || s.Stats().Pending != 0 {
+			b.Fatalf("known sessions alerted or were tracked: %d, %d", len(h.rec.Got), s.Stats().Pending)
 		}
 	})
 	b.Run("pending", func(b *testing.B) {

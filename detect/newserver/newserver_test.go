@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,23 +13,19 @@ import (
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
 
-type recorder struct{ got []alert.Condition }
-
-func (r *recorder) Observe(_ time.Time, c alert.Condition) { r.got = append(r.got, c) }
-func (r *recorder) Commit()                                {}
-
-// summary is "TYPE KEY".
-func (r *recorder) summary() []string {
+// typeKeys is "TYPE KEY" of each condition r observed; it forgets them.
+func typeKeys(r *detecttest.Recorder) []string {
 	var out []string
-	for _, c := range r.got {
+	for _, c := range r.Got {
 		out = append(out, c.Type+" "+c.Key)
 	}
-	r.got = nil
+	r.Reset()
 	return out
 }
 
@@ -42,7 +37,7 @@ type harness struct {
 	m      *model.Model
 	whole  *Detector
 	shards []*Shard
-	rec    *recorder
+	rec    *detecttest.Recorder
 	now    int64
 	class  model.Class
 }
@@ -68,12 +63,8 @@ func testPolicies(learning time.Duration, maxLearned int) []policy.Policy {
 
 func newHarness(t testing.TB, n int, st Store, policies []policy.Policy) *harness {
 	t.Helper()
-	pm := policy.NewManager(&policy.MemStore{}, nil)
-	if err := pm.Load(context.Background(), policies, nil); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, m: testModel(), rec: &recorder{}, now: t0}
-	d := detect.Deps{Policies: pm.Set, Observer: h.rec}
+	h := &harness{t: t, m: testModel(), rec: &detecttest.Recorder{}, now: t0}
+	d := detect.Deps{Policies: detecttest.NewManager(t, policies...).Set, Observer: h.rec}
 	var shards []detect.ShardStage
 	for range n {
 		s := NewShard(d)
@@ -258,7 +249,7 @@ func TestDetector(t *testing.T) {
 						recs = append(recs, s.records(h.now)...)
 					}
 					h.step(recs...)
-					got = append(got, h.rec.summary()...)
+					got = append(got, typeKeys(h.rec)...)
 				}
 				if diff := cmp.Diff(got, tc.want); diff != "" {
 					t.Errorf("alerts (-got +want):\n%s", diff)
@@ -271,10 +262,10 @@ func TestDetector(t *testing.T) {
 func TestAlertFields(t *testing.T) {
 	h := newHarness(t, 1, nil, testPolicies(0, DefaultMaxLearned))
 	h.step(tcp("198.51.100.7", 50000, "10.0.0.5", 443).records(h.now)...)
-	if len(h.rec.got) != 2 {
-		t.Fatalf("got %d conditions, want 2", len(h.rec.got))
+	if len(h.rec.Got) != 2 {
+		t.Fatalf("got %d conditions, want 2", len(h.rec.Got))
 	}
-	c := h.rec.got[1]
+	c := h.rec.Got[1].Condition
 	want := []alert.Field{
 		{Name: "SERVER_IP", Value: "10.0.0.5"},
 		{Name: "SERVER_TG", Value: "1", Number: true},
@@ -303,7 +294,7 @@ func TestRestart(t *testing.T) {
 	h := newHarness(t, 2, st, testPolicies(time.Hour, DefaultMaxLearned))
 	h.step(web.records(h.now)...)
 	h.step(udp("198.51.100.8", 40000, "fd00::53", 53, 1, 1).records(h.now)...)
-	if got := h.rec.summary(); len(got) != 0 {
+	if got := typeKeys(h.rec); len(got) != 0 {
 		t.Fatalf("learning period alerted: %v", got)
 	}
 	h.whole.Stop()
@@ -319,7 +310,7 @@ func TestRestart(t *testing.T) {
 	h2.step(udp("198.51.100.8", 40001, "fd00::53", 53, 1, 1).records(h2.now)...)
 	h2.step(with(web, func(s *sess) { s.sport = 8443 }).records(h2.now)...)
 	want := []string{"new_server 10.0.0.5/6/8443", "new_client 10.0.0.5/6/8443/198.51.100.7"}
-	if diff := cmp.Diff(h2.rec.summary(), want); diff != "" {
+	if diff := cmp.Diff(typeKeys(h2.rec), want); diff != "" {
 		t.Errorf("after restart (-got +want):\n%s", diff)
 	}
 	h2.whole.Stop()
@@ -336,7 +327,7 @@ func TestMaxLearned(t *testing.T) {
 		recs = append(recs, tcp(fmt.Sprintf("198.51.100.%d", i+1), 50000, "10.0.0.5", 443).records(h.now)...)
 	}
 	h.step(recs...)
-	got := h.rec.summary()
+	got := typeKeys(h.rec)
 	// The server policy learns one entry; the client policy two.
 	if len(got) != 3 {
 		t.Errorf("alerts %v, want 3", got)
@@ -358,10 +349,7 @@ func TestValidate(t *testing.T) {
 		{"no entries", Params{}, "max_learned: 0 is out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.p.Validate(nil)
-			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
-				t.Errorf("Validate = %v, want %q", err, tc.want)
-			}
+			detecttest.CheckError(t, tc.p.Validate(nil), tc.want)
 		})
 	}
 }

@@ -1,29 +1,18 @@
 package slow
 
 import (
-	"context"
 	"net/netip"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
-
-type observed struct {
-	now time.Time
-	c   alert.Condition
-}
-
-type recorder struct{ got []observed }
-
-func (r *recorder) Observe(now time.Time, c alert.Condition) { r.got = append(r.got, observed{now, c}) }
-func (r *recorder) Commit()                                  {}
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
 
@@ -50,19 +39,15 @@ type harness struct {
 	t     *testing.T
 	m     *model.Model
 	det   *Detector
-	rec   *recorder
+	rec   *detecttest.Recorder
 	now   int64
 	class model.Class
 }
 
 func newHarness(t *testing.T, policies ...policy.Policy) *harness {
 	t.Helper()
-	pm := policy.NewManager(&policy.MemStore{}, nil)
-	if err := pm.Load(context.Background(), policies, nil); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, m: testModel(), rec: &recorder{}, now: t0}
-	h.det = New(detect.Deps{Family: Family, Policies: pm.Set, Observer: h.rec})
+	h := &harness{t: t, m: testModel(), rec: &detecttest.Recorder{}, now: t0}
+	h.det = New(detect.Deps{Family: Family, Policies: detecttest.NewManager(t, policies...).Set, Observer: h.rec})
 	h.det.SetModel(h.m)
 	return h
 }
@@ -129,18 +114,6 @@ func clients(server string, port uint16, n int, size, reply uint64, interval tim
 		}
 	}
 	return out
-}
-
-func field(c alert.Condition, name string) string {
-	for _, f := range c.Fields {
-		if f.Name == name {
-			if f.IsList {
-				return strings.Join(f.List, " ")
-			}
-			return f.Value
-		}
-	}
-	return "<none>"
 }
 
 func TestSlow(t *testing.T) {
@@ -241,14 +214,14 @@ func TestSlow(t *testing.T) {
 			h := newHarness(t, slowPolicy(tc.policy))
 			h.run(tc.dur, tc.sessions)
 			var last []alert.Condition
-			for _, o := range h.rec.got {
-				if o.now.UnixNano() == h.now {
-					last = append(last, o.c)
+			for _, o := range h.rec.Got {
+				if o.Time.UnixNano() == h.now {
+					last = append(last, o.Condition)
 				}
 			}
 			if tc.want == nil {
-				if len(h.rec.got) > 0 {
-					t.Fatalf("observed %d conditions, first %+v", len(h.rec.got), h.rec.got[0].c)
+				if len(h.rec.Got) > 0 {
+					t.Fatalf("observed %d conditions, first %+v", len(h.rec.Got), h.rec.Got[0].Condition)
 				}
 				return
 			}
@@ -260,7 +233,7 @@ func TestSlow(t *testing.T) {
 				t.Errorf("condition %+v", c)
 			}
 			for k, v := range tc.want {
-				if got := field(c, k); got != v {
+				if got := detecttest.Field(c, k); got != v {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
 			}
@@ -310,11 +283,11 @@ func TestLifecycle(t *testing.T) {
 			h.run(6*time.Minute, s)
 			var first, last time.Time
 			ticks := 0
-			for _, o := range h.rec.got {
+			for _, o := range h.rec.Got {
 				if first.IsZero() {
-					first = o.now
+					first = o.Time
 				}
-				last = o.now
+				last = o.Time
 				ticks++
 			}
 			if ticks == 0 {
@@ -350,10 +323,10 @@ func TestOneAlertPerAddress(t *testing.T) {
 		clients("10.0.0.5", 443, 180, 72, 52, 10*time.Second, "198.51.100.8")...)
 	h.run(2*time.Minute, s)
 	n := 0
-	for _, o := range h.rec.got {
-		if o.now.UnixNano() == h.now {
+	for _, o := range h.rec.Got {
+		if o.Time.UnixNano() == h.now {
 			n++
-			if got := field(o.c, "PORT"); got != "443" {
+			if got := detecttest.Field(o.Condition, "PORT"); got != "443" {
 				t.Errorf("PORT %s, want 443", got)
 			}
 		}
@@ -429,13 +402,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := slowPolicy(func(p *policy.Policy) { tc.change(Of(p)) })
-			err := p.Validate()
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
+			detecttest.CheckError(t, p.Validate(), tc.want)
 		})
 	}
 }
@@ -445,12 +412,8 @@ func TestValidate(t *testing.T) {
 //
 // Recipe: go test ./detect/slow -run '^$' -bench Slow -benchmem -count=6 -cpu 1,2 | tee new.txt; benchstat old.txt new.txt
 func BenchmarkSlow(b *testing.B) {
-	pm := policy.NewManager(&policy.MemStore{}, nil)
-	if err := pm.Load(context.Background(), []policy.Policy{slowPolicy(nil)}, nil); err != nil {
-		b.Fatal(err)
-	}
 	m := testModel()
-	det := New(detect.Deps{Family: Family, Policies: pm.Set, Observer: &recorder{}})
+	det := New(detect.Deps{Family: Family, Policies: detecttest.NewManager(b, slowPolicy(nil)).Set, Observer: &detecttest.Recorder{}})
 	det.SetModel(m)
 	const conns = 50_000
 	recs := make([]flow.Record, 0, 4*conns)
@@ -491,12 +454,8 @@ func BenchmarkSlow(b *testing.B) {
 //
 // Recipe: go test ./detect/slow -run '^$' -bench Scan -benchmem -count=6 | tee new.txt; benchstat old.txt new.txt
 func BenchmarkScan(b *testing.B) {
-	pm := policy.NewManager(&policy.MemStore{}, nil)
-	if err := pm.Load(context.Background(), []policy.Policy{slowPolicy(nil)}, nil); err != nil {
-		b.Fatal(err)
-	}
 	m := testModel()
-	det := New(detect.Deps{Family: Family, Policies: pm.Set, Observer: &recorder{}})
+	det := New(detect.Deps{Family: Family, Policies: detecttest.NewManager(b, slowPolicy(nil)).Set, Observer: &detecttest.Recorder{}})
 	det.SetModel(m)
 	var class model.Class
 	for i := range 50_000 {

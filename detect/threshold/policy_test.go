@@ -3,9 +3,11 @@ package threshold
 import (
 	"context"
 	"errors"
-	"github.com/flowsentry/flowsentry/policy"
 	"strings"
 	"testing"
+
+	"github.com/flowsentry/flowsentry/detect/detecttest"
+	"github.com/flowsentry/flowsentry/policy"
 )
 
 func TestDefaultsOnFirstStart(t *testing.T) {
@@ -77,16 +79,7 @@ func TestValidate(t *testing.T) {
 			p := base.Clone()
 			tc.change(&p)
 			p.Normalize()
-			err := p.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want it to contain %q", err, tc.want)
-			}
+			detecttest.CheckError(t, p.Validate(), tc.want)
 		})
 	}
 }

@@ -15,22 +15,13 @@ import (
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
 )
-
-type observed struct {
-	now time.Time
-	c   alert.Condition
-}
-
-type recorder struct{ got []observed }
-
-func (r *recorder) Observe(now time.Time, c alert.Condition) { r.got = append(r.got, observed{now, c}) }
-func (r *recorder) Commit()                                  {}
 
 type memBaselines struct {
 	mu   sync.Mutex
@@ -57,7 +48,7 @@ type harness struct {
 	m     *model.Model
 	class model.Class
 	det   *Detector
-	rec   *recorder
+	rec   *detecttest.Recorder
 	pm    *policy.Manager
 	now   int64
 	store *memBaselines
@@ -85,11 +76,8 @@ func newHarness(t *testing.T, cfg detect.BaselineConfig, policies ...policy.Poli
 	}
 	re.SetModel(m)
 	re.Shard(0).SetModel(m)
-	pm := policy.NewManager(&policy.MemStore{}, nil)
-	if err := pm.Load(context.Background(), policies, nil); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, re: re, m: m, rec: &recorder{}, pm: pm, now: t0, store: &memBaselines{}}
+	pm := detecttest.NewManager(t, policies...)
+	h := &harness{t: t, re: re, m: m, rec: &detecttest.Recorder{}, pm: pm, now: t0, store: &memBaselines{}}
 	d := detect.Deps{Policies: pm.Set, Objects: re, Observer: h.rec, Baselines: cfg, BaselineStore: h.store,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	sd := d
@@ -183,10 +171,7 @@ func TestFixedThresholds(t *testing.T) {
 		h.second(rec("203.0.113.5", "10.0.0.1", 80, 2000, 120_000), rec("203.0.113.5", "192.0.2.1", 80, 2000, 120_000),
 			rec("203.0.113.6", "10.0.0.2", 22, 10, 600))
 	}
-	last := map[string]alert.Condition{}
-	for _, o := range h.rec.got {
-		last[o.c.Key] = o.c
-	}
+	last := h.rec.Last()
 	want := map[string][]alert.Field{
 		"TGRP/1": {{Name: "OBJECT_TYPE", Value: "TGRP"}, {Name: "TGRP", Value: "1", Number: true}, {Name: "TGRP_NAME", Value: "internal"},
 			{Name: "THRESHOLD_TYPE", Value: "packets_in"}, {Name: "THRESHOLD_VALUE", Value: "100.0", Number: true}},
@@ -232,8 +217,8 @@ func TestBaseline(t *testing.T) {
 		}
 		h.second(rec("203.0.113.5", "10.0.0.1", 80, n, n*60))
 	}
-	if len(h.rec.got) != 0 {
-		t.Fatalf("fired during warm-up: %+v", h.rec.got[0])
+	if len(h.rec.Got) != 0 {
+		t.Fatalf("fired during warm-up: %+v", h.rec.Got[0])
 	}
 	for range 30 {
 		h.second(rec("203.0.113.5", "10.0.0.1", 80, 100, 6000))
@@ -253,10 +238,10 @@ func TestBaseline(t *testing.T) {
 	for range 15 {
 		h.second(rec("203.0.113.5", "10.0.0.1", 80, 1000, 60_000))
 	}
-	if len(h.rec.got) == 0 {
+	if len(h.rec.Got) == 0 {
 		t.Fatal("10× the baseline did not fire")
 	}
-	c := h.rec.got[len(h.rec.got)-1].c
+	c := h.rec.Got[len(h.rec.Got)-1].Condition
 	if c.Values.PacketsIn != 1000 {
 		t.Errorf("current packets_in %v, want 1000", c.Values.PacketsIn)
 	}
@@ -276,7 +261,7 @@ func TestBaseline(t *testing.T) {
 	for range 5 {
 		h2.second(rec("203.0.113.5", "10.0.0.1", 80, 1000, 60_000))
 	}
-	if len(h2.rec.got) == 0 {
+	if len(h2.rec.Got) == 0 {
 		t.Fatal("after a restart the learned baseline was lost: the policy did not fire")
 	}
 }
@@ -315,11 +300,11 @@ func TestScopes(t *testing.T) {
 	}
 	count := map[string]int{}
 	for _, s := range h.stages {
-		h.rec.got = nil
+		h.rec.Reset()
 		s.Tick(h.now)
 		det := s.(*Detector)
-		for _, o := range h.rec.got {
-			count[fmt.Sprintf("%v %s", det.scope, o.c.Key)]++
+		for _, o := range h.rec.Got {
+			count[fmt.Sprintf("%v %s", det.scope, o.Key)]++
 		}
 	}
 	want := map[string]int{
