@@ -1,7 +1,6 @@
 package exfil
 
 import (
-	"context"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -11,41 +10,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
-
-type recorder struct {
-	got     []alert.Condition
-	commits int
-}
-
-func (r *recorder) Observe(_ time.Time, c alert.Condition) { r.got = append(r.got, c) }
-func (r *recorder) Commit()                                { r.commits++ }
-
-func (r *recorder) last() map[string]alert.Condition {
-	out := map[string]alert.Condition{}
-	for _, c := range r.got {
-		out[c.Key] = c
-	}
-	return out
-}
-
-// fields returns a condition's fields by name, lists joined by spaces.
-func fields(c alert.Condition) map[string]string {
-	out := map[string]string{}
-	for _, f := range c.Fields {
-		if f.IsList {
-			out[f.Name] = strings.Join(f.List, " ")
-		} else {
-			out[f.Name] = f.Value
-		}
-	}
-	return out
-}
 
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).UnixNano()
 
@@ -74,21 +44,17 @@ func testModel() *model.Model {
 type harness struct {
 	m     *model.Model
 	s     *Shard
-	rec   *recorder
+	rec   *detecttest.Recorder
 	now   int64
 	class model.Class
 }
 
 func newHarness(t testing.TB, threshold uint64) *harness {
 	t.Helper()
-	pm := policy.NewManager(&policy.MemStore{}, nil)
 	p := policy.Policy{ID: 1, Name: "exfil", Family: Family, Target: policy.TargetGroups, Object: policy.ObjectGroup,
 		Severity: 8, Allow: pfx("198.51.100.99/32"), Params: &Params{Threshold: threshold, SessionIdle: DefaultSessionIdle}}
-	if err := pm.Load(context.Background(), []policy.Policy{p}, nil); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{m: testModel(), rec: &recorder{}, now: t0}
-	h.s = New(detect.Deps{Family: Family, Policies: pm.Set, Observer: h.rec})
+	h := &harness{m: testModel(), rec: &detecttest.Recorder{}, now: t0}
+	h.s = New(detect.Deps{Family: Family, Policies: detecttest.NewManager(t, p).Set, Observer: h.rec})
 	h.s.SetModel(h.m)
 	h.s.Tick(h.now)
 	return h
@@ -205,11 +171,11 @@ func TestAlerts(t *testing.T) {
 			}
 			h.tick(time.Second)
 			got := map[string]map[string]string{}
-			for k, c := range h.rec.last() {
+			for k, c := range h.rec.Last() {
 				if c.Type != AlertType || c.Policy != 1 || c.Severity != 8 {
 					t.Errorf("%s: condition %+v", k, c)
 				}
-				all := fields(c)
+				all := detecttest.Fields(c)
 				if all["RECEIVER_TG"] == "0" && all["RECEIVER_TG_NAME"] != "" {
 					t.Errorf("%s: RECEIVER_TG_NAME %q with RECEIVER_TG 0", k, all["RECEIVER_TG_NAME"])
 				}
@@ -240,12 +206,12 @@ func TestGrowing(t *testing.T) {
 		h.now += int64(100 * time.Millisecond)
 		h.add(rec("10.0.0.5", 40000, "203.0.113.9", 443, 400_000))
 		h.s.Poll(h.now)
-		if i == 2 && (len(h.rec.got) != 1 || h.rec.commits != 1) {
-			t.Fatalf("Poll after crossing: %d conditions, %d commits; want 1, 1", len(h.rec.got), h.rec.commits)
+		if i == 2 && (len(h.rec.Got) != 1 || h.rec.Commits != 1) {
+			t.Fatalf("Poll after crossing: %d conditions, %d commits; want 1, 1", len(h.rec.Got), h.rec.Commits)
 		}
 		h.tick(900 * time.Millisecond)
-		if n := len(h.rec.got); n > 0 {
-			counts = append(counts, fields(h.rec.got[n-1])["BYTES_EXFILTRATED"])
+		if n := len(h.rec.Got); n > 0 {
+			counts = append(counts, detecttest.Field(h.rec.Got[n-1].Condition, "BYTES_EXFILTRATED"))
 		}
 	}
 	for range 30 {
@@ -255,7 +221,7 @@ func TestGrowing(t *testing.T) {
 	if diff := cmp.Diff(counts, want); diff != "" {
 		t.Errorf("(-got, +want)\n%s", diff)
 	}
-	if n := len(h.rec.got); n != 4 { // Poll, then three ticks
+	if n := len(h.rec.Got); n != 4 { // Poll, then three ticks
 		t.Errorf("observed %d times, want 4", n)
 	}
 	h.tick(AlertIdle)

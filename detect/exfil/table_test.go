@@ -1,6 +1,7 @@
 package exfil
 
 import (
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -103,8 +104,8 @@ func TestClockJump(t *testing.T) {
 	h.s.Tick(h.now)
 	h.add(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000))
 	h.tick(time.Second)
-	if len(h.rec.got) != 1 || fields(h.rec.got[0])["BYTES_EXFILTRATED"] != "1200000" {
-		t.Fatalf("after a step back: %v, want one alert of 1200000 bytes", h.rec.got)
+	if len(h.rec.Got) != 1 || detecttest.Field(h.rec.Got[0].Condition, "BYTES_EXFILTRATED") != "1200000" {
+		t.Fatalf("after a step back: %v, want one alert of 1200000 bytes", h.rec.Got)
 	}
 	h.add(rec("10.0.0.6", 40000, "203.0.113.9", 443, 600_000))
 	h.tick(time.Duration(maxJump+1) * time.Second)
