@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"encoding/binary"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -1053,6 +1054,72 @@ func TestBigScanner(t *testing.T) {
 				if c.Values.NewConn != 2*hosts*ports {
 					t.Errorf("NEW_CONN = %v, want %d", c.Values.NewConn, 2*hosts*ports)
 				}
+			}
+		})
+	}
+}
+
+// TestAddrHash shows that addrHash hashes an address as its 16-byte form
+// (through As4 for IPv4): an IPv4 address and its IPv4-mapped form alike.
+func TestAddrHash(t *testing.T) {
+	slow := func(a netip.Addr) uint64 {
+		b := a.As16()
+		return fmix(binary.BigEndian.Uint64(b[8:]) ^ bits.RotateLeft64(binary.BigEndian.Uint64(b[:8])*0xc2b2ae3d27d4eb4f, 31))
+	}
+	for _, tc := range []struct{ addr, same string }{
+		{"10.1.2.3", "::ffff:10.1.2.3"},
+		{"0.0.0.0", "::ffff:0.0.0.0"},
+		{"255.255.255.255", "::ffff:255.255.255.255"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"::1", "::1"},
+		{"::", "::"},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			a, b := netip.MustParseAddr(tc.addr), netip.MustParseAddr(tc.same)
+			if got, want := addrHash(a), slow(a); got != want {
+				t.Errorf("addrHash(%v) = %x, want %x", a, got, want)
+			}
+			if addrHash(a) != addrHash(b) {
+				t.Errorf("addrHash(%v) = %x, addrHash(%v) = %x: want equal", a, addrHash(a), b, addrHash(b))
+			}
+		})
+	}
+}
+
+// TestAllowedScannerNewModel shows that a local scanner put on its
+// partition's allow-list by a new model in the middle of a second stops
+// counting at once, though its tally of the second was made before.
+func TestAllowedScannerNewModel(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		allow bool
+		want  int
+	}{
+		{"allowed mid-second", true, 0},
+		{"not allowed", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 1, pol("threshold=100,window=1"))
+			for p := range 50 { // below the threshold, before the new model
+				r := syn("10.0.0.8", "198.51.100.20", uint16(1+p))
+				r.Start, r.End = h.now, h.now
+				h.add(&r)
+			}
+			if tc.allow {
+				allow := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("10.0.0.8/32")}
+				h.m = model.New(
+					[]model.Partition{{CID: 0, Name: "default", Internal: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Allow: allow}},
+					[]model.TrafficGroup{{ID: 1, Name: "internal", CID: 0, CIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}, nil)
+				h.shards[0].SetModel(h.m)
+				h.whole.SetModel(h.m)
+			}
+			var recs []flow.Record
+			for p := range 150 { // above it with the first 50
+				recs = append(recs, syn("10.0.0.8", "198.51.100.20", uint16(100+p)))
+			}
+			h.second(recs...)
+			if len(h.rec.got) != tc.want {
+				t.Errorf("%d alerts, want %d", len(h.rec.got), tc.want)
 			}
 		})
 	}

@@ -64,7 +64,8 @@ const (
 	maxChunks = 1 << 16
 	// portSlots is the size of the direct-mapped table of the (tally,
 	// source port) pairs of the second's whole-connection records.
-	portSlots = 1 << 14
+	portSlots = 1 << portBits
+	portBits  = 14
 )
 
 // Kinds of probe (see classify).
@@ -91,11 +92,6 @@ type scanKey struct {
 	dir     uint8
 }
 
-// equal reports whether k and o are the same key.
-func (k *scanKey) equal(o *scanKey) bool {
-	return k.policy == o.policy && k.group == o.group && k.dir == o.dir && k.scanner == o.scanner
-}
-
 // portCount is a probed port and how many attempts it got.
 type portCount struct {
 	n     uint64
@@ -105,30 +101,35 @@ type portCount struct {
 
 // tally is what one shard saw of one scanner in one second.
 type tally struct {
+	// The fields every record reads or writes come first, in the
+	// tally's first cache lines.
+	h     uint64 // keyHash of key
 	key   scanKey
-	pol   *policy.Policy
-	tg    *model.TrafficGroup
-	addr  netip.Addr // the lowest address of the scanner seen
-	conns uint64     // attempts, scaled by the sampling rate
-	recs  uint64     // attempt records, not scaled
+	conns uint64 // attempts, scaled by the sampling rate
+	recs  uint64 // attempt records, not scaled
 	pkts  uint64
 	bytes uint64
-	uniq  uint32 // distinct (address, protocol, port) probed
-	hosts uint32 // distinct addresses probed
-	ports uint32 // distinct (protocol, port) probed
-	// protos has bit 0 for TCP, 1 for UDP, 2 for ICMP; proto is the last.
-	protos uint8
-	proto  uint8
-	ntop   uint8
-	top    [topSlots]portCount
 	// sk is the index + 1 of the tally's sketches in Shard.sk once it
 	// counted exactLimit distinct endpoints (0: counted exactly);
 	// head and tail are its list of the hashes it counted exactly
 	// (chunk indexes + 1); adj are exactly counted endpoints found
 	// answered after the switch, taken from the sketch's estimate.
 	sk, head, tail int32
-	adj            uint32
-	h              uint64 // keyHash of key
+	// protos has bit 0 for TCP, 1 for UDP, 2 for ICMP; proto is the last.
+	protos uint8
+	proto  uint8
+	ntop   uint8
+	uniq   uint32 // distinct (address, protocol, port) probed
+	hosts  uint32 // distinct addresses probed
+	ports  uint32 // distinct (protocol, port) probed
+	adj    uint32
+	// allowGen is the Shard.allowGen under which the scanner (a local
+	// host) was found not allowed.
+	allowGen uint32
+	top      [topSlots]portCount
+	pol      *policy.Policy
+	tg       *model.TrafficGroup
+	addr     netip.Addr // the lowest address of the scanner seen
 }
 
 // addPort counts n attempts on a port into a Space-Saving summary.
@@ -197,6 +198,10 @@ type Shard struct {
 	singles singleSet
 	nIn     int
 
+	// allowGen counts the shard's models: a tally found its scanner
+	// allowed or not under the model of the same generation.
+	allowGen uint32
+
 	stats Stats
 	drops prometheus.Counter // flowsentry_detect_dropped_total
 }
@@ -237,10 +242,12 @@ type pendingUDP struct {
 }
 
 // idxSlot is a slot of a shard's index of tallies: the hash of a key
-// (keyHash; 0: empty) and its tally.
+// (keyHash; 0: empty), its tally and a copy of the tally's sk, so that
+// the loads of a big scanner's sketch registers start with the tally's
+// (add), not after it.
 type idxSlot struct {
-	h uint64
-	i int32
+	h     uint64
+	i, sk int32
 }
 
 // NewShard returns the stage of one shard of family d.Family.
@@ -274,6 +281,7 @@ func (s *Shard) Stats() Stats {
 func (s *Shard) SetModel(m *model.Model) {
 	s.model = m
 	s.gp.Update(s.policies(), m)
+	s.allowGen++ // allow-lists may have changed: look again
 }
 
 // AddCounters does nothing.
@@ -388,7 +396,9 @@ func classify(r *flow.Record) uint8 {
 // udpProbe reports whether a UDP record from port sport to port dport
 // goes toward a service (see classify).
 func udpProbe(sport, dport uint16) bool {
-	return !target.IsReflector(sport) && (dport <= sport || dport < 1024)
+	// The ports first: most records that are no probe (a service's
+	// answers) are told without the reflector table.
+	return (dport <= sport || dport < 1024) && !target.IsReflector(sport)
 }
 
 // Largest average layer-3 size of the packets of a TCP record without
@@ -462,7 +472,9 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 		src := r.Src.Unmap()
 		for _, g := range c.Src.Groups {
 			for _, p := range s.gp.Of(g) {
-				if t := Of(p); t != nil && t.watches(dirOut) && !s.gp.Allowed(p, r.Src) && !s.gp.Allowed(p, r.Dst) {
+				// The source's allow-list check is made once per tally
+				// and model, in count.
+				if t := Of(p); t != nil && t.watches(dirOut) && !s.gp.Allowed(p, r.Dst) {
 					s.count(r, p, g, dirOut, src, hs, hd, kind, sock)
 				}
 			}
@@ -484,17 +496,20 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 	}
 }
 
-// find returns the index of the tally of k (of hash h) this second, or
-// the slot of s.idx to insert it at and -1.
-func (s *Shard) find(k *scanKey, h uint64) (int, int32) {
+// find returns the index of the tally of the key (policy, group, dir,
+// scanner) of hash h this second, or the slot of s.idx to insert it at
+// and -1.
+func (s *Shard) find(policy uint64, group uint32, dir uint8, scanner netip.Addr, h uint64) (int, int32) {
 	mask := uint64(len(s.idx) - 1)
 	for j := h & mask; ; j = (j + 1) & mask {
 		e := &s.idx[j]
 		if e.h == 0 {
 			return int(j), -1
 		}
-		if e.h == h && s.cur[e.i].key.equal(k) {
-			return int(j), e.i
+		if e.h == h {
+			if k := &s.cur[e.i].key; k.policy == policy && k.group == group && k.dir == dir && k.scanner == scanner {
+				return int(j), e.i
+			}
 		}
 	}
 }
@@ -521,13 +536,26 @@ func (s *Shard) growIndex() {
 // under policy p and group index g; sock is its UDP socket pair
 // (sockHash), 0 for other protocols. A remote block gets a tally only at
 // its second attempt in the shard within this second and the previous
-// one; its first waits in s.singles and counts then.
+// one; its first waits in s.singles and counts then. A local scanner
+// (dirOut) on an allow-list of p does not count: count looks it up when
+// it makes its tally, and again after a new model.
 func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, scanner netip.Addr, ah, hd uint64, kind uint8, sock uint64) {
 	tg := s.gp.Group(g)
-	k := scanKey{policy: p.ID, scanner: scanner, group: tg.ID, dir: dir}
-	h := keyHash(&k, ah)
-	slot, i := s.find(&k, h)
+	h := keyHash(p.ID, tg.ID, dir, ah)
+	slot, i := s.find(p.ID, tg.ID, dir, scanner, h)
+	if i >= 0 && dir == dirOut {
+		if t := &s.cur[i]; t.allowGen != s.allowGen {
+			if s.gp.Allowed(p, r.Src) {
+				return
+			}
+			t.allowGen = s.allowGen
+		}
+	}
 	if i < 0 {
+		if dir == dirOut && s.gp.Allowed(p, r.Src) {
+			return
+		}
+		k := scanKey{policy: p.ID, scanner: scanner, group: tg.ID, dir: dir}
 		if len(s.cur) >= maxTallies || (dir == dirIn && s.nIn >= maxInTallies) {
 			s.stats.DroppedRecords++
 			s.drops.Inc()
@@ -546,30 +574,38 @@ func (s *Shard) count(r *flow.Record, p *policy.Policy, g uint16, dir uint8, sca
 		}
 		if 2*(s.nidx+1) > len(s.idx) {
 			s.growIndex()
-			slot, _ = s.find(&k, h)
+			slot, _ = s.find(p.ID, tg.ID, dir, scanner, h)
 		}
 		i = int32(len(s.cur))
 		s.idx[slot] = idxSlot{h: h, i: i}
 		s.nidx++
 		s.cur = append(s.cur, tally{})
-		s.cur[i] = tally{key: k, pol: p, tg: tg, addr: r.Src.Unmap(), h: h}
+		s.cur[i] = tally{key: k, pol: p, tg: tg, addr: r.Src.Unmap(), h: h, allowGen: s.allowGen}
 		if s.big.n > 0 && s.big.has(h) {
 			s.toSketch(&s.cur[i]) // big last second: no exact phase
 		}
 		if first.h != 0 {
 			fr := first.record()
-			s.add(i, &fr, addrHash(fr.Dst), first.kind, first.sock)
+			s.add(i, s.cur[i].sk, &fr, addrHash(fr.Dst), first.kind, first.sock)
 		}
+		s.idx[slot].sk = s.cur[i].sk
 	}
-	s.add(i, r, hd, kind, sock)
+	e := &s.idx[slot]
+	s.add(i, e.sk, r, hd, kind, sock)
+	if e.sk == 0 {
+		e.sk = s.cur[i].sk // switched to sketches in add
+	}
 }
 
 // firstFromPort reports whether tally i had no whole connection from
 // source port port yet this second, and notes it had. The table is
 // direct-mapped: a pair evicted by another is new again when seen again.
 func (s *Shard) firstFromPort(i int32, port uint16) bool {
-	h := fmix(uint64(uint32(i))<<16 | uint64(port) | 1<<62)
-	j, tag := h&(portSlots-1), uint32(h>>32)|1
+	// i < maxTallies = 2^15: the pair fits 31 bits, kept whole (with
+	// bit 31 set: never 0) as the slot's tag, found by Fibonacci
+	// hashing.
+	tag := uint32(i)<<16 | uint32(port) | 1<<31
+	j := (tag * 0x9e3779b1) >> (32 - portBits)
 	if s.srcPorts[j] == tag {
 		return false
 	}
@@ -649,12 +685,34 @@ func (s *Shard) toSketch(t *tally) {
 }
 
 // add adds probe r (hd: the addrHash of r.Dst) of kind kind, of UDP
-// socket pair sock, to tally i.
-func (s *Shard) add(i int32, r *flow.Record, hd uint64, kind uint8, sock uint64) {
+// socket pair sock, to tally i, whose sk is sk.
+func (s *Shard) add(i, sk int32, r *flow.Record, hd uint64, kind uint8, sock uint64) {
 	if kind == wholeProbe && !s.firstFromPort(i, r.SrcPort) {
 		// Whole connections from one source port to several
 		// endpoints: a server's side answering from its port.
 		return
+	}
+	port := r.DstPort
+	icmp := r.Proto == flow.ProtoICMP || r.Proto == flow.ProtoICMPv6
+	if icmp {
+		port = 0
+	}
+	he, hh, hp := itemHashes(hd, port, r.Proto)
+	wasSketch := sk != 0
+	pend := sock != 0
+	if pend && len(s.pending) >= maxPending {
+		s.stats.UnsettledUDP++
+		pend = false
+	}
+	if wasSketch {
+		// The sketches first, their addresses known without the tally:
+		// their loads overlap its.
+		skp := &s.sk[sk-1]
+		skp[kindHost].insert(hh)
+		skp[kindPort].insert(hp)
+		if !pend {
+			skp[kindEndpoint].insert(he)
+		}
 	}
 	t := &s.cur[i]
 	if t.key.dir == dirIn {
@@ -678,22 +736,15 @@ func (s *Shard) add(i int32, r *flow.Record, hd uint64, kind uint8, sock uint64)
 	default:
 		t.protos |= 4
 	}
-	port := r.DstPort
-	icmp := r.Proto == flow.ProtoICMP || r.Proto == flow.ProtoICMPv6
-	if icmp {
-		port = 0
-	}
-	he, hh, hp := itemHashes(hd, port, r.Proto)
 	switch {
 	case icmp:
-	case t.sk == 0:
+	case !wasSketch:
 		addPort(t.top[:], &t.ntop, port, r.Proto, w)
 	case he>>2&7 == 0:
 		// A big scanner's ports are sampled: the attempts to one
 		// endpoint in 8 (by its hash), weighted 8.
 		addPort(t.top[:], &t.ntop, port, r.Proto, 8*w)
 	}
-	wasSketch := t.sk != 0
 	uniq := false
 	if !wasSketch {
 		salt := tallySalt(i)
@@ -716,21 +767,18 @@ func (s *Shard) add(i int32, r *flow.Record, hd uint64, kind uint8, sock uint64)
 			s.toSketch(t)
 		}
 	}
-	pend := sock != 0
-	if pend && len(s.pending) >= maxPending {
-		s.stats.UnsettledUDP++
-		pend = false
-	}
-	if t.sk != 0 {
-		sk := &s.sk[t.sk-1]
-		sk[kindHost].insert(hh)
-		sk[kindPort].insert(hp)
-		if wasSketch && pend {
+	if wasSketch {
+		if pend {
 			// Counted at the tick, unless answered.
 			s.pending = append(s.pending, pendingUDP{h: sock, he: he, idx: i, w: uint32(w)})
-			return
 		}
-		sk[kindEndpoint].insert(he)
+		return
+	}
+	if t.sk != 0 { // switched to sketches by this record
+		skp := &s.sk[t.sk-1]
+		skp[kindHost].insert(hh)
+		skp[kindPort].insert(hp)
+		skp[kindEndpoint].insert(he)
 	}
 	if pend {
 		s.pending = append(s.pending, pendingUDP{h: sock, idx: i, w: uint32(w), uniq: uniq})
