@@ -16,15 +16,11 @@ import (
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
-
-type recorder struct{ got []alert.Condition }
-
-func (r *recorder) Observe(_ time.Time, c alert.Condition) { r.got = append(r.got, c) }
-func (r *recorder) Commit()                                {}
 
 // harness routes records to n shards as the pipeline does (a side in a
 // traffic group to the shard of its address) and ticks them, then the
@@ -33,7 +29,7 @@ type harness struct {
 	m      *model.Model
 	shards []*Shard
 	whole  *Whole
-	rec    *recorder
+	rec    *detecttest.Recorder
 	now    int64
 }
 
@@ -51,7 +47,7 @@ func newHarness(tb testing.TB, n int, pols ...policy.Policy) *harness {
 	if err := pm.Load(context.Background(), pols, nil); err != nil {
 		tb.Fatal(err)
 	}
-	h := &harness{m: m, rec: &recorder{}, now: t0}
+	h := &harness{m: m, rec: &detecttest.Recorder{}, now: t0}
 	d := detect.Deps{Family: Family, Policies: pm.Set, Observer: h.rec}
 	var stages []detect.ShardStage
 	for range n {
@@ -288,14 +284,14 @@ func TestMerge(t *testing.T) {
 					recs = append(recs, syn(src, host.String(), 22))
 				}
 				h.second(recs...)
-				if s == 0 && len(h.rec.got) != 0 {
-					t.Fatalf("alert after one second at 30/s over the window: %+v", h.rec.got)
+				if s == 0 && len(h.rec.Conditions()) != 0 {
+					t.Fatalf("alert after one second at 30/s over the window: %+v", h.rec.Conditions())
 				}
 			}
-			if len(h.rec.got) != 2 {
-				t.Fatalf("%d observations, want 2 (seconds 2 and 3)", len(h.rec.got))
+			if len(h.rec.Conditions()) != 2 {
+				t.Fatalf("%d observations, want 2 (seconds 2 and 3)", len(h.rec.Conditions()))
 			}
-			c := h.rec.got[1]
+			c := h.rec.Conditions()[1]
 			wantFields := []alert.Field{
 				{Name: "SCANNER_IP", Value: "203.0.113.5"},
 				{Name: "SCANNER_CIDR", Value: "203.0.113.0/24"},
@@ -370,7 +366,7 @@ func TestScanners(t *testing.T) {
 			}
 			var keys []string
 			seen := map[string]bool{}
-			for _, c := range h.rec.got {
+			for _, c := range h.rec.Conditions() {
 				if !seen[c.Key] {
 					seen[c.Key] = true
 					keys = append(keys, c.Key)
@@ -449,15 +445,15 @@ func TestACKSweep(t *testing.T) {
 				h.second(append([]flow.Record(nil), tc.recs...)...)
 			}
 			if tc.want == "" {
-				if len(h.rec.got) != 0 {
-					t.Fatalf("alerts %+v, want none", h.rec.got)
+				if len(h.rec.Conditions()) != 0 {
+					t.Fatalf("alerts %+v, want none", h.rec.Conditions())
 				}
 				return
 			}
-			if len(h.rec.got) == 0 {
+			if len(h.rec.Conditions()) == 0 {
 				t.Fatal("no alert")
 			}
-			c := h.rec.got[len(h.rec.got)-1]
+			c := h.rec.Conditions()[len(h.rec.Conditions())-1]
 			if c.Key != tc.want || c.Values.NewConn != 0 {
 				t.Errorf("key %s new_conn %v, want %s and 0", c.Key, c.Values.NewConn, tc.want)
 			}
@@ -534,8 +530,8 @@ func TestAnsweredUDP(t *testing.T) {
 			for _, s := range tc.seconds {
 				h.second(s...)
 			}
-			if got := len(h.rec.got) > 0; got != tc.want {
-				t.Errorf("alerted %v, want %v: %+v", got, tc.want, h.rec.got)
+			if got := len(h.rec.Conditions()) > 0; got != tc.want {
+				t.Errorf("alerted %v, want %v: %+v", got, tc.want, h.rec.Conditions())
 			}
 		})
 	}
@@ -723,13 +719,13 @@ func TestFloodHidesNoScan(t *testing.T) {
 			// The flood first: its sources take their places before the scan.
 			h.second(append(tc.flood, scan()...)...)
 			var scanAlert *alert.Condition
-			for i, c := range h.rec.got {
+			for i, c := range h.rec.Conditions() {
 				if c.Key == "out/10.0.0.8/32/1" {
-					scanAlert = &h.rec.got[i]
+					scanAlert = &h.rec.Conditions()[i]
 				}
 			}
 			if scanAlert == nil {
-				t.Fatalf("no scan alert for 10.0.0.8 among %d alerts", len(h.rec.got))
+				t.Fatalf("no scan alert for 10.0.0.8 among %d alerts", len(h.rec.Conditions()))
 			}
 			if got := field(*scanAlert, "UNIQUE_PORTS"); got != "1000" {
 				t.Errorf("UNIQUE_PORTS = %s, want 1000", got)
@@ -790,11 +786,11 @@ func TestSingles(t *testing.T) {
 			for _, s := range tc.seconds {
 				h.second(s...)
 			}
-			if got := len(h.rec.got) > 0; got != tc.want {
-				t.Fatalf("alerted %v, want %v: %+v", got, tc.want, h.rec.got)
+			if got := len(h.rec.Conditions()) > 0; got != tc.want {
+				t.Fatalf("alerted %v, want %v: %+v", got, tc.want, h.rec.Conditions())
 			}
 			if tc.want {
-				c := h.rec.got[len(h.rec.got)-1]
+				c := h.rec.Conditions()[len(h.rec.Conditions())-1]
 				if c.Key != "in/203.0.113.0/24/1" || c.Values.NewConn != tc.conns || field(c, "CONNECTION_COUNT") != "4" {
 					t.Errorf("key %s NEW_CONN %v CONNECTION_COUNT %s, want NEW_CONN %v and 4", c.Key, c.Values.NewConn, field(c, "CONNECTION_COUNT"), tc.conns)
 				}
@@ -886,15 +882,15 @@ func TestAnsweredUDPNewConn(t *testing.T) {
 				h.second(s...)
 			}
 			if tc.conns == 0 {
-				if len(h.rec.got) != 0 {
-					t.Fatalf("alerts %+v, want none", h.rec.got)
+				if len(h.rec.Conditions()) != 0 {
+					t.Fatalf("alerts %+v, want none", h.rec.Conditions())
 				}
 				return
 			}
-			if len(h.rec.got) == 0 {
+			if len(h.rec.Conditions()) == 0 {
 				t.Fatal("no alert")
 			}
-			for _, c := range h.rec.got {
+			for _, c := range h.rec.Conditions() {
 				if c.Values.NewConn != tc.conns {
 					t.Errorf("NEW_CONN %v, want %v", c.Values.NewConn, tc.conns)
 				}
@@ -1040,12 +1036,12 @@ func TestBigScanner(t *testing.T) {
 		t.Run("shards="+strconv.Itoa(n), func(t *testing.T) {
 			h := newHarness(t, n, pol("threshold=1000,window=1"))
 			for s := range 2 {
-				h.rec.got = nil
+				h.rec.Reset()
 				h.second(second(s)...)
-				if len(h.rec.got) != 1 {
-					t.Fatalf("second %d: %d alerts, want 1", s, len(h.rec.got))
+				if len(h.rec.Conditions()) != 1 {
+					t.Fatalf("second %d: %d alerts, want 1", s, len(h.rec.Conditions()))
 				}
-				c := h.rec.got[0]
+				c := h.rec.Conditions()[0]
 				near(t, "uniq", strconv.FormatFloat(c.Values.UniqLocalEndpoint+float64(h.whole.list[0].ring[(h.now/int64(time.Second)-1)%MaxWindow].uniq), 'f', 0, 64), hosts*ports)
 				near(t, "UNIQUE_HOSTS", field(c, "UNIQUE_HOSTS"), hosts)
 				if got := field(c, "UNIQUE_PORTS"); got != strconv.Itoa(ports) {
@@ -1118,8 +1114,8 @@ func TestAllowedScannerNewModel(t *testing.T) {
 				recs = append(recs, syn("10.0.0.8", "198.51.100.20", uint16(100+p)))
 			}
 			h.second(recs...)
-			if len(h.rec.got) != tc.want {
-				t.Errorf("%d alerts, want %d", len(h.rec.got), tc.want)
+			if len(h.rec.Conditions()) != tc.want {
+				t.Errorf("%d alerts, want %d", len(h.rec.Conditions()), tc.want)
 			}
 		})
 	}
