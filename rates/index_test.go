@@ -1,7 +1,9 @@
 package rates
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 )
 
@@ -56,6 +58,20 @@ func TestIndex(t *testing.T) {
 			x.add(1<<60, nil)
 			if got := x.get(1 << 60); got != nil || x.n != len(want) {
 				t.Errorf("adding nil stored %p (%d keys, want %d)", got, x.n, len(want))
+			}
+		})
+	}
+}
+
+// TestHalves checks the IPv4 fast path of halves against the 16-byte form.
+func TestHalves(t *testing.T) {
+	for _, s := range []string{"0.0.0.0", "10.1.2.3", "255.255.255.255", "::ffff:10.1.2.3", "2001:db8::1", "::"} {
+		t.Run(s, func(t *testing.T) {
+			a := netip.MustParseAddr(s)
+			b := a.As16()
+			wantHi, wantLo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+			if hi, lo := halves(a); hi != wantHi || lo != wantLo {
+				t.Errorf("halves(%v) = %#x, %#x; want %#x, %#x", a, hi, lo, wantHi, wantLo)
 			}
 		})
 	}

@@ -166,6 +166,10 @@ type host6Key struct {
 // halves returns the 16-byte form of addr (IPv4 mapped into
 // ::ffff:0:0/96) as two big-endian words.
 func halves(addr netip.Addr) (hi, lo uint64) {
+	if addr.Is4() { // the common case, without building the 16 bytes
+		a := addr.As4()
+		return 0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(a[:]))
+	}
 	a := addr.As16()
 	return binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
 }

@@ -195,12 +195,13 @@ func (o *Object) count(p *placement, dir Counter) {
 	o.open[PacketsIn+dir] += p.open[0]
 	o.open[BytesIn+dir] += p.open[1]
 	o.open[NewConn+dir] += p.open[2]
+	ring := o.ring
 	for i := range p.diffs[:p.nd] {
 		d := &p.diffs[i]
-		ring := o.ring[d.off:][:numFlow]
-		ring[PacketsIn+dir] += d.n[0]
-		ring[BytesIn+dir] += d.n[1]
-		ring[NewConn+dir] += d.n[2]
+		slot := ring[d.off : d.off+numFlow : d.off+numFlow]
+		slot[PacketsIn+dir] += d.n[0]
+		slot[BytesIn+dir] += d.n[1]
+		slot[NewConn+dir] += d.n[2]
 	}
 }
 
