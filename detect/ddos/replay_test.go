@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/gen"
 	"github.com/flowsentry/flowsentry/internal/replaytest"
 	"github.com/flowsentry/flowsentry/internal/testcaptures"
 )
@@ -151,5 +152,46 @@ func shared(name string, start int64) func(t *testing.T) (string, time.Time) {
 func synth(rate int, gen func(i int) replaytest.Packet) func(t *testing.T) (string, time.Time) {
 	return func(t *testing.T) (string, time.Time) {
 		return synthetic(t, rate, 4*time.Second, gen), capStart
+	}
+}
+
+// TestReplaySampledSFlow replays sFlow datagrams sampled 1:1000 (gen's
+// encoder, sent to the sFlow port): 30 samples a second from 2,000 sources
+// stand for a 30,000 packets/s flood, which raises ddos_flood at 5,000
+// packets/s with packets_in scaled back; at 50,000 it stays quiet.
+func TestReplaySampledSFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs flowsentry")
+	}
+	g, err := gen.New(gen.Config{
+		Protocol: gen.SFlow, SamplingRate: 1000, Records: 3,
+		SrcPrefix: netip.MustParsePrefix("198.18.0.0/16"), SrcAddrs: 2000,
+		DstPrefix: netip.MustParsePrefix("10.20.30.40/32"), DstAddrs: 1,
+		Protocols: []uint8{flow.ProtoUDP}, Ports: []uint16{80}, Seed: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c replaytest.Capture
+	agent, collector := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")
+	for i := range 100 { // 10 datagrams of 3 samples a second, for 10 s
+		at := capStart.Add(time.Duration(i) * 100 * time.Millisecond)
+		c.Add(replaytest.Packet{Time: at, Src: agent, Dst: collector, Proto: flow.ProtoUDP, SrcPort: 40000, DstPort: 6343,
+			Data: g.Append(nil, at.UnixNano())})
+	}
+	path := c.Write(t)
+	events := replaytest.Run(t, config("ddos_flood", 5000, ""), path)
+	creates := replaytest.Creates(events, "ddos_flood")
+	if len(creates) != 1 || creates[0].Str("target_ip") != "10.20.30.40" {
+		t.Fatalf("CREATEs %v, want one ddos_flood on 10.20.30.40", creates)
+	}
+	// The CREATE comes as the trailing second crosses 5,000; the peak of
+	// the alert's last event is the flood's full rate.
+	peak, _ := events[len(events)-1].Alert["peak_values"].(map[string]any)
+	if pin, _ := peak["packets_in"].(float64); pin < 25000 || pin > 35000 {
+		t.Errorf("peak packets_in %v, want about 30,000 (30 samples a second × 1000)", peak["packets_in"])
+	}
+	if got := replaytest.Creates(replaytest.Run(t, config("ddos_flood", 50000, ""), path), ""); len(got) != 0 {
+		t.Errorf("threshold 50,000: CREATEs %v, want none", got)
 	}
 }

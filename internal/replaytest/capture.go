@@ -24,8 +24,11 @@ type Packet struct {
 	SrcPort, DstPort uint16
 	// Flags are the TCP flags (flow.TCPSyn …).
 	Flags uint8
-	// Payload is the number of payload bytes.
+	// Payload is the number of payload bytes (zeros).
 	Payload int
+	// Data, when set, is the payload itself (an export datagram to a
+	// collector port, say); Payload is then ignored.
+	Data []byte
 	// MoreFragments and FragOffset (in 8-byte units) make an IPv4
 	// fragment; a fragment with an offset carries no transport header.
 	MoreFragments bool
@@ -87,6 +90,9 @@ func encode(buf gopacket.SerializeBuffer, p Packet) error {
 		ip, netLayer = v6, v6
 	}
 	payload := gopacket.Payload(make([]byte, p.Payload))
+	if p.Data != nil {
+		payload = gopacket.Payload(p.Data)
+	}
 	list := []gopacket.SerializableLayer{eth, ip}
 	switch {
 	case p.FragOffset != 0:
