@@ -191,7 +191,7 @@ func TestAlertPCAP(t *testing.T) {
 	t.Run("tshark", func(t *testing.T) {
 		tshark, err := exec.LookPath("tshark")
 		if err != nil {
-			t.Skip("tshark is not installed")
+			t.Fatal("tshark is not installed: run scripts/test.sh, which installs it (apt-get install tshark)")
 		}
 		file := filepath.Join(t.TempDir(), "alert-1.pcap")
 		if err := os.WriteFile(file, getPCAP(t, ts, "/api/v1/alerts/1/pcap", "root", "alert-1.pcap"), 0o600); err != nil {

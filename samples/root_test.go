@@ -411,15 +411,14 @@ func TestSFlowCaptures(t *testing.T) {
 				t.Errorf("packet %d: original length %d", i, cis[i].Length)
 			}
 		}
-		if tcpdump := tsharkDsts(t, buf.Bytes()); tcpdump != nil {
-			for i, dst := range tcpdump {
-				if dst != victim.String()+"\t1" {
-					t.Fatalf("tshark packet %d: %q, want %q", i, dst, victim.String()+"\t1")
-				}
+		tcpdump := tsharkDsts(t, buf.Bytes())
+		for i, dst := range tcpdump {
+			if dst != victim.String()+"\t1" {
+				t.Fatalf("tshark packet %d: %q, want %q", i, dst, victim.String()+"\t1")
 			}
-			if len(tcpdump) != 100 {
-				t.Errorf("tshark read %d packets, want 100", len(tcpdump))
-			}
+		}
+		if len(tcpdump) != 100 {
+			t.Errorf("tshark read %d packets, want 100", len(tcpdump))
 		}
 	})
 	t.Run("akvorado 1140", func(t *testing.T) {
@@ -456,13 +455,12 @@ func TestSFlowCaptures(t *testing.T) {
 }
 
 // tsharkDsts returns the "ip.dst<TAB>tcp.flags.syn" lines tshark prints
-// for a pcap, or nil when tshark is not installed.
+// for a pcap; the test fails without tshark (scripts/test.sh installs it).
 func tsharkDsts(t *testing.T, pcap []byte) []string {
 	t.Helper()
 	path, err := exec.LookPath("tshark")
 	if err != nil {
-		t.Log("tshark not installed: the pcap is checked with gopacket only")
-		return nil
+		t.Fatal("tshark is not installed: run scripts/test.sh, which installs it (apt-get install tshark)")
 	}
 	file := filepath.Join(t.TempDir(), "alert.pcap")
 	if err := os.WriteFile(file, pcap, 0o600); err != nil {
