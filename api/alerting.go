@@ -153,18 +153,28 @@ type ActionDetail struct {
 	Calls []action.Call `json:"calls"`
 }
 
-func (s *Server) getAlert(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+// visibleAlert reads the alert of the request's {id} that p may see; it
+// answers the request itself (404, 500) and returns false otherwise.
+func visibleAlert(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) (alert.Alert, uint64, bool) {
 	id, ok := pathID(w, r, "alert")
 	if !ok {
-		return
+		return alert.Alert{}, 0, false
 	}
 	al, err := a.Alerts.Get(r.Context(), id)
 	if errors.Is(err, alert.ErrNotFound) || (err == nil && !p.may(al.CID)) {
 		writeError(w, http.StatusNotFound, "no alert %d that user %s may see", id, p.Name)
-		return
+		return alert.Alert{}, 0, false
 	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "reading alert %d: %v", id, err)
+		return alert.Alert{}, 0, false
+	}
+	return al, id, true
+}
+
+func (s *Server) getAlert(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	al, id, ok := visibleAlert(w, r, a, p)
+	if !ok {
 		return
 	}
 	acts, err := a.Actions.Actions(r.Context(), id)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"net/netip"
@@ -31,17 +30,8 @@ func (s *Server) mountSamples(mux *http.ServeMux, a *Alerting) {
 // alertPCAP serves the sampled packets sent to the target of a DDoS alert
 // (its TARGET_IP field) as a pcap file.
 func (s *Server) alertPCAP(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
-	id, ok := pathID(w, r, "alert")
+	al, id, ok := visibleAlert(w, r, a, p)
 	if !ok {
-		return
-	}
-	al, err := a.Alerts.Get(r.Context(), id)
-	if errors.Is(err, alert.ErrNotFound) || (err == nil && !p.may(al.CID)) {
-		writeError(w, http.StatusNotFound, "no alert %d that user %s may see", id, p.Name)
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading alert %d: %v", id, err)
 		return
 	}
 	target, ok := targetIP(&al)
