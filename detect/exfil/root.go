@@ -380,10 +380,10 @@ func (s *Shard) raise(e *pending, p *policy.Policy, g uint16, n uint64) {
 		}
 		a = &exAlert{key: e.src.String() + "/" + e.dst.String(), pol: p, sender: e.src, receiver: e.dst,
 			senderTG: s.gp.Group(g).ID, receiverTG: s.groupIn(e.dstGroups, p.CID),
-			senderPort: e.sport, receiverPort: e.dport, proto: e.proto, serverPort: serverPort(e.sport, e.dport)}
+			senderPort: e.sport, receiverPort: e.dport, proto: e.proto, serverPort: detect.ServerPort(e.sport, e.dport)}
 		s.alerts[k] = a
 	} else {
-		a.addPort(serverPort(e.sport, e.dport))
+		a.addPort(detect.ServerPort(e.sport, e.dport))
 	}
 	a.bytes += n
 	a.added += n
@@ -550,47 +550,4 @@ func (s *Shard) condition(a *exAlert, dt float64) alert.Condition {
 		Fields: f,
 		Values: alert.Values{PacketsOut: float64(a.packets) / dt, BytesOut: float64(a.added) / dt},
 	}
-}
-
-// serverPort returns the more service-like of a session's two ports (see
-// the package documentation).
-func serverPort(a, b uint16) uint16 {
-	ra, rb := rank(a), rank(b)
-	switch {
-	case ra < rb:
-		return a
-	case rb < ra:
-		return b
-	}
-	return min(a, b)
-}
-
-// Port ranks, from server-like to client-like.
-const (
-	rankWellKnown = iota
-	rankService
-	rankRegistered
-	rankEphemeral
-)
-
-// services are known server ports from 1024 up.
-var services = [...]uint16{1080, 1194, 1433, 1521, 1723, 1883, 2049, 2375, 2376, 3128, 3306, 3389, 5060, 5061, 5222,
-	5432, 5671, 5672, 5900, 5938, 6379, 6443, 6667, 8000, 8008, 8080, 8081, 8443, 8883, 8888, 9000, 9092, 9200, 9418,
-	11211, 27017}
-
-func rank(port uint16) int {
-	switch {
-	case port == 0:
-		return rankEphemeral
-	case port < 1024:
-		return rankWellKnown
-	case port >= 32768:
-		return rankEphemeral
-	}
-	for _, p := range services {
-		if p == port {
-			return rankService
-		}
-	}
-	return rankRegistered
 }
