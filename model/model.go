@@ -56,6 +56,12 @@ type Model struct {
 	allow      *bart.Table[[]uint32]   // prefix → every CID allowing it
 	blacklists *blacklistIndex         // address → every blacklist ID holding it
 	ifNames    map[InterfaceKey]string // exporter interface names
+	names      names                   // partition, group and blacklist names by ID
+}
+
+// names are the display names by numeric ID, for alert fields.
+type names struct {
+	partitions, groups, blacklists map[uint32]string
 }
 
 // Blacklist is a named list of addresses and CIDRs read from a file and
@@ -100,6 +106,13 @@ func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey
 		internal:   new(bart.Table[[]uint32]),
 		allow:      new(bart.Table[[]uint32]),
 		ifNames:    ifNames,
+		names:      names{partitions: map[uint32]string{}, groups: map[uint32]string{}},
+	}
+	for _, pt := range partitions {
+		m.names.partitions[pt.CID] = pt.Name
+	}
+	for _, g := range groups {
+		m.names.groups[g.ID] = g.Name
 	}
 	for i, g := range groups {
 		for _, p := range g.CIDRs {
@@ -126,6 +139,10 @@ func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey
 func (m *Model) withBlacklists(lists []Blacklist) *Model {
 	c := *m
 	c.Blacklists = lists
+	c.names.blacklists = make(map[uint32]string, len(lists))
+	for _, b := range lists {
+		c.names.blacklists[b.ID] = b.Name
+	}
 	c.blacklists = newBlacklistIndex(lists)
 	return &c
 }
@@ -177,6 +194,31 @@ func (m *Model) GroupsOf(addr netip.Addr) []uint16 {
 func (m *Model) Internal(addr netip.Addr) []uint32 {
 	v, _ := m.internal.Lookup(addr.Unmap())
 	return v
+}
+
+// PartitionName returns the name of partition cid; "" for none (or a nil
+// model).
+func (m *Model) PartitionName(cid uint32) string {
+	if m == nil {
+		return ""
+	}
+	return m.names.partitions[cid]
+}
+
+// GroupName returns the name of traffic group id; "" for none.
+func (m *Model) GroupName(id uint32) string {
+	if m == nil {
+		return ""
+	}
+	return m.names.groups[id]
+}
+
+// BlacklistName returns the name of blacklist id; "" for none.
+func (m *Model) BlacklistName(id uint32) string {
+	if m == nil {
+		return ""
+	}
+	return m.names.blacklists[id]
 }
 
 // Allowed reports whether partition cid's allow-list holds addr; cheap

@@ -235,3 +235,19 @@ func BenchmarkGroupsOf(b *testing.B) {
 		})
 	}
 }
+
+// TestNames looks partitions, traffic groups and blacklists up by ID.
+func TestNames(t *testing.T) {
+	m := overlapping(t)
+	got := []string{m.PartitionName(0), m.PartitionName(7), m.PartitionName(9),
+		m.GroupName(3), m.GroupName(5), m.GroupName(99),
+		m.BlacklistName(10), m.BlacklistName(20), m.BlacklistName(30)}
+	want := []string{"default", "tenant", "", "web", "host", "", "drop", "hosts", ""}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("names (-got +want):\n%s", diff)
+	}
+	var none *Model
+	if none.PartitionName(0)+none.GroupName(1)+none.BlacklistName(1) != "" {
+		t.Error("a nil model has names")
+	}
+}

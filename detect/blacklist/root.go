@@ -145,10 +145,7 @@ type Shard struct {
 	observer detect.Observer
 	log      *slog.Logger
 
-	model      *model.Model
-	blNames    map[uint32]string
-	groupNames map[uint32]string
-	cidNames   map[uint32]string
+	model *model.Model
 
 	pairs     map[pairKey]*pair
 	dirty     []*pair
@@ -186,20 +183,6 @@ func (s *Shard) Pairs() int { return len(s.pairs) }
 // SetModel takes a new model snapshot.
 func (s *Shard) SetModel(m *model.Model) {
 	s.model = m
-	s.blNames = map[uint32]string{}
-	s.groupNames = map[uint32]string{}
-	s.cidNames = map[uint32]string{}
-	if m != nil {
-		for _, b := range m.Blacklists {
-			s.blNames[b.ID] = b.Name
-		}
-		for _, g := range m.Groups {
-			s.groupNames[g.ID] = g.Name
-		}
-		for _, p := range m.Partitions {
-			s.cidNames[p.CID] = p.Name
-		}
-	}
 	s.update()
 }
 
@@ -458,11 +441,11 @@ func (s *Shard) condition(pr *pair, dt float64) alert.Condition {
 		str(prefix+"_IP", addr.String())
 		num(prefix+"_BLACKLIST", uint64(bl))
 		if bl != 0 {
-			str(prefix+"_BL_NAME", s.blNames[bl])
+			str(prefix+"_BL_NAME", s.model.BlacklistName(bl))
 		}
 		num(prefix+"_TG", uint64(tg))
 		if tg != 0 {
-			str(prefix+"_TG_NAME", s.groupNames[tg])
+			str(prefix+"_TG_NAME", s.model.GroupName(tg))
 		}
 	}
 	side("CLIENT", pr.client, pr.clientBL, pr.clientTG)
@@ -478,7 +461,7 @@ func (s *Shard) condition(pr *pair, dt float64) alert.Condition {
 	f = append(f, alert.Field{Name: "ADDITIONAL_PORTS", IsList: true, List: list, Number: true})
 	p := pr.pol
 	return alert.Condition{
-		Policy: p.ID, Key: pr.key, Type: AlertType, CID: p.CID, CIDName: s.cidNames[p.CID], Severity: p.Severity,
+		Policy: p.ID, Key: pr.key, Type: AlertType, CID: p.CID, CIDName: s.model.PartitionName(p.CID), Severity: p.Severity,
 		Fields: f,
 		Values: alert.Values{
 			PacketsIn: float64(pr.pktsIn) / dt, PacketsOut: float64(pr.pktsOut) / dt,

@@ -868,19 +868,10 @@ func (s *Stage) observe(h *hot, rt *rates, f *firing, all bool) bool {
 	copy(fields, s.fields)
 	s.observer.Observe(time.Unix(0, s.now), alert.Condition{
 		Policy: f.p.ID, Key: target.Key(keyType, h.addr), Type: a.typ,
-		CID: f.p.CID, CIDName: s.cidName(f.p.CID), Severity: f.p.Severity,
+		CID: f.p.CID, CIDName: s.model.PartitionName(f.p.CID), Severity: f.p.Severity,
 		Fields: fields, Values: rt.values,
 	})
 	return true
-}
-
-func (s *Stage) cidName(cid uint32) string {
-	for _, p := range s.model.Partitions {
-		if p.CID == cid {
-			return p.Name
-		}
-	}
-	return ""
 }
 
 // cool releases hot target hi once it stayed below half its promotion

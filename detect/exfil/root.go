@@ -173,10 +173,8 @@ type Shard struct {
 	observer detect.Observer
 	log      *slog.Logger
 
-	model      *model.Model
-	groupNames map[uint32]string
-	cidNames   map[uint32]string
-	idle       uint32 // seconds
+	model *model.Model
+	idle  uint32 // seconds
 	// minThreshold is the lowest threshold of the policies in force: a
 	// session at or below it crossed none.
 	minThreshold uint64
@@ -236,16 +234,6 @@ func (s *Shard) Dropped() uint64 {
 func (s *Shard) SetModel(m *model.Model) {
 	s.flush()
 	s.model = m
-	s.groupNames = map[uint32]string{}
-	s.cidNames = map[uint32]string{}
-	if m != nil {
-		for _, g := range m.Groups {
-			s.groupNames[g.ID] = g.Name
-		}
-		for _, p := range m.Partitions {
-			s.cidNames[p.CID] = p.Name
-		}
-	}
 	s.update()
 }
 
@@ -527,12 +515,12 @@ func (s *Shard) condition(a *exAlert, dt float64) alert.Condition {
 	str := func(name, v string) { f = append(f, alert.Field{Name: name, Value: v}) }
 	str("SENDER_IP", a.sender.String())
 	num("SENDER_TG", uint64(a.senderTG))
-	str("SENDER_TG_NAME", s.groupNames[a.senderTG])
+	str("SENDER_TG_NAME", s.model.GroupName(a.senderTG))
 	num("SENDER_PORT", uint64(a.senderPort))
 	str("RECEIVER_IP", a.receiver.String())
 	num("RECEIVER_TG", uint64(a.receiverTG))
 	if a.receiverTG != 0 {
-		str("RECEIVER_TG_NAME", s.groupNames[a.receiverTG])
+		str("RECEIVER_TG_NAME", s.model.GroupName(a.receiverTG))
 	}
 	num("RECEIVER_PORT", uint64(a.receiverPort))
 	num("PROTO", uint64(a.proto))
@@ -546,7 +534,7 @@ func (s *Shard) condition(a *exAlert, dt float64) alert.Condition {
 	f = append(f, alert.Field{Name: "ADDITIONAL_PORTS", IsList: true, List: list, Number: true})
 	p := a.pol
 	return alert.Condition{
-		Policy: p.ID, Key: a.key, Type: AlertType, CID: p.CID, CIDName: s.cidNames[p.CID], Severity: p.Severity,
+		Policy: p.ID, Key: a.key, Type: AlertType, CID: p.CID, CIDName: s.model.PartitionName(p.CID), Severity: p.Severity,
 		Fields: f,
 		Values: alert.Values{PacketsOut: float64(a.packets) / dt, BytesOut: float64(a.added) / dt},
 	}

@@ -49,7 +49,6 @@ type Detector struct {
 
 	servers, clients *detect.GroupPolicies
 	model            *model.Model
-	cidNames         map[uint32]string
 	learned          *learned
 	since            map[policyGroup]int64
 	stats            Stats
@@ -141,10 +140,6 @@ func (d *Detector) Stats() Stats {
 // SetModel takes a new model.
 func (d *Detector) SetModel(m *model.Model) {
 	d.model = m
-	d.cidNames = make(map[uint32]string, len(m.Partitions))
-	for _, p := range m.Partitions {
-		d.cidNames[p.CID] = p.Name
-	}
 }
 
 // Tick starts the learning periods of policies new on a group, decides on
@@ -244,7 +239,7 @@ func (d *Detector) condition(c *candidate) alert.Condition {
 		f = append(f, alert.Field{Name: "CLIENT_IP", Value: addrString(c.remote)})
 	}
 	return alert.Condition{
-		Policy: c.p.ID, Key: key, Type: typ, CID: c.p.CID, CIDName: d.cidNames[c.p.CID],
+		Policy: c.p.ID, Key: key, Type: typ, CID: c.p.CID, CIDName: d.model.PartitionName(c.p.CID),
 		Severity: c.p.Severity, Fields: f, Values: c.values,
 	}
 }

@@ -67,7 +67,7 @@ type Whole struct {
 	shards   []*Shard
 	observer detect.Observer
 	log      *slog.Logger
-	cidNames map[uint32]string
+	model    *model.Model
 
 	index    map[scanKey]int32
 	list     []scanner
@@ -81,7 +81,7 @@ type Whole struct {
 // NewWhole returns the stage of the whole over the family's shard stages
 // in d.Shards.
 func NewWhole(d detect.Deps) *Whole {
-	w := &Whole{observer: d.Observer, log: d.Log, index: map[scanKey]int32{}, cidNames: map[uint32]string{},
+	w := &Whole{observer: d.Observer, log: d.Log, index: map[scanKey]int32{},
 		drops: d.Metrics.Dropped(d.Family, "max_scanners")}
 	for _, s := range d.Shards {
 		if sh, ok := s.(*Shard); ok {
@@ -110,13 +110,7 @@ func (w *Whole) Tracked() int { return len(w.index) }
 
 // SetModel takes a new model snapshot.
 func (w *Whole) SetModel(m *model.Model) {
-	clear(w.cidNames)
-	if m == nil {
-		return
-	}
-	for _, p := range m.Partitions {
-		w.cidNames[p.CID] = p.Name
-	}
+	w.model = m
 }
 
 // Tick merges the second the shards closed and reports the scanners over
@@ -310,7 +304,7 @@ func (w *Whole) condition(sc *scanner, p *Params, r window) alert.Condition {
 		Key:      key,
 		Type:     AlertType,
 		CID:      sc.pol.CID,
-		CIDName:  w.cidNames[sc.pol.CID],
+		CIDName:  w.model.PartitionName(sc.pol.CID),
 		Severity: sc.pol.Severity,
 		Fields:   f,
 		Values:   v,

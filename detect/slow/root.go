@@ -531,22 +531,10 @@ func (d *Detector) report() {
 		}
 		d.current = append(d.current, alert.Condition{
 			Policy: f.p.ID, Key: target.Key(AlertType, s.key.addr.addr()), Type: AlertType,
-			CID: f.p.CID, CIDName: d.cidName(f.p.CID), Severity: f.p.Severity,
+			CID: f.p.CID, CIDName: d.model.PartitionName(f.p.CID), Severity: f.p.Severity,
 			Fields: f.fields, Values: f.values,
 		})
 	}
-}
-
-func (d *Detector) cidName(cid uint32) string {
-	if d.model == nil {
-		return ""
-	}
-	for _, p := range d.model.Partitions {
-		if p.CID == cid {
-			return p.Name
-		}
-	}
-	return ""
 }
 
 func init() {

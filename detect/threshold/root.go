@@ -46,7 +46,6 @@ type Detector struct {
 
 	model     *model.Model
 	groups    map[uint32]*model.TrafficGroup
-	cidNames  map[uint32]string
 	baselines map[baselineKey]*detect.Baseline
 	lastSave  int64
 	fields    []alert.Field // scratch
@@ -134,10 +133,6 @@ func (d *Detector) SetModel(m *model.Model) {
 	d.groups = make(map[uint32]*model.TrafficGroup, len(m.Groups))
 	for i := range m.Groups {
 		d.groups[m.Groups[i].ID] = &m.Groups[i]
-	}
-	d.cidNames = make(map[uint32]string, len(m.Partitions))
-	for _, p := range m.Partitions {
-		d.cidNames[p.CID] = p.Name
 	}
 }
 
@@ -322,7 +317,7 @@ func (d *Detector) condition(p *policy.Policy, o *rates.Object, k rates.Key, lim
 		Key:      key,
 		Type:     AlertType,
 		CID:      p.CID,
-		CIDName:  d.cidNames[p.CID],
+		CIDName:  d.model.PartitionName(p.CID),
 		Severity: p.Severity,
 		Fields:   f,
 		Uniq:     k.Kind == rates.KindHost,
