@@ -3,6 +3,8 @@ package rates
 import (
 	"math/bits"
 	"math/rand/v2"
+
+	"github.com/flowsentry/flowsentry/internal/hashmix"
 )
 
 // index maps packed integer keys to objects. It is a hash table with open
@@ -35,7 +37,7 @@ func newIndex() *index {
 
 // home is the slot where k's probe sequence starts: the top bits of its
 // hash.
-func (x *index) home(k uint64) int { return int(fmix(k^x.seed) >> x.shift) }
+func (x *index) home(k uint64) int { return int(hashmix.Fmix64(k^x.seed) >> x.shift) }
 
 // get returns the object at k, nil when none.
 func (x *index) get(k uint64) *Object {

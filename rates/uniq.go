@@ -4,6 +4,8 @@ import (
 	"net/netip"
 
 	"github.com/axiomhq/hyperloglog"
+
+	"github.com/flowsentry/flowsentry/internal/hashmix"
 )
 
 // uniq estimates the distinct peers of one host per tumbling window: local
@@ -72,14 +74,5 @@ func (e *Engine) observePeer(h *Object, dst netip.Addr, local bool) {
 // 64-bit finalizer, applied twice with distinct offsets so that zero input
 // does not hash to zero).
 func hash2(hi, lo uint64) uint64 {
-	return fmix(hi ^ fmix(lo^0x9e3779b97f4a7c15) ^ 0xc2b2ae3d27d4eb4f)
-}
-
-func fmix(x uint64) uint64 {
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	x ^= x >> 33
-	return x
+	return hashmix.Fmix64(hi ^ hashmix.Fmix64(lo^0x9e3779b97f4a7c15) ^ 0xc2b2ae3d27d4eb4f)
 }

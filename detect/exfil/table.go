@@ -2,9 +2,10 @@ package exfil
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"math/rand/v2"
 	"unsafe"
+
+	"github.com/flowsentry/flowsentry/internal/hashmix"
 )
 
 // The session table (see "State and memory" in the package
@@ -96,12 +97,6 @@ func (t *table) offHeap() int {
 	return len(t.slots) * int(unsafe.Sizeof(slot{}))
 }
 
-// mix is the 64×64→128-bit multiply folded to 64 bits of wyhash.
-func mix(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	return hi ^ lo
-}
-
 func nonzero(h uint64) uint64 {
 	if h == 0 {
 		return 1
@@ -114,15 +109,15 @@ func nonzero(h uint64) uint64 {
 func (t *table) hash4(src, dst [4]byte, sport, dport uint16, proto uint8) uint64 {
 	a := uint64(binary.BigEndian.Uint32(src[:]))<<32 | uint64(binary.BigEndian.Uint32(dst[:]))
 	b := uint64(sport)<<24 | uint64(dport)<<8 | uint64(proto)
-	return nonzero(mix(mix(a^t.seed[0], b^t.seed[1])^t.seed[2], t.seed[3]|1))
+	return nonzero(hashmix.Mum(hashmix.Mum(a^t.seed[0], b^t.seed[1])^t.seed[2], t.seed[3]|1))
 }
 
 func (t *table) hash6(src, dst [16]byte, sport, dport uint16, proto uint8) uint64 {
 	be := binary.BigEndian
 	b := 1<<40 | uint64(sport)<<24 | uint64(dport)<<8 | uint64(proto)
-	h := mix(be.Uint64(src[:8])^t.seed[0], be.Uint64(src[8:])^t.seed[1])
-	h = mix(h^be.Uint64(dst[:8])^t.seed[2], be.Uint64(dst[8:])^t.seed[3])
-	return nonzero(mix(h^b^t.seed[0], t.seed[3]|1))
+	h := hashmix.Mum(be.Uint64(src[:8])^t.seed[0], be.Uint64(src[8:])^t.seed[1])
+	h = hashmix.Mum(h^be.Uint64(dst[:8])^t.seed[2], be.Uint64(dst[8:])^t.seed[3])
+	return nonzero(hashmix.Mum(h^b^t.seed[0], t.seed[3]|1))
 }
 
 // buckets returns the two buckets of key k.

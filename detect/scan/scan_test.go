@@ -18,6 +18,7 @@ import (
 	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/detect/detecttest"
 	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/internal/hashmix"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
@@ -68,7 +69,7 @@ func newHarness(tb testing.TB, n int, pols ...policy.Policy) *harness {
 // routing).
 func (h *harness) shardOf(a netip.Addr) int {
 	b := a.Unmap().As16()
-	return int(fmix(binary.BigEndian.Uint64(b[:8])^fmix(binary.BigEndian.Uint64(b[8:]))) % uint64(len(h.shards)))
+	return int(hashmix.Fmix64(binary.BigEndian.Uint64(b[:8])^hashmix.Fmix64(binary.BigEndian.Uint64(b[8:]))) % uint64(len(h.shards)))
 }
 
 // add routes r to the shards owning its parts.
@@ -1060,7 +1061,7 @@ func TestBigScanner(t *testing.T) {
 func TestAddrHash(t *testing.T) {
 	slow := func(a netip.Addr) uint64 {
 		b := a.As16()
-		return fmix(binary.BigEndian.Uint64(b[8:]) ^ bits.RotateLeft64(binary.BigEndian.Uint64(b[:8])*0xc2b2ae3d27d4eb4f, 31))
+		return hashmix.Fmix64(binary.BigEndian.Uint64(b[8:]) ^ bits.RotateLeft64(binary.BigEndian.Uint64(b[:8])*0xc2b2ae3d27d4eb4f, 31))
 	}
 	for _, tc := range []struct{ addr, same string }{
 		{"10.1.2.3", "::ffff:10.1.2.3"},

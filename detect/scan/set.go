@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/internal/hashmix"
 )
 
 // pairSet is the set of (scanner, endpoint) pairs seen in the current
@@ -100,30 +101,19 @@ func (s *pairSet) reset() {
 	}
 }
 
-// fmix is MurmurHash3's 64-bit finalizer.
-func fmix(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
-}
-
 // mix hashes two 64-bit words into one with a single 128-bit multiply
 // (wyhash's mum): cheaper than fmix, but only as random as its inputs
 // (one of them must be a hash): a sketch of structured inputs (addresses,
 // ports) mixed alone would overestimate.
 func mix(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a^0xa0761d6478bd642f, b^0xe7037ed1a0b428db)
-	return hi ^ lo
+	return hashmix.Mum(a^0xa0761d6478bd642f, b^0xe7037ed1a0b428db)
 }
 
 // addrHash hashes an address (its 16 bytes: an IPv4 address and its
 // IPv4-mapped IPv6 form alike).
 func addrHash(a netip.Addr) uint64 {
 	hi, lo := addrWords(a)
-	return fmix(lo ^ bits.RotateLeft64(hi*0xc2b2ae3d27d4eb4f, 31))
+	return hashmix.Fmix64(lo ^ bits.RotateLeft64(hi*0xc2b2ae3d27d4eb4f, 31))
 }
 
 // addrWords returns the two big-endian halves of a's 16-byte form (an
@@ -146,13 +136,13 @@ func itemHashes(ha uint64, port uint16, proto uint8) (endpoint, host, prt uint64
 	pp := uint64(port)<<8 | uint64(proto)
 	endpoint = mix(ha, pp^0x8ebc6af09c88c6e3)&^3 | uint64(kindEndpoint)
 	host = ha&^3 | uint64(kindHost)
-	prt = fmix(pp^0x589965cc75374cc3)&^3 | uint64(kindPort)
+	prt = hashmix.Fmix64(pp^0x589965cc75374cc3)&^3 | uint64(kindPort)
 	return
 }
 
 // tallySalt is what a tally's index mixes into its item hashes to make
 // its pairs in the shard's pair set: item ^ salt.
-func tallySalt(idx int32) uint64 { return fmix(uint64(uint32(idx)) + 0x2545f4914f6cdd1d) }
+func tallySalt(idx int32) uint64 { return hashmix.Fmix64(uint64(uint32(idx)) + 0x2545f4914f6cdd1d) }
 
 // sockHash hashes a UDP socket pair as a probe carries it: the prober's
 // address (its addrHash) and port, then the probed endpoint's (an answer
