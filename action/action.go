@@ -69,7 +69,8 @@ type Call struct {
 	// Err says why the call failed, when it did not exit by itself:
 	// "timeout", "executable missing: ...", the signal.
 	Err string `json:"error,omitempty"`
-	// Output is the first 64 KiB of stdout and stderr together.
+	// Output is the first 64 KiB of stdout and stderr together; JSON
+	// gives it as a UTF-8 string (see MarshalJSON).
 	Output []byte `json:"output"`
 	// Truncated says the output was longer.
 	Truncated bool `json:"truncated"`
@@ -112,6 +113,9 @@ type Store interface {
 	OpenActions(ctx context.Context) ([]Action, error)
 	// Calls returns the calls of an action, oldest first.
 	Calls(ctx context.Context, actionID uint64) ([]Call, error)
+	// ListActions returns the page of actions q selects, in the order
+	// and with the counts Page documents; q is valid (see List).
+	ListActions(ctx context.Context, q Query) (Page, error)
 }
 
 // Attachment is a plugin instance attached to a policy: its per-policy

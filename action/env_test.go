@@ -91,7 +91,7 @@ func TestEnv(t *testing.T) {
 		alert     alert.Alert
 		config    map[string]string
 		overrides map[string]string
-		binDir    string
+		deps      Deps // URL is http://127.0.0.1:8080
 		want      []string
 	}{
 		{
@@ -99,7 +99,7 @@ func TestEnv(t *testing.T) {
 			alert:     tgrp,
 			config:    map[string]string{"EMAIL_MAILPORT": "587", "EMAIL_BODY": "instance body", "EMAIL_USERNAME": "ops"},
 			overrides: map[string]string{"EMAIL_BODY": "from the policy"},
-			binDir:    "/opt/flowsentry/bin",
+			deps:      Deps{BinDir: "/opt/flowsentry/bin"},
 			want: slices.Concat(common, []string{
 				"OBJECT_TYPE=TGRP",
 				"TGRP=3",
@@ -113,9 +113,9 @@ func TestEnv(t *testing.T) {
 			}, tail),
 		},
 		{
-			name:   "TGRP+IP with the unique counters after the others",
-			alert:  host,
-			binDir: "/opt/flowsentry/bin",
+			name:  "TGRP+IP with the unique counters after the others",
+			alert: host,
+			deps:  Deps{BinDir: "/opt/flowsentry/bin"},
 			want: slices.Concat(common, []string{
 				"OBJECT_TYPE=TGRP+IP",
 				"TGRP=3",
@@ -158,9 +158,49 @@ func TestEnv(t *testing.T) {
 				"PATH=/usr/local/bin:/usr/bin:/bin",
 			}),
 		},
+		{
+			name:   "HOME, LANG, TZ and the listed variables of the server when set; configuration and contract win",
+			alert:  ddos,
+			config: map[string]string{"MAIL_RELAY": "from the instance"},
+			deps: Deps{CAFile: "/etc/flowsentry/cert.pem", Env: []string{"HTTPS_PROXY", "MAIL_RELAY", "UNSET", "ID", "PATH"},
+				LookupEnv: func(name string) (string, bool) {
+					v, ok := map[string]string{
+						"HOME": "/var/lib/flowsentry", "TZ": "Europe/Amsterdam", "HTTPS_PROXY": "http://proxy:3128",
+						"MAIL_RELAY": "from the server", "ID": "server ID", "PATH": "/server/bin", "SECRET": "never passed",
+					}[name]
+					return v, ok
+				}},
+			want: slices.Concat([]string{
+				"ID=2",
+				"EARLIEST_UTC=10.000000",
+				"LATEST_UTC=10.000000",
+				"CID=4",
+				"CID_NAME=Tenant B",
+				"SEVERITY=12",
+				"ALERT_TYPE=ddos_amp",
+				"TARGET_IP=192.0.2.10",
+				"TOTAL_SOURCES=3",
+				"SOURCES=198.51.100.0/24 203.0.113.0/24 192.0.2.128/25",
+				"ADDITIONAL_PORTS=",
+			}, zeros, []string{
+				"HOME=/var/lib/flowsentry",
+				"TZ=Europe/Amsterdam",
+				"HTTPS_PROXY=http://proxy:3128",
+				"MAIL_RELAY=from the instance",
+				"TKN=0123456789abcdef0123456789abcdef",
+				"AID=7",
+				"FLOWSENTRY_URL=http://127.0.0.1:8080",
+				"FTNBI_CA=/etc/flowsentry/cert.pem",
+				"PATH=/usr/local/bin:/usr/bin:/bin",
+			}),
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := env(&tc.alert, 7, "0123456789abcdef0123456789abcdef", tc.config, tc.overrides, "http://127.0.0.1:8080", tc.binDir)
+			tc.deps.URL = "http://127.0.0.1:8080"
+			if tc.deps.LookupEnv == nil {
+				tc.deps.LookupEnv = func(string) (string, bool) { return "", false }
+			}
+			got := env(&tc.alert, 7, "0123456789abcdef0123456789abcdef", tc.config, tc.overrides, tc.deps.shared())
 			// The order of an environment does not matter; plugin.Env sorts it.
 			slices.Sort(tc.want)
 			if diff := cmp.Diff(got, tc.want); diff != "" {

@@ -94,6 +94,38 @@ func (s *memStore) Calls(_ context.Context, id uint64) ([]Call, error) {
 	return out, nil
 }
 
+// ListActions filters by state and alert only (memStore knows no
+// partitions), in List's order.
+func (s *memStore) ListActions(_ context.Context, q Query) (Page, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	page := Page{Counts: map[State]int{}, Actions: []Listed{}}
+	rank := map[State]int{StateWaiting: 0, StateInProgress: 1}
+	var list []Listed
+	for _, a := range s.actions {
+		if q.Alert != 0 && a.Alert != q.Alert {
+			continue
+		}
+		page.Counts[a.State]++
+		if len(q.States) == 0 || slices.Contains(q.States, a.State) {
+			list = append(list, Listed{Action: a})
+		}
+	}
+	rankOf := func(st State) int {
+		if r, ok := rank[st]; ok {
+			return r
+		}
+		return 2
+	}
+	slices.SortFunc(list, func(a, b Listed) int {
+		return cmp.Or(cmp.Compare(rankOf(a.State), rankOf(b.State)), cmp.Compare(b.ID, a.ID))
+	})
+	page.Total = len(list)
+	list = list[min(q.Offset, len(list)):]
+	page.Actions = append(page.Actions, list[:min(q.Limit, len(list))]...)
+	return page, nil
+}
+
 func (s *memStore) state(id uint64) State {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -105,6 +105,14 @@ type Deps struct {
 	// BinDir is the folder holding the ftnbi binary, first on the PATH of
 	// plugins; empty leaves only /usr/local/bin:/usr/bin:/bin.
 	BinDir string
+	// CAFile is FTNBI_CA of every call: the PEM file ftnbi trusts for an
+	// https:// URL (the server's certificate with TLS); empty sets none.
+	CAFile string
+	// Env names the variables of the server's environment passed to
+	// plugins besides HOME, LANG and TZ (Config.Env).
+	Env []string
+	// LookupEnv reads the server's environment; nil means os.LookupEnv.
+	LookupEnv func(name string) (string, bool)
 	// After returns a channel that receives once d has passed: the wait
 	// between attempts of a failed store write. nil means time.After.
 	After func(d time.Duration) <-chan time.Time
@@ -524,7 +532,7 @@ func (d *Dispatcher) call(ctx context.Context, ac *act, op alert.Op, al *alert.A
 	}
 	c := Call{Action: a.ID, Op: op, Start: start, ExitCode: -1}
 	if inst, ok := d.deps.Instances.Get(a.Instance); ok {
-		res := d.deps.Caller.Call(ctx, a.Plugin, op, env(al, a.ID, token, inst.Values, overrides, d.deps.URL, d.deps.BinDir))
+		res := d.deps.Caller.Call(ctx, a.Plugin, op, env(al, a.ID, token, inst.Values, overrides, d.deps.shared()))
 		c.Duration, c.ExitCode, c.Err, c.Output, c.Truncated = res.Duration, res.ExitCode, res.Err, res.Output, res.Truncated
 	} else {
 		c.Err = fmt.Sprintf("plugin instance %d was deleted; attach another instance to policy %d", a.Instance, a.Policy)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,12 +35,22 @@ func TestRealRunner(t *testing.T) {
 	record := filepath.Join(t.TempDir(), "calls.log")
 	store := newMemStore()
 	logs := &logBuffer{}
-	d, err := New(Deps{
+	// The server's environment: HOME, LANG, TZ and the listed MAIL_RELAY
+	// pass; SECRET_TOKEN, not listed, and the instance's FAIL_ON do not.
+	for k, v := range map[string]string{
+		"HOME": "/var/lib/flowsentry", "LANG": "C.UTF-8", "TZ": "Europe/Amsterdam",
+		"MAIL_RELAY": "smtp.example:25", "SECRET_TOKEN": "s3cret", "FAIL_ON": "never",
+	} {
+		t.Setenv(k, v)
+	}
+	deps := Deps{
 		Store: store, Policies: testPolicies, Alerts: newAlerts(), Log: logs.logger(),
 		Instances: recorderInstances{"RECORD_FILE": record, "FAIL_ON": "CREATE"},
 		Caller:    PluginCaller{Runner: runner, Registry: reg},
 		URL:       "http://127.0.0.1:8080", BinDir: "/opt/flowsentry/bin",
-	})
+		CAFile: "/etc/flowsentry/cert.pem", Env: []string{"MAIL_RELAY", "FAIL_ON", "FLOWSENTRY_TEST_UNSET"},
+	}
+	d, err := New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,29 +128,29 @@ func TestRealRunner(t *testing.T) {
 	if len(blocks) != 3 {
 		t.Fatalf("the plugin ran %d times, want 3:\n%s", len(blocks), data)
 	}
-	// The environment is exactly the contract's (the shell adds PWD and
-	// may add SHLVL and _).
+	// The environment is exactly the contract's and the server's passed
+	// variables (the shell adds PWD and may add SHLVL and _).
 	lines := strings.Split(strings.TrimSpace(blocks[1]), "\n")
-	var env []string
+	var gotEnv []string
 	for _, l := range lines[1:] {
 		if k, _, _ := strings.Cut(l, "="); k != "PWD" && k != "SHLVL" && k != "_" {
-			env = append(env, l)
+			gotEnv = append(gotEnv, l)
 		}
 	}
 	al := tgrpAlert(1004, 9, 1600)
 	tkn := ""
-	for _, l := range env {
+	for _, l := range gotEnv {
 		if v, ok := strings.CutPrefix(l, "TKN="); ok {
 			tkn = v
 		}
 	}
-	wantEnv := env0(&al, 7, tkn, map[string]string{"RECORD_FILE": record, "FAIL_ON": "CREATE"})
-	if diff := cmp.Diff(append([]string{lines[0]}, env...), append([]string{"UPDATE"}, wantEnv...)); diff != "" {
+	wantEnv := env(&al, 7, tkn, map[string]string{"RECORD_FILE": record, "FAIL_ON": "CREATE"}, nil, deps.shared())
+	for _, v := range []string{"HOME=/var/lib/flowsentry", "LANG=C.UTF-8", "TZ=Europe/Amsterdam", "MAIL_RELAY=smtp.example:25", "FAIL_ON=CREATE", "FTNBI_CA=/etc/flowsentry/cert.pem"} {
+		if !slices.Contains(gotEnv, v) {
+			t.Errorf("the plugin's environment lacks %s", v)
+		}
+	}
+	if diff := cmp.Diff(append([]string{lines[0]}, gotEnv...), append([]string{"UPDATE"}, wantEnv...)); diff != "" {
 		t.Errorf("the plugin's argument and environment (-got +want):\n%s", diff)
 	}
-}
-
-// env0 is the environment the rig's dispatcher gives.
-func env0(al *alert.Alert, aid uint64, tkn string, config map[string]string) []string {
-	return env(al, aid, tkn, config, nil, "http://127.0.0.1:8080", "/opt/flowsentry/bin")
 }

@@ -455,6 +455,29 @@ func TestDuplicateOpenAlertsAtStart(t *testing.T) {
 	}
 }
 
+// TestOpenGaugeFollowsSeverity checks that flowsentry_alert_open moves
+// an alert to its new severity when the policy's severity changes.
+func TestOpenGaugeFollowsSeverity(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), newMemStore())
+	h.observe(0, tgrpCondition(1000))
+	h.tick(0)
+	c := tgrpCondition(1000)
+	c.Severity = 8
+	h.observe(1*sec, c)
+	h.tick(1 * sec)
+	open := func(sev string) float64 {
+		return testutil.ToFloat64(h.e.metrics.open.WithLabelValues("threshold_exceeded", sev))
+	}
+	if got5, got8 := open("5"), open("8"); got5 != 0 || got8 != 1 {
+		t.Errorf("open alerts of severity 5 and 8 = %v, %v; want 0, 1", got5, got8)
+	}
+	h.tick(2 * min)  // the UPDATE
+	h.tick(13 * min) // 10 quiet minutes after it: the alert ends
+	if got := open("8"); got != 0 {
+		t.Errorf("open alerts of severity 8 after the end = %v, want 0", got)
+	}
+}
+
 func TestRead(t *testing.T) {
 	h := newHarness(t, DefaultConfig(), newMemStore())
 	other := tgrpCondition(10)
@@ -522,7 +545,7 @@ func TestRead(t *testing.T) {
 			got  float64
 			want float64
 		}{
-			{"open threshold_exceeded", testutil.ToFloat64(h.e.metrics.open.WithLabelValues("threshold_exceeded")), 1},
+			{"open threshold_exceeded", testutil.ToFloat64(h.e.metrics.open.WithLabelValues("threshold_exceeded", "5")), 1},
 			{"CREATE", testutil.ToFloat64(h.e.metrics.events.WithLabelValues("CREATE")), 2},
 			{"UPDATE", testutil.ToFloat64(h.e.metrics.events.WithLabelValues("UPDATE")), 0},
 			{"DELETE", testutil.ToFloat64(h.e.metrics.events.WithLabelValues("DELETE")), 1},

@@ -1,6 +1,10 @@
 package alert
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	open          *prometheus.GaugeVec
@@ -15,8 +19,8 @@ func newMetrics() metrics {
 	m := metrics{
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flowsentry_alert_open",
-			Help: "Open alerts by ALERT_TYPE.",
-		}, []string{"type"}),
+			Help: "Open alerts by ALERT_TYPE and severity.",
+		}, []string{"type", "severity"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowsentry_alert_events_total",
 			Help: "Alert events persisted and handed to the actions, by op (CREATE, UPDATE, DELETE).",
@@ -65,4 +69,9 @@ func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range e.metrics.collectors() {
 		c.Collect(ch)
 	}
+}
+
+// openOf is the open-alerts gauge of a's type and severity.
+func (m metrics) openOf(a *Alert) prometheus.Gauge {
+	return m.open.WithLabelValues(a.Type, strconv.Itoa(a.Severity))
 }

@@ -397,11 +397,14 @@ func (e *Engine) observe(en *entry, now time.Time, c *Condition) {
 	a.Cur = c.Values
 	a.Avg.meanWith(c.Values, a.Samples)
 	a.Peak.maxWith(c.Values)
-	if a.Type != c.Type {
-		e.metrics.open.WithLabelValues(a.Type).Dec()
-		e.metrics.open.WithLabelValues(c.Type).Inc()
+	relabel := a.Type != c.Type || a.Severity != c.Severity
+	if relabel {
+		e.metrics.openOf(a).Dec()
 	}
 	a.describe(c)
+	if relabel {
+		e.metrics.openOf(a).Inc()
+	}
 	en.seen, en.seenTick = true, true
 }
 
@@ -423,7 +426,7 @@ func (e *Engine) add(en *entry) {
 		e.byID[en.a.ID] = en
 	}
 	e.list = append(e.list, en)
-	e.metrics.open.WithLabelValues(en.a.Type).Inc()
+	e.metrics.openOf(&en.a).Inc()
 }
 
 // forget removes an entry from the maps and marks it for removal from the
@@ -432,7 +435,7 @@ func (e *Engine) forget(k ident, en *entry) {
 	delete(e.open, k)
 	delete(e.byID, en.a.ID)
 	en.ended = true
-	e.metrics.open.WithLabelValues(en.a.Type).Dec()
+	e.metrics.openOf(&en.a).Dec()
 }
 
 // Health returns nil when the engine's last commit succeeded, and its

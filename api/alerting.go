@@ -1,10 +1,11 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -28,26 +29,26 @@ type Principal struct {
 	Manager bool
 	// CIDs are the partitions a non-admin user may see.
 	CIDs []uint32
+	// Groups, when not empty, are the only traffic groups of its
+	// partitions a non-admin user sees the rates of.
+	Groups []uint32
 }
 
 // may reports whether the principal sees partition cid.
 func (p Principal) may(cid uint32) bool { return p.Admin || slices.Contains(p.CIDs, cid) }
 
+// seesGroup reports whether the principal sees traffic group id of
+// partition cid.
+func (p Principal) seesGroup(cid, id uint32) bool {
+	return p.Admin || p.may(cid) && (len(p.Groups) == 0 || slices.Contains(p.Groups, id))
+}
+
 // mayChange reports whether the principal may change objects of cid.
 func (p Principal) mayChange(cid uint32) bool { return p.Admin || (p.Manager && p.may(cid)) }
-
-// Authenticator checks API credentials.
-type Authenticator interface {
-	// Authenticate returns the user, or an error for a bad name or
-	// password.
-	Authenticate(ctx context.Context, name, password string) (Principal, error)
-}
 
 // Alerting are the alerting components the API exposes; nil in Deps
 // leaves those endpoints out.
 type Alerting struct {
-	// Users authenticates every alerting request (HTTP basic auth).
-	Users Authenticator
 	// Policies holds the policies.
 	Policies *policy.Manager
 	// Plugins is the plugin folder.
@@ -66,6 +67,9 @@ type Alerting struct {
 	Reader *annotate.Reader
 	// Baselines returns the learned baselines.
 	Baselines func() []detect.Baseline
+	// ConfigFile is the configuration file's path, which the answer to a
+	// change of one of its policies names ("" for the embedded default).
+	ConfigFile string
 }
 
 // maxBody caps the size of a JSON request body.
@@ -73,8 +77,8 @@ const maxBody = 1 << 20
 
 func (s *Server) mountAlerting(mux *http.ServeMux, a *Alerting) {
 	mux.Handle("POST /api/v1/annotations", a.Annotator)
-	mux.HandleFunc("GET /api/v1/alerts", a.Reader.Alerts)
-	mux.HandleFunc("GET /api/v1/alerts/{id}/annotations", a.Reader.Annotations)
+	mux.HandleFunc("GET /api/v1/alerts", viaReader(a.Reader.Alerts))
+	mux.HandleFunc("GET /api/v1/alerts/{id}/annotations", viaReader(a.Reader.Annotations))
 	mux.HandleFunc("GET /api/v1/alerts/{id}", s.auth(a, s.getAlert))
 	mux.HandleFunc("GET /api/v1/policies", s.auth(a, s.listPolicies))
 	mux.HandleFunc("POST /api/v1/policies", s.auth(a, s.putPolicy))
@@ -87,6 +91,7 @@ func (s *Server) mountAlerting(mux *http.ServeMux, a *Alerting) {
 	mux.HandleFunc("GET /api/v1/instances/{id}", s.auth(a, s.getInstance))
 	mux.HandleFunc("PUT /api/v1/instances/{id}", s.auth(a, s.putInstance))
 	mux.HandleFunc("DELETE /api/v1/instances/{id}", s.auth(a, s.deleteInstance))
+	mux.HandleFunc("GET /api/v1/actions", s.auth(a, s.listActions))
 	mux.HandleFunc("GET /api/v1/actions/{id}", s.auth(a, s.getAction))
 	mux.HandleFunc("POST /api/v1/actions/{id}/{op}", s.auth(a, s.actionOp))
 	mux.HandleFunc("GET /api/v1/baselines", s.auth(a, s.listBaselines))
@@ -94,23 +99,10 @@ func (s *Server) mountAlerting(mux *http.ServeMux, a *Alerting) {
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal)
 
-// auth checks HTTP basic auth before calling h.
+// auth calls h with the request's principal, which the server's guard
+// authenticated.
 func (s *Server) auth(a *Alerting, h authedHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		name, pass, ok := r.BasicAuth()
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
-			writeError(w, http.StatusUnauthorized, "this endpoint needs a user: send HTTP basic auth (curl -u USER:PASSWORD)")
-			return
-		}
-		p, err := a.Users.Authenticate(r.Context(), name, pass)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
-			writeError(w, http.StatusUnauthorized, "bad user name or password")
-			return
-		}
-		h(w, r, a, p)
-	}
+	return func(w http.ResponseWriter, r *http.Request) { h(w, r, a, principal(r)) }
 }
 
 // pathID parses the {id} path value, writing the error response when it
@@ -125,11 +117,22 @@ func pathID(w http.ResponseWriter, r *http.Request, what string) (uint64, bool) 
 	return id, true
 }
 
-// readJSON decodes a request body strictly into v.
+// readJSON decodes a request body strictly into v. A body over maxBody
+// gets 413, without reading more of it than the limit.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	tooLarge := func() bool {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than the limit of %d bytes (1 MiB); send a smaller JSON body", maxBody)
+		return false
+	}
+	if r.ContentLength > maxBody {
+		return tooLarge()
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return tooLarge()
+		}
 		writeError(w, http.StatusBadRequest, "request body is not valid JSON for this endpoint: %v", err)
 		return false
 	}
@@ -140,6 +143,9 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 type AlertDetail struct {
 	// Alert is the alert in the FlowTraq JSON format.
 	Alert annotate.Alert `json:"alert"`
+	// Policy is the policy that raised the alert (the FlowTraq format of
+	// Alert has no field for it).
+	Policy PolicyRef `json:"policy"`
 	// Actions are the alert's actions with their calls.
 	Actions []ActionDetail `json:"actions"`
 	// Annotations are the values plugins stored with `ftnbi -val`.
@@ -182,7 +188,7 @@ func (s *Server) getAlert(w http.ResponseWriter, r *http.Request, a *Alerting, p
 		writeError(w, http.StatusInternalServerError, "reading the actions of alert %d: %v", id, err)
 		return
 	}
-	detail := AlertDetail{Alert: annotate.Alert(al), Actions: []ActionDetail{}}
+	detail := AlertDetail{Alert: annotate.Alert(al), Policy: policyRef(a, al.Policy), Actions: []ActionDetail{}}
 	for _, ac := range acts {
 		calls, err := a.Actions.Calls(r.Context(), ac.ID)
 		if err != nil {
@@ -237,6 +243,9 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a *Alerting, 
 		return
 	}
 	saved, err := a.Policies.Put(r.Context(), pol)
+	if readOnly(w, a, err) {
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "policy not saved: %v", err)
 		return
@@ -294,11 +303,31 @@ func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request, a *Alertin
 	if !ok {
 		return
 	}
-	if err := a.Policies.Delete(r.Context(), id); err != nil {
+	err := a.Policies.Delete(r.Context(), id)
+	if readOnly(w, a, err) {
+		return
+	}
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "deleting policy %d: %v", id, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readOnly answers 409 when err is a change to a policy of the
+// configuration file, naming the file and how to change it there.
+func readOnly(w http.ResponseWriter, a *Alerting, err error) bool {
+	ro, ok := errors.AsType[*policy.ReadOnlyError](err)
+	if !ok {
+		return false
+	}
+	file := cmp.Or(a.ConfigFile, "the configuration file")
+	what := fmt.Sprintf("policy %d %q is defined in %s (source: config), so the API cannot change it", ro.ID, ro.Name, file)
+	if ro.Via != 0 {
+		what = fmt.Sprintf("policy %d %q, which overrides template %d, is defined in %s (source: config), so the API cannot delete the template", ro.ID, ro.Name, ro.Via, file)
+	}
+	writeError(w, http.StatusConflict, "%s; edit %s and send SIGHUP (systemctl reload flowsentry)", what, file)
+	return true
 }
 
 // PluginInfo is an installed plugin as the API shows it.

@@ -15,22 +15,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flowsentry/flowsentry/annotate"
 	_ "github.com/flowsentry/flowsentry/detect/all" // the families the API validates against
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"
 	"github.com/flowsentry/flowsentry/rates"
 )
-
-type users map[string]Principal
-
-func (u users) Authenticate(_ context.Context, name, password string) (Principal, error) {
-	if p, ok := u[name]; ok && password == "pw" {
-		return p, nil
-	}
-	return Principal{}, errors.New("bad user name or password")
-}
 
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
@@ -55,26 +45,15 @@ func newTestServer(t *testing.T) *httptest.Server {
 	if err := pm.Load(context.Background(), nil, []uint32{0, 5}); err != nil {
 		t.Fatal(err)
 	}
-	reader, err := annotate.NewReader(annotate.ReaderDeps{
-		Alerts: annotate.NewAlertList(), Users: annotate.StaticUsers{}, Values: &annotate.MemoryStore{},
-		Actions: annotate.StaticActions{}, Graphs: annotate.StaticGraphs{}, Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(DefaultConfig(), Deps{
+	reader := emptyReader(t, log)
+	s, err := New(DefaultConfig(), withAuth(t, Deps{
 		Gatherer: prometheus.NewRegistry(), Registerer: prometheus.NewRegistry(),
 		Model: model.NewHolder(m), Rates: func() *rates.Snapshot { return snap }, Log: log,
 		Alerting: &Alerting{
-			Users: users{
-				"root":   {Name: "root", Admin: true},
-				"mgr5":   {Name: "mgr5", Manager: true, CIDs: []uint32{5}},
-				"viewer": {Name: "viewer", CIDs: []uint32{0}},
-			},
 			Policies: pm, Plugins: reg, Instances: plugin.NewInstances(reg, &plugin.MemInstances{}),
 			Annotator: http.NotFoundHandler(), Reader: reader,
 		},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,25 +101,25 @@ func TestRatesEndpoints(t *testing.T) {
 	ts := newTestServer(t)
 	for _, e := range []exchange{
 		{method: "GET", path: "/healthz", code: 200, contains: []string{`"ok"`}},
-		{method: "GET", path: "/", code: 200, contains: []string{"/api/v1/trafficgroups"}},
-		{method: "GET", path: "/api/v1/partitions", code: 200, contains: []string{`"default"`, "10.0.0.0/8"}},
-		{method: "GET", path: "/api/v1/trafficgroups", code: 200, contains: []string{`"internal"`, `"packets_in": 10`, `"bytes_in": 600`}},
-		{method: "GET", path: "/api/v1/trafficgroups/1", code: 200, contains: []string{`"id": 1`}},
-		{method: "GET", path: "/api/v1/trafficgroups/x", code: 400, contains: []string{`x\" is not a number`}},
-		{method: "GET", path: "/api/v1/trafficgroups/9", code: 404, contains: []string{"no traffic group with ID 9"}},
-		{method: "GET", path: "/api/v1/trafficgroups/1/ports?limit=1", code: 200, contains: []string{`"port": 443`}},
-		{method: "GET", path: "/api/v1/trafficgroups/1/ports?sort=bogus", code: 400, contains: []string{`sort=\"bogus\" is not valid`}},
-		{method: "GET", path: "/api/v1/trafficgroups/1/ports?limit=0", code: 400, contains: []string{"use a number from 1 to 10000"}},
-		{method: "GET", path: "/api/v1/trafficgroups/1/hosts", code: 200},
-		{method: "GET", path: "/api/v1/exporters", code: 200},
-		{method: "GET", path: "/api/v1/nothing", code: 404, contains: []string{"GET / lists the endpoints"}},
-		{method: "GET", path: "/debug/pprof/", code: 200, contains: []string{"goroutine"}},
+		{method: "GET", user: "root", path: "/", code: 200, contains: []string{"/api/v1/trafficgroups"}},
+		{method: "GET", user: "root", path: "/api/v1/partitions", code: 200, contains: []string{`"default"`, "10.0.0.0/8"}},
+		{method: "GET", user: "root", path: "/api/v1/trafficgroups", code: 200, contains: []string{`"internal"`, `"packets_in": 10`, `"bytes_in": 600`}},
+		{method: "GET", user: "root", path: "/api/v1/trafficgroups/1", code: 200, contains: []string{`"id": 1`}},
+		{method: "GET", user: "root", path: "/api/v1/trafficgroups/x", code: 400, contains: []string{`x\" is not a number`}},
+		{method: "GET", user: "root", path: "/api/v1/trafficgroups/9", code: 404, contains: []string{"no traffic group with ID 9"}},
+		{method: "GET", user: "root", path: "/api/v1/trafficgroups/1/ports?limit=1", code: 200, contains: []string{`"port": 443`}},
+		{method: "GET", user: "root", path: "/api/v1/trafficgroups/1/ports?sort=bogus", code: 400, contains: []string{`sort=\"bogus\" is not valid`}},
+		{method: "GET", user: "root", path: "/api/v1/trafficgroups/1/ports?limit=0", code: 400, contains: []string{"use a number from 1 to 10000"}},
+		{method: "GET", user: "root", path: "/api/v1/trafficgroups/1/hosts", code: 200},
+		{method: "GET", user: "root", path: "/api/v1/exporters", code: 200},
+		{method: "GET", user: "root", path: "/api/v1/nothing", code: 404, contains: []string{"GET / lists the endpoints"}},
+		{method: "GET", user: "root", path: "/debug/pprof/", code: 200, contains: []string{"goroutine"}},
 	} {
 		e.run(t, ts)
 	}
 	// Ports are sorted by the current rate, highest first, and belong to
 	// the group asked for.
-	body := exchange{method: "GET", path: "/api/v1/trafficgroups/1/ports", code: 200}.run(t, ts)
+	body := exchange{method: "GET", user: "root", path: "/api/v1/trafficgroups/1/ports", code: 200}.run(t, ts)
 	if strings.Index(body, `"port": 443`) > strings.Index(body, `"port": 80`) || strings.Contains(body, `"port": 22`) {
 		t.Errorf("ports of group 1: %s", body)
 	}
@@ -199,7 +178,7 @@ func TestHealth(t *testing.T) {
 		mu       sync.Mutex
 		storeErr error
 	)
-	s, err := New(DefaultConfig(), Deps{
+	s, err := New(DefaultConfig(), withAuth(t, Deps{
 		Gatherer: prometheus.NewRegistry(), Registerer: prometheus.NewRegistry(),
 		Model: model.NewHolder(m), Rates: func() *rates.Snapshot { return &rates.Snapshot{} }, Log: log,
 		Health: map[string]func() error{"store": func() error {
@@ -207,7 +186,7 @@ func TestHealth(t *testing.T) {
 			defer mu.Unlock()
 			return storeErr
 		}},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

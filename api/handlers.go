@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/rates"
@@ -54,13 +55,9 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 		"endpoints": []string{
 			"/api/v1/partitions", "/api/v1/trafficgroups", "/api/v1/trafficgroups/{id}",
 			"/api/v1/trafficgroups/{id}/ports", "/api/v1/trafficgroups/{id}/hosts",
-			"/api/v1/exporters", "/metrics", "/healthz", "/debug/pprof/",
+			"/api/v1/exporters", "/api/v1/exporters/{addr}/interfaces", "/metrics", "/healthz", "/debug/pprof/",
 		},
 	})
-}
-
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, "no endpoint %s %s; GET / lists the endpoints", r.Method, r.URL.Path)
 }
 
 // Partition is a partition as the API shows it.
@@ -70,11 +67,14 @@ type Partition struct {
 	Internal []netip.Prefix `json:"internal"`
 }
 
-func (s *Server) partitions(w http.ResponseWriter, _ *http.Request) {
+// partitions lists the partitions the user may see.
+func (s *Server) partitions(w http.ResponseWriter, r *http.Request) {
 	m := s.deps.Model.Load()
 	out := make([]Partition, 0, len(m.Partitions))
 	for _, p := range m.Partitions {
-		out = append(out, Partition{CID: p.CID, Name: p.Name, Internal: p.Internal})
+		if principal(r).may(p.CID) {
+			out = append(out, Partition{CID: p.CID, Name: p.Name, Internal: p.Internal})
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -107,8 +107,15 @@ func TrafficGroups(m *model.Model, snap *rates.Snapshot) []TrafficGroup {
 	return out
 }
 
-func (s *Server) trafficGroups(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, TrafficGroups(s.deps.Model.Load(), s.deps.Rates()))
+// trafficGroups lists the traffic groups the user sees.
+func (s *Server) trafficGroups(w http.ResponseWriter, r *http.Request) {
+	out := []TrafficGroup{}
+	for _, g := range TrafficGroups(s.deps.Model.Load(), s.deps.Rates()) {
+		if principal(r).seesGroup(g.CID, g.ID) {
+			out = append(out, g)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // group finds the traffic group named by the {id} path value, writing the
@@ -121,7 +128,7 @@ func (s *Server) group(w http.ResponseWriter, r *http.Request) (TrafficGroup, bo
 		return TrafficGroup{}, false
 	}
 	for _, g := range TrafficGroups(s.deps.Model.Load(), s.deps.Rates()) {
-		if g.ID == uint32(id) {
+		if g.ID == uint32(id) && principal(r).seesGroup(g.CID, g.ID) {
 			return g, true
 		}
 	}
@@ -136,36 +143,65 @@ func (s *Server) trafficGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) groupPorts(w http.ResponseWriter, r *http.Request) {
-	s.groupObjects(w, r, func(snap *rates.Snapshot) []rates.Stats { return snap.GroupPorts })
+	s.groupObjects(w, r, flowSortKeys, func(snap *rates.Snapshot) []rates.Stats { return snap.GroupPorts })
 }
 
 func (s *Server) groupHosts(w http.ResponseWriter, r *http.Request) {
-	s.groupObjects(w, r, func(snap *rates.Snapshot) []rates.Stats { return snap.Hosts })
+	s.groupObjects(w, r, hostSortKeys, func(snap *rates.Snapshot) []rates.Stats { return snap.Hosts })
 }
 
-// sortKeys are the values of the "sort" query parameter: the current rate
-// a list is ordered by, highest first.
-var sortKeys = map[string]func(rates.Rates) float64{
-	"packets_in":  func(r rates.Rates) float64 { return r.PacketsIn },
-	"packets_out": func(r rates.Rates) float64 { return r.PacketsOut },
-	"bytes_in":    func(r rates.Rates) float64 { return r.BytesIn },
-	"bytes_out":   func(r rates.Rates) float64 { return r.BytesOut },
-	"new_conn":    func(r rates.Rates) float64 { return r.NewConn },
-	"updates":     func(r rates.Rates) float64 { return r.Updates },
+// sortKey is a value of the "sort" query parameter: the current rate a
+// list is ordered by.
+type sortKey struct {
+	name string
+	rate func(rates.Rates) float64
 }
+
+// flowSortKeys are the sort keys of every object: the flow counters.
+var flowSortKeys = []sortKey{
+	{"packets_in", func(r rates.Rates) float64 { return r.PacketsIn }},
+	{"packets_out", func(r rates.Rates) float64 { return r.PacketsOut }},
+	{"bytes_in", func(r rates.Rates) float64 { return r.BytesIn }},
+	{"bytes_out", func(r rates.Rates) float64 { return r.BytesOut }},
+	{"new_conn", func(r rates.Rates) float64 { return r.NewConn }},
+	{"new_conn_out", func(r rates.Rates) float64 { return r.NewConnOut }},
+	{"updates", func(r rates.Rates) float64 { return r.Updates }},
+}
+
+// hostSortKeys add the unique counts, which only hosts have: sorting by
+// uniq_local_endpoint lists the top scanners.
+var hostSortKeys = append(slices.Clip(flowSortKeys),
+	sortKey{"uniq_local_endpoint", func(r rates.Rates) float64 { return r.UniqLocalEndpoint }},
+	sortKey{"uniq_remote_cidr", func(r rates.Rates) float64 { return r.UniqRemoteCIDR }},
+)
 
 // groupObjects lists the objects of one traffic group, sorted by a current
-// rate (?sort=, default bytes_in) and cut to ?limit= (default 100).
-func (s *Server) groupObjects(w http.ResponseWriter, r *http.Request, pick func(*rates.Snapshot) []rates.Stats) {
+// rate (?sort= one of keys, default bytes_in; ?order=desc, the default, or
+// asc) and cut to ?limit= (default 100).
+func (s *Server) groupObjects(w http.ResponseWriter, r *http.Request, keys []sortKey, pick func(*rates.Snapshot) []rates.Stats) {
 	g, ok := s.group(w, r)
 	if !ok {
 		return
 	}
 	q := r.URL.Query()
 	by := cmp.Or(q.Get("sort"), "bytes_in")
-	key, ok := sortKeys[by]
-	if !ok {
-		writeError(w, http.StatusBadRequest, "sort=%q is not valid; use one of packets_in, packets_out, bytes_in, bytes_out, new_conn, updates", by)
+	i := slices.IndexFunc(keys, func(k sortKey) bool { return k.name == by })
+	if i < 0 {
+		names := make([]string, len(keys))
+		for j, k := range keys {
+			names[j] = k.name
+		}
+		writeError(w, http.StatusBadRequest, "sort=%q is not valid here; use one of %s", by, strings.Join(names, ", "))
+		return
+	}
+	key := keys[i].rate
+	sign := 1 // highest first
+	switch order := cmp.Or(q.Get("order"), "desc"); order {
+	case "desc":
+	case "asc":
+		sign = -1
+	default:
+		writeError(w, http.StatusBadRequest, "order=%q is not valid; use desc (highest first, the default) or asc", order)
 		return
 	}
 	limit := 100
@@ -183,7 +219,7 @@ func (s *Server) groupObjects(w http.ResponseWriter, r *http.Request, pick func(
 			out = append(out, st)
 		}
 	}
-	slices.SortFunc(out, func(a, b rates.Stats) int { return cmp.Compare(key(b.Cur), key(a.Cur)) })
+	slices.SortStableFunc(out, func(a, b rates.Stats) int { return sign * cmp.Compare(key(b.Cur), key(a.Cur)) })
 	if len(out) > limit {
 		out = out[:limit]
 	}
@@ -193,10 +229,39 @@ func (s *Server) groupObjects(w http.ResponseWriter, r *http.Request, pick func(
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) exporters(w http.ResponseWriter, _ *http.Request) {
-	ex := s.deps.Rates().Exporters
-	if ex == nil {
-		ex = []rates.Exporter{}
+// exporters lists the exporters by address, a page at a time (see
+// readPage), each with all its interfaces.
+func (s *Server) exporters(w http.ResponseWriter, r *http.Request) {
+	p, ok := readPage(w, r)
+	if !ok {
+		return
 	}
-	writeJSON(w, http.StatusOK, ex)
+	// The snapshot is shared: sort a copy.
+	ex := slices.Clone(s.deps.Rates().Exporters)
+	slices.SortFunc(ex, func(a, b rates.Exporter) int { return a.Addr.Compare(b.Addr) })
+	writePage(w, r, p, ex)
+}
+
+// exporterInterfaces lists the interfaces of the exporter {addr} by
+// ifIndex, a page at a time.
+func (s *Server) exporterInterfaces(w http.ResponseWriter, r *http.Request) {
+	raw := r.PathValue("addr")
+	addr, err := netip.ParseAddr(raw)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "exporter %q is not an IP address; use the addr of an exporter from GET /api/v1/exporters", raw)
+		return
+	}
+	p, ok := readPage(w, r)
+	if !ok {
+		return
+	}
+	ex := s.deps.Rates().Exporters
+	i := slices.IndexFunc(ex, func(x rates.Exporter) bool { return x.Addr == addr.Unmap() })
+	if i < 0 {
+		writeError(w, http.StatusNotFound, "no exporter %s; GET /api/v1/exporters lists them", addr)
+		return
+	}
+	ifaces := slices.Clone(ex[i].Interfaces)
+	slices.SortFunc(ifaces, func(a, b rates.Interface) int { return cmp.Compare(a.Key.IfIndex, b.Key.IfIndex) })
+	writePage(w, r, p, ifaces)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flowsentry/flowsentry/auth"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/rates"
 )
@@ -40,10 +41,18 @@ type Deps struct {
 	// Samples serves the sampled packet headers of DDoS alerts
 	// (GET /api/v1/alerts/{id}/pcap); nil keeps none.
 	Samples PacketSamples
+	// History serves the rate history (GET /api/v1/history); nil keeps
+	// none.
+	History HistoryReader
 	// Health are the checks of /healthz by the name it reports them
 	// under (e.g. "store"): nil when the dependency works, its error
 	// otherwise. They must not block.
 	Health map[string]func() error
+	// Auth authenticates every request but those of /healthz, /metrics,
+	// the login, the plugins' annotations and PublicPaths; required.
+	Auth *auth.Service
+	// Accounts are the users and the audit log; required.
+	Accounts Accounts
 }
 
 // Server is the HTTP server.
@@ -53,8 +62,12 @@ type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	m    *metrics
-	done chan struct{}
-	once sync.Once
+	// conns caps the connections; cert is the TLS certificate, nil for
+	// plain HTTP.
+	conns *connLimiter
+	cert  *certificate
+	done  chan struct{}
+	once  sync.Once
 }
 
 // New validates cfg and builds the handlers; it opens nothing.
@@ -67,6 +80,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, deps: deps, m: m}
+	if s.conns, err = newConnLimiter(cfg, deps.Registerer); err != nil {
+		return nil, err
+	}
+	if s.cert, err = loadCertificate(cfg); err != nil {
+		return nil, err
+	}
+	if deps.Auth == nil || deps.Accounts == nil {
+		return nil, errors.New("api: Deps.Auth and Deps.Accounts are required: every endpoint but /healthz and /metrics needs a user")
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(deps.Log.Handler(), slog.LevelError)}))
 	mux.HandleFunc("GET /healthz", s.health)
@@ -80,24 +102,35 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/trafficgroups/{id}", s.trafficGroup)
 	mux.HandleFunc("GET /api/v1/trafficgroups/{id}/ports", s.groupPorts)
 	mux.HandleFunc("GET /api/v1/trafficgroups/{id}/hosts", s.groupHosts)
-	mux.HandleFunc("GET /api/v1/exporters", s.exporters)
+	mux.HandleFunc("GET /api/v1/exporters", adminOnly(s.exporters))
+	mux.HandleFunc("GET /api/v1/exporters/{addr}/interfaces", adminOnly(s.exporterInterfaces))
 	if deps.Alerting != nil {
 		s.mountAlerting(mux, deps.Alerting)
 		s.mountSamples(mux, deps.Alerting)
+		mux.HandleFunc("GET /api/v1/history", s.auth(deps.Alerting, s.history))
 	}
-	mux.HandleFunc("/", s.notFound)
+	s.mountUsers(mux)
 	s.srv = &http.Server{
-		Handler:           s.instrument(mux),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           s.instrument(s.guard(mux, route(mux))),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       cfg.IdleTimeout,
+		ConnState:         s.conns.connState,
 		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelWarn),
+	}
+	if s.cert != nil {
+		s.srv.TLSConfig = s.cert.config()
 	}
 	return s, nil
 }
 
-// Start listens on the configured address and serves in a goroutine.
+// Start listens on the configured address and serves in a goroutine:
+// HTTPS only when http.tls_cert is set, plain HTTP otherwise.
+//
+// Go (since 1.19) raises the process's soft RLIMIT_NOFILE to its hard
+// limit at start, and restores the original for child processes such as
+// plugins, so the connection cap, not the descriptor limit, binds first.
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Address)
 	if err != nil {
@@ -107,7 +140,12 @@ func (s *Server) Start() error {
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.srv.Serve
+		if s.cert != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(s.conns.listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.deps.Log.Error("http server stopped", "err", err)
 		}
 	}()

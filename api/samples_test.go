@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowsentry/flowsentry/alert"
-	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/collector/sflow"
 	"github.com/flowsentry/flowsentry/flow"
 	"github.com/flowsentry/flowsentry/internal/testcaptures"
@@ -59,22 +58,11 @@ func newSamplesServer(t *testing.T, withStore bool) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader, err := annotate.NewReader(annotate.ReaderDeps{
-		Alerts: annotate.NewAlertList(), Users: annotate.StaticUsers{}, Values: &annotate.MemoryStore{},
-		Actions: annotate.StaticActions{}, Graphs: annotate.StaticGraphs{}, Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader := emptyReader(t, log)
 	deps := Deps{
 		Gatherer: prometheus.NewRegistry(), Registerer: prometheus.NewRegistry(),
 		Model: model.NewHolder(m), Rates: func() *rates.Snapshot { return &rates.Snapshot{} }, Log: log,
 		Alerting: &Alerting{
-			Users: users{
-				"root":   {Name: "root", Admin: true},
-				"mgr5":   {Name: "mgr5", Manager: true, CIDs: []uint32{5}},
-				"viewer": {Name: "viewer", CIDs: []uint32{0}},
-			},
 			Annotator: http.NotFoundHandler(), Reader: reader,
 			Alerts: alertMap{
 				1: ddosAlert(1, 0, victim.String()),
@@ -103,7 +91,7 @@ func newSamplesServer(t *testing.T, withStore bool) *httptest.Server {
 		}
 		deps.Samples = store
 	}
-	s, err := New(DefaultConfig(), deps)
+	s, err := New(DefaultConfig(), withAuth(t, deps))
 	if err != nil {
 		t.Fatal(err)
 	}

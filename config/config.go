@@ -6,12 +6,14 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/flowsentry/flowsentry/action"
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/collector"
 	"github.com/flowsentry/flowsentry/config/check"
 	"github.com/flowsentry/flowsentry/detect"
+	"github.com/flowsentry/flowsentry/history"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/pipeline"
 	"github.com/flowsentry/flowsentry/plugin"
@@ -55,8 +57,12 @@ type Config struct {
 	Samples samples.Config `yaml:"samples"`
 	// Plugins configures plugin calls.
 	Plugins plugin.RunnerConfig `yaml:"plugins"`
+	// Actions configures the environment of plugin calls.
+	Actions action.Config `yaml:"actions"`
 	// Annotations configures `ftnbi -val` requests.
 	Annotations annotate.Config `yaml:"annotations"`
+	// History bounds the per-minute rate history kept in the store.
+	History history.Config `yaml:"history"`
 	// Instances are plugin instances kept with their IDs; the API can add
 	// more.
 	Instances []plugin.Instance `yaml:"instances"`
@@ -92,7 +98,9 @@ func Default() Config {
 		Baselines:   detect.DefaultBaselineConfig(),
 		Samples:     samples.DefaultConfig(),
 		Plugins:     plugin.DefaultRunnerConfig(),
+		Actions:     action.DefaultConfig(),
 		Annotations: annotate.DefaultConfig(),
+		History:     history.DefaultConfig(),
 	}
 }
 
@@ -128,7 +136,9 @@ func (c Config) Validate() error {
 		check.Prefix("baselines", c.Baselines.Validate()),
 		check.Prefix("samples", c.Samples.Validate()),
 		check.Prefix("plugins", c.Plugins.Validate()),
+		check.Prefix("actions", c.Actions.Validate()),
 		check.Prefix("annotations", c.Annotations.Validate()),
+		check.Prefix("history", c.History.Validate()),
 	)
 	return errors.Join(errs...)
 }

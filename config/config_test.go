@@ -7,6 +7,7 @@ import (
 	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/detect"
 	_ "github.com/flowsentry/flowsentry/detect/all"
+	"github.com/flowsentry/flowsentry/history"
 	"github.com/flowsentry/flowsentry/plugin"
 	"net/netip"
 	"os"
@@ -64,6 +65,7 @@ func TestDefault(t *testing.T) {
 		Samples:     samples.DefaultConfig(),
 		Plugins:     plugin.DefaultRunnerConfig(),
 		Annotations: annotate.DefaultConfig(),
+		History:     history.DefaultConfig(),
 	}
 	if diff := cmp.Diff(Default(), want, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 		t.Errorf("Default() (-got +want):\n%s", diff)
@@ -83,7 +85,7 @@ func TestDefault(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	const topKeys = "data_dir, plugin_dir, http, collector, partitions, traffic_groups, interfaces, blacklists, pipeline, rates, replay, admin, alerts, baselines, samples, plugins, annotations, instances, policies"
+	const topKeys = "data_dir, plugin_dir, http, collector, partitions, traffic_groups, interfaces, blacklists, pipeline, rates, replay, admin, alerts, baselines, samples, plugins, actions, annotations, history, instances, policies"
 	for _, tc := range []struct {
 		name string
 		yaml string
@@ -99,7 +101,7 @@ traffic_groups:
 		{"unknown top-level key", "datadir: /var/lib/flowsentry\n",
 			`flowsentry.yaml:1: unknown key "datadir" at the top level; valid keys: ` + topKeys},
 		{"unknown key in a component", "http:\n  adress: :80\n",
-			`flowsentry.yaml:2: unknown key "adress" in http; valid keys: address`},
+			`flowsentry.yaml:2: unknown key "adress" in http; valid keys: address, tls_cert, tls_key, max_connections, max_connections_per_client, read_header_timeout, idle_timeout`},
 		{"not an integer", `
 traffic_groups:
   - name: web
@@ -117,7 +119,7 @@ traffic_groups:
 		{"mapping for a list", "partitions: {cid: 0}\n",
 			`flowsentry.yaml:1: partitions: expected a list, not a mapping; write each item on its own line after "- ", or [a, b]`},
 		{"value for a mapping", "http: 127.0.0.1:80\n",
-			`flowsentry.yaml:1: http: expected a mapping with the keys address, not "127.0.0.1:80"`},
+			`flowsentry.yaml:1: http: expected a mapping with the keys address, tls_cert, tls_key, max_connections, max_connections_per_client, read_header_timeout, idle_timeout, not "127.0.0.1:80"`},
 		{"list for a value", "data_dir: [a, b]\n",
 			`flowsentry.yaml:1: data_dir: expected a value, not a list`},
 		{"top level not a mapping", "- data_dir\n",

@@ -56,6 +56,9 @@ type Deps struct {
 	Samples detect.Watcher
 	// Clock is the pipeline's clock in serve (nil: the wall clock).
 	Clock func() int64
+	// Record, when set, hears every tick right after the rates' merge,
+	// while no shard runs (history.Recorder.Record); it must not block.
+	Record func(now int64, objs *rates.Shards)
 	// Registerer takes the metrics.
 	Registerer prometheus.Registerer
 	// Log is the logger.
@@ -119,7 +122,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 			shards[i] = append(shards[i], s)
 		}
 	}
-	tickers := []pipeline.Ticker{merger{re}}
+	tickers := []pipeline.Ticker{merger{re, d.Record}}
 	for _, s := range dets {
 		tickers = append(tickers, s)
 	}
@@ -168,11 +171,21 @@ func (e *Engine) Baselines() []detect.Baseline {
 	return out
 }
 
-// merger sums the shards' rates at each tick, before the detectors.
-type merger struct{ s *rates.Shards }
+// merger sums the shards' rates at each tick, before the detectors, and
+// hands the sums to record when set.
+type merger struct {
+	s      *rates.Shards
+	record func(int64, *rates.Shards)
+}
 
 func (m merger) SetModel(md *model.Model) { m.s.SetModel(md) }
-func (m merger) Tick(now int64)           { m.s.Merge(now) }
+
+func (m merger) Tick(now int64) {
+	m.s.Merge(now)
+	if m.record != nil {
+		m.record(now, m.s)
+	}
+}
 
 // alertTicker runs the alert engine's Tick after the detectors of a tick.
 type alertTicker struct{ e *alert.Engine }

@@ -80,6 +80,11 @@ type Policy struct {
 	// allow-list beside the partition's): speed-test servers, CDNs, one's
 	// own scanners. Security families honour it; empty allows nothing.
 	Allow []netip.Prefix `json:"allow,omitempty" yaml:"allow,omitempty"`
+	// Source says where the policy is defined: SourceConfig for the
+	// configuration file, which alone changes it, SourceAPI for the API
+	// and the default templates. The Manager sets it; a request's or a
+	// file's value is ignored.
+	Source Source `json:"source,omitempty" yaml:"-"`
 	// Params are the parameters of the family (threshold_type, threshold
 	// … for the threshold families), flat beside the keys above in every
 	// encoding; nil until the family is known.

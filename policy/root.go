@@ -8,6 +8,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -60,56 +61,127 @@ func NewManager(store Store, checker Checker) *Manager {
 	return m
 }
 
-// Load reads the stored policies, upserts those of the configuration file
-// (which keep their IDs), and creates the default templates of each family
-// (the manual's three threshold templates) for every partition that has no
-// template of that family yet (first start).
+// Load is Sync without the list of changes: tests and replays, which
+// have nothing to report them to.
 func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) error {
+	_, err := m.Sync(ctx, fromConfig, cids)
+	return err
+}
+
+// Sync reads the stored policies and makes those of the configuration
+// file (SourceConfig, which keep their IDs) what fromConfig says: new ones
+// are added, changed ones replaced, and those the file no longer has are
+// removed, from the database too. Then it creates the default templates
+// of each family (the manual's three threshold templates) for every
+// partition of cids that has no template of that family yet (first
+// start, a new partition). It runs at start and on every reload.
+//
+// A file policy whose ID is that of a policy created through the API is
+// refused (the file wins nothing: neither policy is lost), as is a file
+// change that leaves an override without its template; on any error
+// nothing changes.
+//
+// The database of a release without sources holds the file's policies
+// without one: a stored policy without a source is the file's when the
+// file has its ID, an API policy otherwise.
+func (m *Manager) Sync(ctx context.Context, fromConfig []Policy, cids []uint32) (Changes, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	docs, err := m.store.Policies(ctx)
 	if err != nil {
-		return fmt.Errorf("load policies: %w", err)
+		return Changes{}, fmt.Errorf("load policies: %w", err)
 	}
-	all := make(map[uint64]Policy, len(docs))
+	stored := make(map[uint64]Policy, len(docs))
 	for id, doc := range docs {
 		p, err := Decode(doc)
 		if err != nil {
-			return fmt.Errorf("stored policy %d: %w", id, err)
+			return Changes{}, fmt.Errorf("stored policy %d: %w", id, err)
 		}
 		p.ID = id
-		all[id] = p
+		stored[id] = p
 	}
 	var errs []error
+	file := make(map[uint64]Policy, len(fromConfig))
 	for i, p := range fromConfig {
 		p = p.Clone()
 		p.Normalize()
-		if p.ID == 0 {
-			errs = append(errs, check.Errorf(fmt.Sprintf("policies[%d].id", i), "policy %q has no id; give one: policies in the configuration file keep their IDs", p.Name))
+		p.Source = SourceConfig
+		key := fmt.Sprintf("policies[%d].id", i)
+		switch old, ok := stored[p.ID]; {
+		case p.ID == 0:
+			errs = append(errs, check.Errorf(key, "policy %q has no id; give one: policies in the configuration file keep their IDs", p.Name))
+		case file[p.ID].ID != 0:
+			errs = append(errs, check.Errorf(key, "%d is the ID of another policy of the file; give each policy its own ID", p.ID))
+		case ok && old.Source == SourceAPI:
+			errs = append(errs, check.Errorf(key, "%d is the ID of policy %q, created through the API; give the file's policy %q another ID, or delete the API's (DELETE /api/v1/policies/%d)", p.ID, old.Name, p.Name, p.ID))
+		default:
+			file[p.ID] = p
+		}
+	}
+	if len(errs) > 0 {
+		return Changes{}, errors.Join(errs...)
+	}
+	var ch Changes
+	all := make(map[uint64]Policy, len(stored)+len(file))
+	for id, p := range stored {
+		switch _, inFile := file[id]; {
+		case p.Source == SourceConfig && !inFile:
+			ch.Removed = append(ch.Removed, id)
+		case p.Source == "" && !inFile:
+			p.Source = SourceAPI
+			all[id] = p
+		case !inFile:
+			all[id] = p
+		}
+	}
+	var changed []Policy
+	for id, p := range file {
+		old, ok := stored[id]
+		switch {
+		case !ok:
+			ch.Added = append(ch.Added, id)
+		case !samePolicy(old, p):
+			ch.Changed = append(ch.Changed, id)
+		default:
+			all[id] = p
 			continue
 		}
-		all[p.ID] = p
+		all[id] = p
+		changed = append(changed, p)
 	}
-	// Overrides in the file may name templates of the file: check them
-	// against the whole set, every one before saving any, so that a bad
-	// file changes nothing.
+	// Check every file policy against the whole set (overrides in the
+	// file may name templates of the file) before saving any, so that a
+	// bad file changes nothing.
+	prev := m.set.Load()
 	m.set.Store(newSet(values(all)))
 	for i, p := range fromConfig {
-		if p.ID == 0 {
-			continue
-		}
 		p := all[p.ID]
 		if err := m.valid(&p); err != nil {
 			errs = append(errs, check.Prefix(fmt.Sprintf("policies[%d]", i), err))
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	for _, id := range ch.Removed {
+		for _, q := range all {
+			if q.Override == id {
+				errs = append(errs, fmt.Errorf("policy %d %q overrides template %d %q, which the configuration file no longer has; keep the template in the file, or delete the override first (DELETE /api/v1/policies/%d)",
+					q.ID, q.Name, id, stored[id].Name, q.ID))
+			}
+		}
 	}
-	for _, p := range fromConfig {
-		p := all[p.ID]
+	if len(errs) > 0 {
+		m.set.Store(prev)
+		return Changes{}, errors.Join(errs...)
+	}
+	for _, p := range changed {
 		if err := m.save(ctx, &p); err != nil {
-			return err
+			m.set.Store(prev)
+			return Changes{}, err
+		}
+	}
+	for _, id := range ch.Removed {
+		if err := m.store.DeletePolicy(ctx, id); err != nil {
+			m.set.Store(prev)
+			return Changes{}, fmt.Errorf("delete policy %d: %w", id, err)
 		}
 	}
 	for _, cid := range cids {
@@ -119,18 +191,27 @@ func (m *Manager) Load(ctx context.Context, fromConfig []Policy, cids []uint32) 
 			}
 			for _, p := range fam.Defaults(cid) {
 				p.Normalize()
+				p.Source = SourceAPI
 				if p.ID, err = m.newID(ctx); err != nil {
-					return err
+					return Changes{}, err
 				}
 				if err := m.save(ctx, &p); err != nil {
-					return err
+					return Changes{}, err
 				}
 				all[p.ID] = p
 			}
 		}
 	}
 	m.set.Store(newSet(values(all)))
-	return nil
+	ch.sort()
+	return ch, nil
+}
+
+// samePolicy reports whether a and b encode the same.
+func samePolicy(a, b Policy) bool {
+	da, errA := Encode(a)
+	db, errB := Encode(b)
+	return errA == nil && errB == nil && bytes.Equal(da, db)
 }
 
 func values(m map[uint64]Policy) []Policy {
@@ -186,9 +267,16 @@ func (m *Manager) Put(ctx context.Context, p Policy) (Policy, error) {
 	p = p.Clone()
 	p.Normalize()
 	cur := m.set.Load().all
-	if p.ID != 0 && !slices.ContainsFunc(cur, func(q Policy) bool { return q.ID == p.ID }) {
-		return Policy{}, fmt.Errorf("policy %d: %w; create it with id 0", p.ID, ErrNotFound)
+	if p.ID != 0 {
+		i := slices.IndexFunc(cur, func(q Policy) bool { return q.ID == p.ID })
+		if i < 0 {
+			return Policy{}, fmt.Errorf("policy %d: %w; create it with id 0", p.ID, ErrNotFound)
+		}
+		if cur[i].Source == SourceConfig {
+			return Policy{}, &ReadOnlyError{ID: p.ID, Name: cur[i].Name}
+		}
 	}
+	p.Source = SourceAPI
 	if err := m.valid(&p); err != nil {
 		return Policy{}, err
 	}
@@ -214,6 +302,15 @@ func (m *Manager) Delete(ctx context.Context, id uint64) error {
 	cur := m.set.Load().all
 	if !slices.ContainsFunc(cur, func(q Policy) bool { return q.ID == id }) {
 		return fmt.Errorf("policy %d: %w", id, ErrNotFound)
+	}
+	for _, q := range cur {
+		switch {
+		case q.Source != SourceConfig:
+		case q.ID == id:
+			return &ReadOnlyError{ID: id, Name: q.Name}
+		case q.Override == id:
+			return &ReadOnlyError{ID: q.ID, Name: q.Name, Via: id}
+		}
 	}
 	var keep []Policy
 	for _, q := range cur {

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/flowsentry/flowsentry/action"
@@ -86,17 +89,122 @@ func (s *Store) queryActions(ctx context.Context, query string, args ...any) ([]
 	var list []action.Action
 	for rows.Next() {
 		var a action.Action
-		var id, alertID, policy, instance, created, updated, until int64
-		err := rows.Scan(&id, &alertID, &policy, &instance, &a.Plugin, &a.State,
-			&created, &updated, &a.Token, &until)
-		if err != nil {
+		if err := scanAction(rows, &a); err != nil {
 			return nil, err
 		}
-		a.ID, a.Alert, a.Policy, a.Instance = uint64(id), uint64(alertID), uint64(policy), uint64(instance)
-		a.Created, a.Updated, a.TokenUntil = fromMicros(created), fromMicros(updated), fromMicros(until)
 		list = append(list, a)
 	}
 	return list, rows.Err()
+}
+
+// scanAction reads the actionColumns of a row into a, then the columns
+// after them into more.
+func scanAction(rows *sql.Rows, a *action.Action, more ...any) error {
+	var id, alertID, policy, instance, created, updated, until int64
+	err := rows.Scan(append([]any{&id, &alertID, &policy, &instance, &a.Plugin, &a.State,
+		&created, &updated, &a.Token, &until}, more...)...)
+	if err != nil {
+		return err
+	}
+	a.ID, a.Alert, a.Policy, a.Instance = uint64(id), uint64(alertID), uint64(policy), uint64(instance)
+	a.Created, a.Updated, a.TokenUntil = fromMicros(created), fromMicros(updated), fromMicros(until)
+	return nil
+}
+
+// ListActions returns the page of actions q selects, with their alert's
+// type and partition and their latest call, waiting for approval first,
+// then in progress, then ended or rejected, newest first inside each; and
+// the counts per state. q is valid (action.Dispatcher.List checks it).
+func (s *Store) ListActions(ctx context.Context, q action.Query) (action.Page, error) {
+	// The filters of the counts: every one but the states.
+	var where []string
+	var args []any
+	if q.Alert != 0 {
+		where, args = append(where, "a.alert = ?"), append(args, int64(q.Alert))
+	}
+	if !q.All {
+		where = append(where, "al.cid IN ("+placeholders(len(q.CIDs))+")")
+		for _, cid := range q.CIDs {
+			args = append(args, int64(cid))
+		}
+	}
+	from := ` FROM actions a JOIN alerts al ON al.id = a.alert`
+	filter := func(w []string) string {
+		if len(w) == 0 {
+			return ""
+		}
+		return " WHERE " + strings.Join(w, " AND ")
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // counts and page of one snapshot
+	if err != nil {
+		return action.Page{}, fmt.Errorf("store: list actions: %w", err)
+	}
+	defer tx.Rollback()
+	page := action.Page{Counts: map[action.State]int{}}
+	rows, err := tx.QueryContext(ctx, `SELECT a.state, count(*)`+from+filter(where)+` GROUP BY a.state`, args...)
+	if err != nil {
+		return action.Page{}, fmt.Errorf("store: list actions: count: %w", err)
+	}
+	for rows.Next() {
+		var st action.State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			rows.Close()
+			return action.Page{}, fmt.Errorf("store: list actions: count: %w", err)
+		}
+		page.Counts[st] = n
+		if len(q.States) == 0 || slices.Contains(q.States, st) {
+			page.Total += n
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return action.Page{}, fmt.Errorf("store: list actions: count: %w", err)
+	}
+	if len(q.States) > 0 {
+		where = append(where, "a.state IN ("+placeholders(len(q.States))+")")
+		for _, st := range q.States {
+			args = append(args, string(st))
+		}
+	}
+	const lastCall = `(SELECT c.%s FROM calls c WHERE c.action = a.id ORDER BY c.seq DESC LIMIT 1)`
+	query := `SELECT a.` + strings.ReplaceAll(actionColumns, ", ", ", a.") + `, al.type, al.cid, ` +
+		fmt.Sprintf(lastCall, "start") + `, ` + fmt.Sprintf(lastCall, "exit_code") + from + filter(where) +
+		` ORDER BY CASE a.state WHEN 'waiting_approval' THEN 0 WHEN 'in_progress' THEN 1 ELSE 2 END, a.id DESC
+		LIMIT ? OFFSET ?`
+	rows, err = tx.QueryContext(ctx, query, append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return action.Page{}, fmt.Errorf("store: list actions: %w", err)
+	}
+	defer rows.Close()
+	page.Actions = []action.Listed{}
+	for rows.Next() {
+		var l action.Listed
+		var cid int64
+		var start, exit sql.NullInt64
+		if err := scanAction(rows, &l.Action, &l.AlertType, &cid, &start, &exit); err != nil {
+			return action.Page{}, fmt.Errorf("store: list actions: %w", err)
+		}
+		l.CID = uint32(cid)
+		if start.Valid {
+			t, code := fromMicros(start.Int64), int(exit.Int64)
+			l.LastCall, l.LastExitCode = &t, &code
+		}
+		page.Actions = append(page.Actions, l)
+	}
+	if err := rows.Err(); err != nil {
+		return action.Page{}, fmt.Errorf("store: list actions: %w", err)
+	}
+	return page, nil
+}
+
+// placeholders returns n comma-separated "?"; for n = 0 a NULL, which
+// matches nothing in IN (...).
+func placeholders(n int) string {
+	if n == 0 {
+		return "NULL"
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // AddCall appends a plugin call to its action's calls. Output beyond

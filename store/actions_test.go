@@ -139,3 +139,99 @@ func TestCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestListActions lists the actions of several partitions: the order
+// (waiting, in progress, ended; newest first inside each), the filters,
+// the counts, the latest call and the paging.
+func TestListActions(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "")
+	for _, al := range []alert.Alert{
+		{ID: 1, CID: 1, Type: "threshold", Earliest: t0},
+		{ID: 2, CID: 2, Type: "ddos", Earliest: t0},
+		{ID: 3, CID: 1, Type: "scan", Earliest: t0},
+	} {
+		if err := s.SaveAlert(ctx, &al); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acts := []action.Action{
+		{ID: 10, Alert: 1, State: action.StateEnded, Created: t0},
+		{ID: 11, Alert: 1, State: action.StateWaiting, Created: t0},
+		{ID: 12, Alert: 2, State: action.StateInProgress, Created: t0},
+		{ID: 13, Alert: 3, State: action.StateInProgress, Created: t0},
+		{ID: 14, Alert: 3, State: action.StateRejected, Created: t0},
+		{ID: 15, Alert: 3, State: action.StateWaiting, Created: t0},
+	}
+	for i := range acts {
+		if err := s.SaveAction(ctx, &acts[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []action.Call{
+		{Action: 13, Op: alert.OpCreate, Start: t0, ExitCode: 0},
+		{Action: 13, Op: alert.OpUpdate, Start: t0.Add(time.Minute), ExitCode: 3},
+	} {
+		if err := s.AddCall(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := []action.State{action.StateEnded, action.StateRejected}
+	for _, tc := range []struct {
+		name   string
+		q      action.Query
+		ids    []uint64
+		counts map[action.State]int
+		total  int
+	}{
+		{"admin, every state", action.Query{All: true, Limit: 100}, []uint64{15, 11, 13, 12, 14, 10},
+			map[action.State]int{action.StateWaiting: 2, action.StateInProgress: 2, action.StateEnded: 1, action.StateRejected: 1}, 6},
+		{"partition 1 only", action.Query{CIDs: []uint32{1}, Limit: 100}, []uint64{15, 11, 13, 14, 10},
+			map[action.State]int{action.StateWaiting: 2, action.StateInProgress: 1, action.StateEnded: 1, action.StateRejected: 1}, 5},
+		{"partition 2, waiting", action.Query{CIDs: []uint32{2}, States: []action.State{action.StateWaiting}, Limit: 100}, []uint64{},
+			map[action.State]int{action.StateInProgress: 1}, 0},
+		{"no partition", action.Query{Limit: 100}, []uint64{}, map[action.State]int{}, 0},
+		{"ended of alert 3", action.Query{All: true, Alert: 3, States: ended, Limit: 100}, []uint64{14},
+			map[action.State]int{action.StateWaiting: 1, action.StateInProgress: 1, action.StateRejected: 1}, 1},
+		{"paged", action.Query{All: true, Limit: 2, Offset: 1}, []uint64{11, 13},
+			map[action.State]int{action.StateWaiting: 2, action.StateInProgress: 2, action.StateEnded: 1, action.StateRejected: 1}, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := s.ListActions(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := []uint64{}
+			for _, l := range page.Actions {
+				ids = append(ids, l.ID)
+			}
+			if diff := cmp.Diff(ids, tc.ids); diff != "" {
+				t.Errorf("IDs (-got +want):\n%s", diff)
+			}
+			if diff := cmp.Diff(page.Counts, tc.counts); diff != "" {
+				t.Errorf("counts (-got +want):\n%s", diff)
+			}
+			if page.Total != tc.total {
+				t.Errorf("total = %d, want %d", page.Total, tc.total)
+			}
+		})
+	}
+	t.Run("alert and latest call", func(t *testing.T) {
+		page, err := s.ListActions(ctx, action.Query{All: true, Alert: 3, States: []action.State{action.StateInProgress}, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, start := 3, t0.Add(time.Minute)
+		want := []action.Listed{{Action: acts[3], AlertType: "scan", CID: 1, LastCall: &start, LastExitCode: &code}}
+		if diff := cmp.Diff(page.Actions, want); diff != "" {
+			t.Errorf("(-got +want):\n%s", diff)
+		}
+		page, err = s.ListActions(ctx, action.Query{All: true, Alert: 3, States: []action.State{action.StateWaiting}, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Actions) != 1 || page.Actions[0].LastCall != nil || page.Actions[0].LastExitCode != nil {
+			t.Errorf("an action without calls: %+v, want no latest call", page.Actions)
+		}
+	})
+}

@@ -125,6 +125,8 @@ var migrations = [][]string{
 		`UPDATE sequences SET next = max(next, (SELECT coalesce(max(id), 0) + 1 FROM instances)) WHERE name = 'instance'`,
 	},
 	migrationLearnedServices, // 3: see learned.go
+	migrationAuth,            // 4: see sessions.go
+	migrationHistory,         // 5: see history.go
 }
 
 // schemaVersion is the schema version this binary writes.

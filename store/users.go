@@ -32,11 +32,13 @@ func (r Role) Valid() bool {
 
 // User is an account of the HTTP API and the web UI. CIDs are the
 // partitions a manager or viewer is bound to; an admin sees every
-// partition whatever CIDs holds.
+// partition whatever CIDs holds. Groups, when not empty, restricts a
+// manager or viewer to those traffic groups of its partitions.
 type User struct {
-	Name string   `json:"name"`
-	Role Role     `json:"role"`
-	CIDs []uint32 `json:"cids"`
+	Name   string   `json:"name"`
+	Role   Role     `json:"role"`
+	CIDs   []uint32 `json:"cids"`
+	Groups []uint32 `json:"groups"`
 }
 
 // ErrBadCredentials is returned by Authenticate for an unknown user or a
@@ -113,13 +115,10 @@ func insertUser(ctx context.Context, q querier, u User, password string) error {
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Name, err)
 	}
-	cids, err := json.Marshal(sortedCIDs(u.CIDs))
-	if err != nil {
-		return fmt.Errorf("create user %q: %w", u.Name, err)
-	}
+	cids, grps := u.idLists()
 	res, err := q.ExecContext(ctx,
-		`INSERT INTO users (name, hash, role, cids) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-		u.Name, hash, string(u.Role), string(cids))
+		`INSERT INTO users (name, hash, role, cids, grps) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		u.Name, hash, string(u.Role), cids, grps)
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Name, err)
 	}
@@ -133,19 +132,17 @@ func insertUser(ctx context.Context, q querier, u User, password string) error {
 	return nil
 }
 
-// UpdateUser changes the role and partitions of an existing account and,
+// UpdateUser changes the role, partitions and groups of an existing account and,
 // when password is not empty, its password. Demoting the last admin is
 // refused with an error wrapping ErrLastAdmin.
 func (s *Store) UpdateUser(ctx context.Context, u User, password string) error {
 	if err := u.check(); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	cids, err := json.Marshal(sortedCIDs(u.CIDs))
-	if err != nil {
-		return fmt.Errorf("store: update user %q: %w", u.Name, err)
-	}
+	cids, grps := u.idLists()
 	var hash []byte
 	if password != "" {
+		var err error
 		if hash, err = hashPassword(password); err != nil {
 			return fmt.Errorf("store: update user %q: %w", u.Name, err)
 		}
@@ -156,8 +153,8 @@ func (s *Store) UpdateUser(ctx context.Context, u User, password string) error {
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx,
-		`UPDATE users SET role = ?, cids = ?, hash = coalesce(?, hash) WHERE name = ?`,
-		string(u.Role), string(cids), hash, u.Name)
+		`UPDATE users SET role = ?, cids = ?, grps = ?, hash = coalesce(?, hash) WHERE name = ?`,
+		string(u.Role), cids, grps, hash, u.Name)
 	if err != nil {
 		return fmt.Errorf("store: update user %q: %w", u.Name, err)
 	}
@@ -211,7 +208,7 @@ func checkAdminLeft(ctx context.Context, q querier) error {
 
 // Users lists the accounts by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, role, cids FROM users ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT name, role, cids, grps FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: users: %w", err)
 	}
@@ -219,12 +216,12 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	var out []User
 	for rows.Next() {
 		var u User
-		var cids string
-		if err := rows.Scan(&u.Name, &u.Role, &cids); err != nil {
+		var cids, grps string
+		if err := rows.Scan(&u.Name, &u.Role, &cids, &grps); err != nil {
 			return nil, fmt.Errorf("store: users: %w", err)
 		}
-		if err := json.Unmarshal([]byte(cids), &u.CIDs); err != nil {
-			return nil, fmt.Errorf("store: users: partitions of %q: %w", u.Name, err)
+		if err := u.setIDLists(cids, grps); err != nil {
+			return nil, fmt.Errorf("store: users: %w", err)
 		}
 		out = append(out, u)
 	}
@@ -240,9 +237,9 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
 	u := User{Name: name}
 	var hash []byte
-	var cids string
-	err := s.r.QueryRowContext(ctx, `SELECT hash, role, cids FROM users WHERE name = ?`, name).
-		Scan(&hash, &u.Role, &cids)
+	var cids, grps string
+	err := s.r.QueryRowContext(ctx, `SELECT hash, role, cids, grps FROM users WHERE name = ?`, name).
+		Scan(&hash, &u.Role, &cids, &grps)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
@@ -253,10 +250,48 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
 		return User{}, ErrBadCredentials
 	}
-	if err := json.Unmarshal([]byte(cids), &u.CIDs); err != nil {
-		return User{}, fmt.Errorf("store: authenticate %q: partitions: %w", name, err)
+	if err := u.setIDLists(cids, grps); err != nil {
+		return User{}, fmt.Errorf("store: authenticate: %w", err)
 	}
 	return u, nil
+}
+
+// User reads the account name without checking a password; an unknown
+// name wraps ErrNotFound.
+func (s *Store) User(ctx context.Context, name string) (User, error) {
+	u := User{Name: name}
+	var cids, grps string
+	err := s.r.QueryRowContext(ctx, `SELECT role, cids, grps FROM users WHERE name = ?`, name).
+		Scan(&u.Role, &cids, &grps)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("store: user %q: %w", name, err)
+	}
+	if err := u.setIDLists(cids, grps); err != nil {
+		return User{}, fmt.Errorf("store: %w", err)
+	}
+	return u, nil
+}
+
+// idLists encodes the partitions and groups of u as stored: sorted JSON
+// arrays, null for none.
+func (u *User) idLists() (cids, grps string) {
+	c, _ := json.Marshal(sortedCIDs(u.CIDs)) // integers always encode
+	g, _ := json.Marshal(sortedCIDs(u.Groups))
+	return string(c), string(g)
+}
+
+// setIDLists decodes the stored partitions and groups into u.
+func (u *User) setIDLists(cids, grps string) error {
+	if err := json.Unmarshal([]byte(cids), &u.CIDs); err != nil {
+		return fmt.Errorf("partitions of user %q: %w", u.Name, err)
+	}
+	if err := json.Unmarshal([]byte(grps), &u.Groups); err != nil {
+		return fmt.Errorf("traffic groups of user %q: %w", u.Name, err)
+	}
+	return nil
 }
 
 // check validates the name and role of u.
@@ -280,7 +315,7 @@ func hashPassword(password string) ([]byte, error) {
 	return hash, err
 }
 
-// sortedCIDs sorts a copy of the partitions so that they read back in
+// sortedCIDs sorts a copy of the partitions (or groups) so that they read back in
 // order; none is stored as JSON null and reads back nil.
 func sortedCIDs(cids []uint32) []uint32 {
 	return slices.Sorted(slices.Values(cids))

@@ -18,11 +18,14 @@ import (
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/api"
+	"github.com/flowsentry/flowsentry/auth"
 	"github.com/flowsentry/flowsentry/config"
 	"github.com/flowsentry/flowsentry/engine"
+	"github.com/flowsentry/flowsentry/history"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"
+	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/samples"
 	"github.com/flowsentry/flowsentry/store"
 )
@@ -46,6 +49,8 @@ type alerting struct {
 	alerts    *alert.Engine
 	actions   *action.Dispatcher
 	api       *api.Alerting
+	auth      *auth.Service
+	history   *history.Recorder
 }
 
 // newAlerting validates the alerting configuration: the plugin folder is
@@ -72,10 +77,14 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 	a.store = st
 	a.instances = plugin.NewInstances(a.registry, st)
 	a.policies = policy.NewManager(st, refChecker{model: holder, instances: a.instances})
+	if a.history, err = history.New(cfg.History, history.Deps{Store: st, Policies: a.policies.Set, Registerer: reg, Log: log}); err != nil {
+		return nil, f.Locate(err)
+	}
 	if a.engine, err = engine.New(engineConfig(cfg), engine.Deps{
 		Model: holder, Policies: a.policies.Set, AlertStore: st, BaselineStore: st, LearnedStore: st,
 		Sink:    alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }),
 		Samples: kept, Registerer: reg, Log: log,
+		Record: func(now int64, s *rates.Shards) { a.history.Record(now, s) },
 	}); err != nil {
 		return nil, err
 	}
@@ -91,7 +100,9 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 		Alerts:    a.alerts,
 		Caller:    action.PluginCaller{Runner: a.runner, Registry: a.registry},
 		Log:       log,
-		URL:       apiURL(cfg.HTTP.Address),
+		URL:       apiURL(cfg.HTTP.Address, cfg.HTTP.TLSCert != ""),
+		CAFile:    cfg.HTTP.TLSCert,
+		Env:       cfg.Actions.Env,
 		BinDir:    filepath.Dir(bin),
 	}); err != nil {
 		return nil, err
@@ -103,16 +114,19 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 	if err != nil {
 		return nil, err
 	}
-	users := users{st}
+	if a.auth, err = auth.New(auth.DefaultConfig(), auth.Deps{Store: st, Registerer: reg, Log: log}); err != nil {
+		return nil, err
+	}
+	// The API authenticates every request before the reader sees it.
 	reader, err := annotate.NewReader(annotate.ReaderDeps{
-		Alerts: a.alerts, Users: annotateUsers{users}, Values: st,
+		Alerts: a.alerts, Users: api.ReaderUsers{}, Values: st,
 		Actions: actionLister{a.actions}, Graphs: grapher{a.registry}, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.api = &api.Alerting{
-		Users: users, Policies: a.policies, Plugins: a.registry, Instances: a.instances,
+		Policies: a.policies, Plugins: a.registry, Instances: a.instances,
 		Actions: a.actions, Alerts: a.alerts, Annotator: ann, Reader: reader, Baselines: a.engine.Baselines,
 	}
 	return a, nil
@@ -121,6 +135,37 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 // rescan reads the plugin folder again (on SIGHUP): new plugins become
 // usable, removed or broken ones fail their calls with a recorded error.
 func (a *alerting) rescan() { a.logPlugins(a.registry.Rescan()) }
+
+// reloadConfigured applies the plugin instances and policies of a
+// reloaded configuration file (SIGHUP), instances first, since policies
+// attach them. On an error the policies in force stay, and so do the
+// instances unless the error is in the policies.
+func (a *alerting) reloadConfigured(f *config.File) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	problems, err := a.instances.Load(ctx, f.Config.Instances)
+	if err != nil {
+		return f.Locate(err)
+	}
+	for _, p := range problems {
+		a.log.Warn("stored plugin instance is not usable; its calls will fail", "err", p)
+	}
+	ch, err := a.policies.Sync(ctx, f.Config.Policies, partitionIDs(a.model.Load()))
+	if err != nil {
+		return f.Locate(err)
+	}
+	a.logPolicyChanges("policies reloaded from the configuration file", ch)
+	return nil
+}
+
+// logPolicyChanges logs what a Sync of the file's policies changed, by
+// ID, when it changed anything.
+func (a *alerting) logPolicyChanges(msg string, ch policy.Changes) {
+	if ch.Empty() {
+		return
+	}
+	a.log.Info(msg, "added", ch.Added, "changed", ch.Changed, "removed", ch.Removed)
+}
 
 // logPlugins logs the problems of the plugin folder and the repairs made
 // to gui.json files.
@@ -200,9 +245,11 @@ func (a *alerting) startState() error {
 	for _, p := range problems {
 		a.log.Warn("stored plugin instance is not usable; its calls will fail", "err", p)
 	}
-	if err := a.policies.Load(ctx, a.cfg.Policies, partitionIDs(a.model.Load())); err != nil {
+	ch, err := a.policies.Sync(ctx, a.cfg.Policies, partitionIDs(a.model.Load()))
+	if err != nil {
 		return a.file.Locate(err)
 	}
+	a.logPolicyChanges("policies of the configuration file applied", ch)
 	password := a.cfg.Admin.Password
 	if password == "" {
 		password = os.Getenv("FLOWSENTRY_ADMIN_PASSWORD")
@@ -214,12 +261,16 @@ func (a *alerting) startState() error {
 	if generated != "" {
 		fmt.Fprintf(a.stderr, "flowsentry: created the administrator %q with the password %s — it is shown only this once\n", a.cfg.Admin.User, generated)
 	}
-	return a.engine.Start(ctx)
+	if err := a.engine.Start(ctx); err != nil {
+		return err
+	}
+	return a.auth.Start()
 }
 
 // stopState stops in reverse order; the pipeline and the actions must
 // have stopped before.
 func (a *alerting) stopState() {
+	a.auth.Stop()
 	a.engine.Stop()
 	if err := a.store.Close(); err != nil {
 		a.log.Error("closing the database", "err", err)
@@ -231,37 +282,21 @@ func (a *alerting) stopState() {
 func (a *alerting) storeHealth() error { return errors.Join(a.alerts.Health(), a.actions.Health()) }
 
 // apiURL is FLOWSENTRY_URL for plugins: the HTTP address with a host a
-// local client can reach.
-func apiURL(addr string) string {
+// local client can reach, https when the server speaks TLS (its
+// certificate must then hold that host, 127.0.0.1 for a wildcard address).
+func apiURL(addr string, tls bool) string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://" + addr
+		return scheme + addr
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
-// users authenticates API users against the database.
-type users struct{ s *store.Store }
-
-func (u users) Authenticate(ctx context.Context, name, password string) (api.Principal, error) {
-	usr, err := u.s.Authenticate(ctx, name, password)
-	if err != nil {
-		return api.Principal{}, err
-	}
-	return api.Principal{Name: usr.Name, Admin: usr.Role == store.RoleAdmin, Manager: usr.Role == store.RoleManager, CIDs: usr.CIDs}, nil
-}
-
-type annotateUsers struct{ u users }
-
-func (a annotateUsers) Authenticate(ctx context.Context, name, password string) ([]uint32, bool, error) {
-	p, err := a.u.Authenticate(ctx, name, password)
-	if errors.Is(err, store.ErrBadCredentials) {
-		return nil, false, fmt.Errorf("%w", annotate.ErrBadCredentials)
-	}
-	return p.CIDs, p.Admin, err
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // actionLister lists an alert's actions for the annotation reader.

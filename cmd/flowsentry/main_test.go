@@ -168,6 +168,9 @@ collector:
 func (s *server) launch(t *testing.T) {
 	t.Helper()
 	s.cmd = exec.Command(binary, "serve", "--config", s.configPath)
+	// The admin of configurations without an admin section: getJSON logs in
+	// as it.
+	s.cmd.Env = append(os.Environ(), "FLOWSENTRY_ADMIN_PASSWORD=s3cret-pass")
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -210,19 +213,32 @@ func (s *server) kill(t *testing.T) {
 
 func (s *server) getJSON(t *testing.T, path string, v any) int {
 	t.Helper()
-	resp, err := http.Get(s.base + path)
+	code, body := s.send(t, "GET", path, "")
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, body)
+	}
+	return code
+}
+
+// send makes an API request as the test administrator and returns the
+// status and the body.
+func (s *server) send(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", "s3cret-pass")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		t.Fatalf("GET %s: %v in %s", path, err, body)
-	}
-	return resp.StatusCode
+	return resp.StatusCode, string(b)
 }
 
 // metric returns the sum of every sample of a metric family whose labels

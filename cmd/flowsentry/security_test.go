@@ -213,10 +213,10 @@ func (c *secCalls) wait(op, typ string, match map[string]string, timeout time.Du
 
 // secBaseEnv are the variables of every call besides the alert type's
 // own: those the manual gives every alert, the counters, the action's
-// (AID, TKN, FLOWSENTRY_URL, PATH for ftnbi) and the recorder instance's
-// configuration values.
+// (AID, TKN, FLOWSENTRY_URL, PATH for ftnbi), the server's HOME, LANG and
+// TZ when it has them, and the recorder instance's configuration values.
 var secBaseEnv = []string{"ID", "EARLIEST_UTC", "LATEST_UTC", "CID", "CID_NAME", "SEVERITY", "ALERT_TYPE",
-	"AID", "TKN", "FLOWSENTRY_URL", "PATH", "LOG_FILE", "NOTE"}
+	"AID", "TKN", "FLOWSENTRY_URL", "PATH", "HOME", "LANG", "TZ", "LOG_FILE", "NOTE"}
 
 // checkEnv compares a call's environment with want, the variables of its
 // alert type (a value "" means present, any value; "=" present and

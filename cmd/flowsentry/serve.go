@@ -18,6 +18,8 @@ import (
 	"github.com/flowsentry/flowsentry/collector"
 	"github.com/flowsentry/flowsentry/config"
 	"github.com/flowsentry/flowsentry/model"
+	"github.com/flowsentry/flowsentry/plugin"
+	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/samples"
 )
 
@@ -54,7 +56,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *dump {
-		if err := config.Dump(stdout, f.Config); err != nil {
+		if err := config.Dump(stdout, config.Redact(f.Config, pluginSecret(f.Config.PluginDir))); err != nil {
 			fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
 			return 1
 		}
@@ -84,6 +86,7 @@ type daemon struct {
 	log        *slog.Logger
 	holder     *model.Holder
 	alerting   *alerting
+	http       *api.Server // reloads its certificate on SIGHUP
 	components []component
 }
 
@@ -106,6 +109,7 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 		return nil, err
 	}
 	pl, re := al.engine.Pipeline, al.engine.Rates
+	reg.MustRegister(rates.NewCollector(re.Snapshot, holder))
 	col, err := collector.New(cfg.Collector, pl, reg, log)
 	if err != nil {
 		return nil, err
@@ -115,7 +119,8 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 	if err != nil {
 		return nil, fmt.Errorf("blacklists: %w", err)
 	}
-	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log, Alerting: al.api, Samples: kept,
+	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log, Alerting: al.api, Samples: kept, History: al.store,
+		Auth: al.auth, Accounts: al.store,
 		Health: map[string]func() error{"store": al.storeHealth}})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
@@ -125,17 +130,19 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 		log:      log,
 		holder:   holder,
 		alerting: al,
+		http:     srv,
 		// Dependency order: consumers before producers, so that nothing
 		// is produced into a stage that is not running; the HTTP server
 		// before the actions, whose plugin calls use it; the alert commits
 		// between the actions and the pipeline.
-		components: []component{refresher, al.state(), srv, al.dispatch(), al.commits(), pl, col},
+		components: []component{refresher, al.state(), srv, al.dispatch(), al.commits(), al.history, pl, col},
 	}, nil
 }
 
 // run starts the components, reloads on SIGHUP, and stops everything in
 // reverse order when ctx ends.
 func (d *daemon) run(ctx context.Context, configPath string, ov overrides) error {
+	d.alerting.api.ConfigFile = configPath // named in the API's refusals to change the file's policies
 	for i, c := range d.components {
 		if err := c.Start(); err != nil {
 			for j := i - 1; j >= 0; j-- {
@@ -151,6 +158,9 @@ func (d *daemon) run(ctx context.Context, configPath string, ov overrides) error
 	for {
 		select {
 		case <-hup:
+			if err := d.http.ReloadTLS(); err != nil {
+				d.log.Error("tls certificate reload failed; keeping the certificate in use", "err", err)
+			}
 			d.reload(configPath, ov)
 		case <-ctx.Done():
 			d.log.Info("stopping")
@@ -180,8 +190,29 @@ func (d *daemon) reload(configPath string, ov overrides) {
 	d.holder.Store(m)
 	d.alerting.rescan()
 	d.log.Info("configuration reloaded", "traffic_groups", len(m.Groups), "partitions", len(m.Partitions))
-	if keys := d.cfg.Changed(f.Config); len(keys) > 0 {
+	if err := d.alerting.reloadConfigured(f); err != nil {
+		d.log.Error("reload of plugin instances and policies failed; keeping the policies in force", "err", err)
+	}
+	// The reload applies instances and policies too: not keys to restart for.
+	applied := d.cfg
+	applied.Instances, applied.Policies = f.Config.Instances, f.Config.Policies
+	if keys := applied.Changed(f.Config); len(keys) > 0 {
 		d.log.Warn("changed keys take effect only after a restart", "keys", strings.Join(keys, ","))
+	}
+}
+
+// pluginSecret tells which instance values --dump hides: those of
+// password fields in the gui.json of the plugins in dir, and every value
+// of an instance whose plugin cannot be read.
+func pluginSecret(dir string) func(name, key string) bool {
+	reg, _ := plugin.Load(dir) // a broken plugin's values are all hidden
+	return func(name, key string) bool {
+		p, ok := reg.Get(name)
+		if !ok {
+			return true
+		}
+		f, ok := p.Spec.Field(key)
+		return !ok || f.Spec.Type == plugin.TypePassword
 	}
 }
 

@@ -42,11 +42,21 @@ func TestServeCheckAndDump(t *testing.T) {
 		code   int
 		stdout []string
 		stderr []string
+		hidden []string // in neither stdout nor stderr
 	}{
 		{name: "default check", args: []string{"--check"}, code: 0, stdout: []string{"configuration OK"}},
 		{name: "default dump", args: []string{"--dump"}, code: 0, stdout: []string{
 			"address: 127.0.0.1:8080", "address: :2055", "protocol: netflow", "address: :6343", "protocol: sflow",
-			"data_dir: " + filepath.Join(cwd, "data"), "name: internal", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}},
+			"data_dir: " + filepath.Join(cwd, "data"), "name: internal", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+			`tls_cert: ""`, "max_connections: 1024", "max_connections_per_client: 256", "read_header_timeout: 5s", "idle_timeout: 30s",
+			`password: ""`}},
+		{name: "dump hides secrets", config: "admin:\n  password: Adm1n-s3cret\ninstances:\n  - id: 1\n    cid: 0\n    plugin: missing\n    name: mail\n    values: {SMTP_PASSWORD: Sm7p-s3cret}\n",
+			args: []string{"--dump"}, code: 0, stdout: []string{"password: <redacted>", "SMTP_PASSWORD: <redacted>"},
+			hidden: []string{"Adm1n-s3cret", "Sm7p-s3cret"}},
+		{name: "tls key missing", config: "http:\n  tls_cert: /nonexistent/cert.pem\n",
+			args: []string{"--check"}, code: 1, stderr: []string{"flowsentry.yaml:1:", "http.tls_key", "empty both for plain HTTP"}},
+		{name: "tls files unreadable", config: "http:\n  tls_cert: /nonexistent/cert.pem\n  tls_key: /nonexistent/key.pem\n",
+			args: []string{"--check"}, code: 1, stderr: []string{"/nonexistent/cert.pem", "give PEM files"}},
 		{name: "unknown key", config: "traffic_groups:\n  - id: 5\n    name: dmz\n    partition: 0\n    cidr: [192.0.2.0/24]\n",
 			args: []string{"--check"}, code: 1, stderr: []string{"flowsentry.yaml:5:", `"cidr"`, "cidrs"}},
 		{name: "bad protocol", config: "collector:\n  listeners:\n    - address: 127.0.0.1:2055\n      protocol: netflw\n",
@@ -76,6 +86,11 @@ func TestServeCheckAndDump(t *testing.T) {
 			for _, s := range tc.stderr {
 				if !strings.Contains(errOut, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, errOut)
+				}
+			}
+			for _, s := range tc.hidden {
+				if strings.Contains(out+errOut, s) {
+					t.Errorf("the output shows the secret %q:\n%s\n%s", s, out, errOut)
 				}
 			}
 		})

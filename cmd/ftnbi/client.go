@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -35,8 +38,26 @@ type client struct {
 	http    *http.Client
 }
 
-func newClient(base string, timeout time.Duration) *client {
-	return &client{base: base, timeout: timeout, http: &http.Client{Timeout: timeout}}
+// newClient returns a client of the server at base. A non-empty caFile
+// names a PEM file of the CAs that alone are trusted for https, instead of
+// the system's; verification is never turned off.
+func newClient(base string, timeout time.Duration, caFile string) (*client, error) {
+	c := &client{base: base, timeout: timeout, http: &http.Client{Timeout: timeout}}
+	if caFile == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("-ca: %w; give the PEM file of the CA (or the self-signed certificate) of the server's certificate", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-ca %s holds no PEM certificate; give the file of the CA (or the self-signed certificate) of the server's certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	c.http.Transport = tr
+	return c, nil
 }
 
 // annotate posts an annotation request.
@@ -121,7 +142,13 @@ func (c *client) do(req *http.Request) ([]byte, error) {
 func (c *client) transportError(err error) error {
 	var ne net.Error
 	var dns *net.DNSError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
 	switch {
+	case errors.As(err, &unknownCA):
+		return fmt.Errorf("cannot trust the certificate of %s: it is not signed by a known CA; give the server's CA certificate with -ca FILE (or FTNBI_CA)", c.base)
+	case errors.As(err, &badHost):
+		return fmt.Errorf("the certificate of %s is not valid for %s; reach the server by a name or address the certificate holds", c.base, badHost.Host)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("cannot connect to %s: connection refused; the flowsentry server must be running and listening there (check -s or FLOWSENTRY_URL)", c.base)
 	case errors.As(err, &dns):

@@ -23,6 +23,7 @@ type options struct {
 	help   bool
 	val    bool
 	server string // base URL, e.g. http://127.0.0.1:8080
+	ca     string // PEM file of the CAs trusted for https; "": the system's
 	// -alert
 	user, pass            string
 	createdAgo, activeAgo time.Duration // 0: not given
@@ -40,7 +41,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	var server, timeout string
 	var created, active string
 	var pairs []string
-	values := map[string]*string{"-s": &server, "-un": &o.user, "-up": &o.pass, "-tn": &created, "-at": &active, "-timeout": &timeout}
+	values := map[string]*string{"-s": &server, "-un": &o.user, "-up": &o.pass, "-tn": &created, "-at": &active, "-timeout": &timeout, "-ca": &o.ca}
 	seen := map[string]bool{}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -89,6 +90,9 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	}
 	if server == "" {
 		server = getenv("FLOWSENTRY_URL")
+	}
+	if o.ca == "" {
+		o.ca = getenv("FTNBI_CA")
 	}
 	if server == "" {
 		return o, errors.New("no server: give -s HOST[:PORT] (FLOWSENTRY_URL is not set)")

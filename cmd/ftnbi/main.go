@@ -56,7 +56,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	c := newClient(opts.server, opts.timeout)
+	c, err := newClient(opts.server, opts.timeout, opts.ca)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", programName, err)
+		return exitUsage
+	}
 	if opts.val {
 		err = c.annotate(ctx, opts.annotation)
 	} else {
@@ -92,6 +96,10 @@ const usage = `Usage:
                   alert action running this plugin; needs TKN, ID and AID
                   in the environment
   -timeout D      give up on the server after D (default 10s)
+  -ca FILE        trust only the CA certificates of this PEM file for an
+                  https:// server (e.g. its self-signed certificate)
+                  instead of the system's; default: the FTNBI_CA
+                  environment variable
   -h              this help
 
 AGO is a whole number and a unit s, m, h or d, with or without a minus

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -70,10 +71,11 @@ func testAlerts(now time.Time) []alert.Alert {
 
 // server is a flowsentry API with the real handlers over in-memory data.
 type server struct {
-	url    string
-	alerts *annotate.AlertList
-	values *annotate.MemoryStore
-	list   []alert.Alert
+	url     string
+	handler http.Handler // the API, to serve over TLS too
+	alerts  *annotate.AlertList
+	values  *annotate.MemoryStore
+	list    []alert.Alert
 }
 
 func newServer(t *testing.T) *server {
@@ -104,7 +106,7 @@ func newServer(t *testing.T) *server {
 	mux.HandleFunc("GET /api/v1/alerts", r.Alerts)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	s.url = srv.URL
+	s.url, s.handler = srv.URL, mux
 	return s
 }
 
@@ -572,4 +574,61 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTLS runs ftnbi against the API over HTTPS with a certificate no
+// system CA signed: trusted with -ca or FTNBI_CA, refused otherwise.
+func TestTLS(t *testing.T) {
+	s := newServer(t)
+	ts := httptest.NewTLSServer(s.handler)
+	t.Cleanup(ts.Close)
+	dir := t.TempDir()
+	ca, garbage := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "garbage.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(garbage, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alertArgs := []string{"-s", ts.URL, "-un", "admin", "-up", "secret", "-alert", "-j"}
+	valEnv := []string{"FLOWSENTRY_URL=" + ts.URL, "TKN=" + token, "ID=1004", "AID=7"}
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		env        []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{name: "-alert with -ca", args: append([]string{"-ca", ca}, alertArgs...), wantStdout: `"id": 1005`},
+		{name: "-alert with FTNBI_CA", args: alertArgs, env: []string{"FTNBI_CA=" + ca}, wantStdout: `"id": 1004`},
+		{name: "-val with FTNBI_CA", args: []string{"-val", "tls_calls=3"}, env: append([]string{"FTNBI_CA=" + ca}, valEnv...)},
+		{name: "no CA", args: alertArgs, wantCode: 1,
+			wantStderr: "is not signed by a known CA; give the server's CA certificate with -ca FILE (or FTNBI_CA)"},
+		{name: "-val without CA", args: []string{"-val", "tls_calls=3"}, env: valEnv, wantCode: 1,
+			wantStderr: "give the server's CA certificate with -ca FILE"},
+		{name: "name the certificate does not hold", args: []string{"-ca", ca, "-s", strings.Replace(ts.URL, "127.0.0.1", "localhost", 1), "-un", "admin", "-up", "secret", "-alert"},
+			wantCode: 1, wantStderr: "is not valid for localhost"},
+		{name: "missing CA file", args: append([]string{"-ca", filepath.Join(dir, "none.pem")}, alertArgs...), wantCode: 2,
+			wantStderr: "ftnbi: -ca: open " + filepath.Join(dir, "none.pem")},
+		{name: "CA file without a certificate", args: append([]string{"-ca", garbage}, alertArgs...), wantCode: 2,
+			wantStderr: "holds no PEM certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := ftnbi(t, tc.env, tc.args...)
+			if code != tc.wantCode || !strings.Contains(stdout, tc.wantStdout) || !strings.Contains(stderr, tc.wantStderr) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q", code, stdout, stderr, tc.wantCode, tc.wantStdout, tc.wantStderr)
+			}
+		})
+	}
+	stored, _ := s.values.Values(context.Background(), alertID)
+	n := 0
+	for _, v := range stored {
+		if v.Key == "tls_calls" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d tls_calls annotations stored over TLS, want 1 (the call with the CA)", n)
+	}
 }
