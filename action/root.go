@@ -116,6 +116,10 @@ type Deps struct {
 	// After returns a channel that receives once d has passed: the wait
 	// between attempts of a failed store write. nil means time.After.
 	After func(d time.Duration) <-chan time.Time
+	// OnChange, when set, hears every action saved (a new action, a
+	// change of state, the token of a new call) with the partition of its
+	// alert, in the order of the saves of each action; it must not block.
+	OnChange func(a Action, cid uint32)
 }
 
 // RetryMin and RetryMax bound the wait between attempts of a failed store
@@ -571,10 +575,13 @@ func (d *Dispatcher) save(ctx context.Context, ac *act) error {
 	ac.saveMu.Lock()
 	defer ac.saveMu.Unlock()
 	d.mu.Lock()
-	a := ac.a
+	a, cid := ac.a, ac.last.CID
 	d.mu.Unlock()
 	if err := d.deps.Store.SaveAction(ctx, &a); err != nil {
 		return fmt.Errorf("action %d: save: %w", a.ID, err)
+	}
+	if d.deps.OnChange != nil {
+		d.deps.OnChange(a, cid)
 	}
 	return nil
 }

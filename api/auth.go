@@ -177,7 +177,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 		}
 		return &caller{p: principalOf(u), via: ViaBasic}, true
 	}
-	w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
+	if s.deps.UI != nil && wantsPage(r) {
+		toLogin(w, r)
+		return nil, false
+	}
+	challenge(w, r)
 	if expired {
 		writeError(w, http.StatusUnauthorized, "the session has expired or was closed: "+needLogin)
 		return nil, false
@@ -197,11 +201,15 @@ func (s *Server) authError(w http.ResponseWriter, r *http.Request, name string, 
 		writeError(w, http.StatusTooManyRequests, "%v (in %d s)", err, wait)
 	case errors.Is(err, auth.ErrBadCredentials):
 		s.audit(r, name, http.StatusUnauthorized, "failed login: unknown user or wrong password")
-		w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
+		challenge(w, r)
+		if r.URL.Path == "/api/v1/login" {
+			writeError(w, http.StatusUnauthorized, "bad user name or password: check them and try again")
+			return
+		}
 		writeError(w, http.StatusUnauthorized, "bad user name or password: check them, or "+needLogin)
 	case errors.Is(err, auth.ErrBadToken), errors.Is(err, auth.ErrExpired):
 		s.audit(r, name, http.StatusUnauthorized, "failed login: "+err.Error())
-		w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
+		challenge(w, r)
 		writeError(w, http.StatusUnauthorized, "%v: create a new one (POST /api/v1/tokens) or %s", err, needLogin)
 	default:
 		s.deps.Log.Error("checking credentials", "err", err)
@@ -261,4 +269,14 @@ func (ReaderUsers) Authenticate(ctx context.Context, name, _ string) ([]uint32, 
 		return nil, false, annotate.ErrBadCredentials
 	}
 	return p.CIDs, p.Admin, nil
+}
+
+// challenge asks for basic auth (WWW-Authenticate), except from the web
+// UI's scripts (X-Requested-With set): a browser answers the challenge
+// with its own password dialog, which would hide the login page's message
+// (and hang a headless browser).
+func challenge(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Requested-With") == "" {
+		w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
+	}
 }

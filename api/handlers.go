@@ -49,7 +49,11 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, body)
 }
 
-func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	if s.deps.UI != nil && len(s.deps.UI.Pages) > 0 && wantsPage(r) {
+		http.Redirect(w, r, s.deps.UI.Pages[0], http.StatusSeeOther)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"name": "flowsentry",
 		"endpoints": []string{

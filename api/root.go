@@ -53,6 +53,11 @@ type Deps struct {
 	Auth *auth.Service
 	// Accounts are the users and the audit log; required.
 	Accounts Accounts
+	// UI is the web UI; nil serves the API alone.
+	UI *UI
+	// Events are the live updates (GET /api/v1/events); nil publishes
+	// none.
+	Events *Events
 }
 
 // Server is the HTTP server.
@@ -110,6 +115,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		mux.HandleFunc("GET /api/v1/history", s.auth(deps.Alerting, s.history))
 	}
 	s.mountUsers(mux)
+	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
+	mux.HandleFunc("GET /api/v1/events", s.events)
+	if deps.UI != nil {
+		s.mountUI(mux, deps.UI)
+	}
 	s.srv = &http.Server{
 		Handler:           s.instrument(s.guard(mux, route(mux))),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,

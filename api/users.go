@@ -105,6 +105,9 @@ func ids(l []uint32) []uint32 {
 	return l
 }
 
+// Role returns the principal's role: admin, manager or viewer.
+func (p Principal) Role() string { return string(p.role()) }
+
 // role is the principal's stored role.
 func (p Principal) role() store.Role {
 	switch {

@@ -52,6 +52,8 @@ type Manager struct {
 
 	mu  sync.Mutex // serialises writers
 	set atomic.Pointer[Set]
+	// onChange hears every change of the set in force; guarded by mu.
+	onChange func(old, cur *Set)
 }
 
 // NewManager returns a manager over store; Load fills it.
@@ -202,7 +204,7 @@ func (m *Manager) Sync(ctx context.Context, fromConfig []Policy, cids []uint32) 
 			}
 		}
 	}
-	m.set.Store(newSet(values(all)))
+	m.publish(prev, newSet(values(all)))
 	ch.sort()
 	return ch, nil
 }
@@ -235,6 +237,25 @@ func hasTemplate(all map[uint64]Policy, cid uint32, f Family) bool {
 // Set returns the policies in force.
 func (m *Manager) Set() *Set { return m.set.Load() }
 
+// OnChange sets f to hear every change of the policies in force (Put,
+// Delete, Sync: the API or a reload) with the sets before and after, in
+// the order of the changes. f runs under the manager's lock: it must be
+// quick, must not block and must not call the manager's writers.
+func (m *Manager) OnChange(f func(old, cur *Set)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.onChange = f
+}
+
+// publish puts next in force and tells the OnChange hook; the caller
+// holds m.mu.
+func (m *Manager) publish(prev, next *Set) {
+	m.set.Store(next)
+	if m.onChange != nil {
+		m.onChange(prev, next)
+	}
+}
+
 // Attachments returns the actions attached to a policy in force; the
 // action dispatcher calls it for every new alert.
 func (m *Manager) Attachments(id uint64) []Attachment { return m.set.Load().Attachments(id) }
@@ -266,7 +287,8 @@ func (m *Manager) Put(ctx context.Context, p Policy) (Policy, error) {
 	defer m.mu.Unlock()
 	p = p.Clone()
 	p.Normalize()
-	cur := m.set.Load().all
+	prev := m.set.Load()
+	cur := prev.all
 	if p.ID != 0 {
 		i := slices.IndexFunc(cur, func(q Policy) bool { return q.ID == p.ID })
 		if i < 0 {
@@ -291,7 +313,7 @@ func (m *Manager) Put(ctx context.Context, p Policy) (Policy, error) {
 		return Policy{}, err
 	}
 	next := slices.DeleteFunc(slices.Clone(cur), func(q Policy) bool { return q.ID == p.ID })
-	m.set.Store(newSet(append(next, p)))
+	m.publish(prev, newSet(append(next, p)))
 	return p, nil
 }
 
@@ -299,7 +321,8 @@ func (m *Manager) Put(ctx context.Context, p Policy) (Policy, error) {
 func (m *Manager) Delete(ctx context.Context, id uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur := m.set.Load().all
+	prev := m.set.Load()
+	cur := prev.all
 	if !slices.ContainsFunc(cur, func(q Policy) bool { return q.ID == id }) {
 		return fmt.Errorf("policy %d: %w", id, ErrNotFound)
 	}
@@ -322,7 +345,7 @@ func (m *Manager) Delete(ctx context.Context, id uint64) error {
 		}
 		keep = append(keep, q)
 	}
-	m.set.Store(newSet(keep))
+	m.publish(prev, newSet(keep))
 	return nil
 }
 

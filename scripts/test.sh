@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the integration tests drive: softflowd (NetFlow/IPFIX
 # exporter), tshark (independent packet counts), pmacct (sFlow sfprobe),
-# nfdump (nfcapd, the peer in bench/peers.sh).
+# nfdump (nfcapd, the peer in bench/peers.sh), chromium (the web UI's
+# browser tests) and npm (checks the vendored front-end files against
+# web/package-lock.json).
 need=()
-for pair in softflowd:softflowd tshark:tshark pmacctd:pmacct nfcapd:nfdump; do
+for pair in softflowd:softflowd tshark:tshark pmacctd:pmacct nfcapd:nfdump chromium:chromium npm:npm; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -51,6 +51,7 @@ type alerting struct {
 	api       *api.Alerting
 	auth      *auth.Service
 	history   *history.Recorder
+	events    *api.Events
 }
 
 // newAlerting validates the alerting configuration: the plugin folder is
@@ -77,14 +78,20 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 	a.store = st
 	a.instances = plugin.NewInstances(a.registry, st)
 	a.policies = policy.NewManager(st, refChecker{model: holder, instances: a.instances})
+	// The live updates of the API hear alerts, actions, policies and
+	// every tick's rates.
+	if a.events, err = api.NewEvents(reg); err != nil {
+		return nil, err
+	}
+	a.policies.OnChange(a.events.Policies)
 	if a.history, err = history.New(cfg.History, history.Deps{Store: st, Policies: a.policies.Set, Registerer: reg, Log: log}); err != nil {
 		return nil, f.Locate(err)
 	}
 	if a.engine, err = engine.New(engineConfig(cfg), engine.Deps{
 		Model: holder, Policies: a.policies.Set, AlertStore: st, BaselineStore: st, LearnedStore: st,
-		Sink:    alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev) }),
+		Sink:    alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev); a.events.Alert(ev) }),
 		Samples: kept, Registerer: reg, Log: log,
-		Record: func(now int64, s *rates.Shards) { a.history.Record(now, s) },
+		Record: func(now int64, s *rates.Shards) { a.history.Record(now, s); a.events.Traffic(now, s) },
 	}); err != nil {
 		return nil, err
 	}
@@ -104,6 +111,7 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 		CAFile:    cfg.HTTP.TLSCert,
 		Env:       cfg.Actions.Env,
 		BinDir:    filepath.Dir(bin),
+		OnChange:  a.events.Action,
 	}); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/rates"
 	"github.com/flowsentry/flowsentry/samples"
+	"github.com/flowsentry/flowsentry/ui"
 )
 
 // component is what serve starts in order and stops in reverse.
@@ -119,8 +120,12 @@ func build(f *config.File, log *slog.Logger, stderr io.Writer) (*daemon, error) 
 	if err != nil {
 		return nil, fmt.Errorf("blacklists: %w", err)
 	}
+	web, err := ui.New(log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := api.New(cfg.HTTP, api.Deps{Gatherer: reg, Registerer: reg, Model: holder, Rates: re.Snapshot, Log: log, Alerting: al.api, Samples: kept, History: al.store,
-		Auth: al.auth, Accounts: al.store,
+		Auth: al.auth, Accounts: al.store, Events: al.events, UI: web,
 		Health: map[string]func() error{"store": al.storeHealth}})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
