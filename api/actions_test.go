@@ -42,22 +42,8 @@ func newActionsServer(t *testing.T) (*httptest.Server, PolicyRef) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, t.TempDir(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	pm := policy.NewManager(st, nil)
-	if err := pm.Load(ctx, nil, []uint32{0, 5}); err != nil {
-		t.Fatal(err)
-	}
-	var pol PolicyRef
-	for _, p := range pm.List() {
-		if p.CID == 0 && p.Name == "Packets In" {
-			pol = PolicyRef{ID: p.ID, Name: p.Name}
-		}
-	}
-	reg, errs := plugin.Load("../examples")
+	st, pm, pol := storeWithPolicies(t, log)
+	reg, errs := plugin.Load(examplesCopy(t))
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -213,4 +199,28 @@ func TestAlertAndActionDetail(t *testing.T) {
 		})
 	}
 	exchange{method: "GET", path: "/api/v1/alerts/2", user: "viewer", code: 404}.run(t, ts)
+}
+
+// storeWithPolicies opens a store in t.TempDir() with the default
+// templates of partitions 0 and 5, and returns it, their manager and the
+// "Packets In" template of partition 0.
+func storeWithPolicies(t *testing.T, log *slog.Logger) (*store.Store, *policy.Manager, PolicyRef) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	pm := policy.NewManager(st, nil)
+	if err := pm.Load(ctx, nil, []uint32{0, 5}); err != nil {
+		t.Fatal(err)
+	}
+	var pol PolicyRef
+	for _, p := range pm.List() {
+		if p.CID == 0 && p.Name == "Packets In" {
+			pol = PolicyRef{ID: p.ID, Name: p.Name}
+		}
+	}
+	return st, pm, pol
 }

@@ -9,13 +9,17 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/flowsentry/flowsentry/action"
 	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/alertindex"
 	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/policy"
+	"github.com/flowsentry/flowsentry/store"
 )
 
 // Principal is an authenticated API user.
@@ -67,9 +71,15 @@ type Alerting struct {
 	Reader *annotate.Reader
 	// Baselines returns the learned baselines.
 	Baselines func() []detect.Baseline
+	// Search is the alert index behind the alert search and the notes;
+	// nil answers them with 404.
+	Search *alertindex.Index
 	// ConfigFile is the configuration file's path, which the answer to a
 	// change of one of its policies names ("" for the embedded default).
 	ConfigFile string
+	// AlertCounts counts the alerts of the two hours before now by
+	// policy and object, for the policy matrix; nil counts none.
+	AlertCounts func(ctx context.Context, now time.Time) ([]store.AlertCount, error)
 }
 
 // maxBody caps the size of a JSON request body.
@@ -80,6 +90,9 @@ func (s *Server) mountAlerting(mux *http.ServeMux, a *Alerting) {
 	mux.HandleFunc("GET /api/v1/alerts", viaReader(a.Reader.Alerts))
 	mux.HandleFunc("GET /api/v1/alerts/{id}/annotations", viaReader(a.Reader.Annotations))
 	mux.HandleFunc("GET /api/v1/alerts/{id}", s.auth(a, s.getAlert))
+	mux.HandleFunc("GET /api/v1/alerts/search", s.auth(a, searching(s.searchAlerts)))
+	mux.HandleFunc("GET /api/v1/alerts/{id}/notes", s.auth(a, searching(s.listNotes)))
+	mux.HandleFunc("POST /api/v1/alerts/{id}/notes", s.auth(a, searching(s.addNote)))
 	mux.HandleFunc("GET /api/v1/policies", s.auth(a, s.listPolicies))
 	mux.HandleFunc("POST /api/v1/policies", s.auth(a, s.putPolicy))
 	mux.HandleFunc("GET /api/v1/policies/{id}", s.auth(a, s.getPolicy))
@@ -91,10 +104,13 @@ func (s *Server) mountAlerting(mux *http.ServeMux, a *Alerting) {
 	mux.HandleFunc("GET /api/v1/instances/{id}", s.auth(a, s.getInstance))
 	mux.HandleFunc("PUT /api/v1/instances/{id}", s.auth(a, s.putInstance))
 	mux.HandleFunc("DELETE /api/v1/instances/{id}", s.auth(a, s.deleteInstance))
+	mux.HandleFunc("POST /api/v1/instances/{id}/test", s.auth(a, newPluginTester().test))
 	mux.HandleFunc("GET /api/v1/actions", s.auth(a, s.listActions))
 	mux.HandleFunc("GET /api/v1/actions/{id}", s.auth(a, s.getAction))
 	mux.HandleFunc("POST /api/v1/actions/{id}/{op}", s.auth(a, s.actionOp))
 	mux.HandleFunc("GET /api/v1/baselines", s.auth(a, s.listBaselines))
+	mux.HandleFunc("GET /api/v1/policy/matrix", s.auth(a, s.policyMatrix))
+	mux.HandleFunc("GET /api/v1/families", s.auth(a, s.listFamilies))
 }
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal)
@@ -330,6 +346,13 @@ func readOnly(w http.ResponseWriter, a *Alerting, err error) bool {
 	return true
 }
 
+// fileErr names the configuration file in err, a change refused because
+// its object comes from the file.
+func fileErr(a *Alerting, err error) string {
+	file := cmp.Or(a.ConfigFile, "the configuration file")
+	return strings.Replace(err.Error(), "the configuration file", file+" (source: config)", 1)
+}
+
 // PluginInfo is an installed plugin as the API shows it.
 type PluginInfo struct {
 	Name     string       `json:"name"`
@@ -357,6 +380,33 @@ func (s *Server) listPlugins(w http.ResponseWriter, _ *http.Request, a *Alerting
 }
 
 // masked returns an instance with its password values hidden.
+// passwordMask stands for a password value in the instances the API
+// returns.
+const passwordMask = "********"
+
+// keepPasswords gives in, a changed instance, the stored values of the
+// password fields it leaves out or sends back masked: the API never
+// returns them, so a client editing an instance cannot send them again.
+func keepPasswords(a *Alerting, in *plugin.Instance) {
+	old, ok := a.Instances.Get(in.ID)
+	pl, found := a.Plugins.Get(in.Plugin)
+	if !ok || !found || old.Plugin != in.Plugin {
+		return
+	}
+	for k, v := range old.Values {
+		f, isField := pl.Spec.Field(k)
+		if !isField || f.Spec.Type != plugin.TypePassword {
+			continue
+		}
+		if sent, given := in.Values[k]; !given || sent == passwordMask {
+			if in.Values == nil {
+				in.Values = map[string]string{}
+			}
+			in.Values[k] = v
+		}
+	}
+}
+
 func masked(a *Alerting, in plugin.Instance) plugin.Instance {
 	pl, ok := a.Plugins.Get(in.Plugin)
 	if !ok {
@@ -365,7 +415,7 @@ func masked(a *Alerting, in plugin.Instance) plugin.Instance {
 	vals := make(map[string]string, len(in.Values))
 	for k, v := range in.Values {
 		if f, ok := pl.Spec.Field(k); ok && f.Spec.Type == plugin.TypePassword {
-			v = "********"
+			v = passwordMask
 		}
 		vals[k] = v
 	}
@@ -384,16 +434,24 @@ func (s *Server) listInstances(w http.ResponseWriter, _ *http.Request, a *Alerti
 }
 
 func (s *Server) getInstance(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
+	if in, ok := visibleInstance(w, r, a, p); ok {
+		writeJSON(w, http.StatusOK, masked(a, in))
+	}
+}
+
+// visibleInstance reads the {id} plugin instance if p may see it; it
+// answers the request itself (400, 404) and returns false otherwise.
+func visibleInstance(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) (plugin.Instance, bool) {
 	id, ok := pathID(w, r, "plugin instance")
 	if !ok {
-		return
+		return plugin.Instance{}, false
 	}
 	in, found := a.Instances.Get(id)
 	if !found || !p.may(in.CID) {
 		writeError(w, http.StatusNotFound, "no plugin instance %d that user %s may see", id, p.Name)
-		return
+		return plugin.Instance{}, false
 	}
-	writeJSON(w, http.StatusOK, masked(a, in))
+	return in, true
 }
 
 func (s *Server) putInstance(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
@@ -410,7 +468,14 @@ func (s *Server) putInstance(w http.ResponseWriter, r *http.Request, a *Alerting
 		writeError(w, http.StatusForbidden, "user %s may not change plugin instances of partition %d", p.Name, in.CID)
 		return
 	}
+	if id != 0 {
+		keepPasswords(a, &in)
+	}
 	saved, err := a.Instances.Put(r.Context(), in)
+	if errors.Is(err, plugin.ErrFromConfig) {
+		writeError(w, http.StatusConflict, "%v", fileErr(a, err))
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "plugin instance not saved: %v", err)
 		return
@@ -432,6 +497,10 @@ func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request, a *Alert
 		}
 	}
 	if err := a.Instances.Delete(r.Context(), id); err != nil {
+		if errors.Is(err, plugin.ErrFromConfig) {
+			writeError(w, http.StatusConflict, "%v", fileErr(a, err))
+			return
+		}
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}

@@ -37,7 +37,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 		{Key: rates.Key{Kind: rates.KindGroupPort, Group: 1, Proto: 6, Port: 443}, Cur: rates.Rates{BytesIn: 50}},
 		{Key: rates.Key{Kind: rates.KindGroupPort, Group: 2, Proto: 6, Port: 22}, Cur: rates.Rates{BytesIn: 500}},
 	}}
-	reg, errs := plugin.Load("../examples")
+	reg, errs := plugin.Load(examplesCopy(t))
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}

@@ -111,7 +111,7 @@ func newAuthServer(t *testing.T) (*httptest.Server, *prometheus.Registry) {
 		snap.Hosts = append(snap.Hosts, rates.Stats{Key: rates.Key{Kind: rates.KindHost, Group: g, IP: netip.AddrFrom4([4]byte{10, byte(g), 0, 9})}})
 		snap.GroupPorts = append(snap.GroupPorts, rates.Stats{Key: rates.Key{Kind: rates.KindGroupPort, Group: g, Proto: 6, Port: uint16(1000 + g)}})
 	}
-	reg, errs := plugin.Load("../examples")
+	reg, errs := plugin.Load(examplesCopy(t))
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}

@@ -49,7 +49,7 @@ func newEventsServer(t *testing.T, cfg Config, tune func(*Events), tuneSrv func(
 	if tune != nil {
 		tune(e)
 	}
-	plugins, errs := plugin.Load("../examples")
+	plugins, errs := plugin.Load(examplesCopy(t))
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -417,7 +417,7 @@ func TestEventStreamTimeouts(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxConnections, cfg.MaxConnectionsPerClient = minConnections, 0
 	es := newEventsServer(t, cfg, func(e *Events) { e.heartbeat = 50 * time.Millisecond },
-		func(srv *http.Server) { srv.ReadTimeout, srv.WriteTimeout = 300*time.Millisecond, 500*time.Millisecond })
+		func(srv *http.Server) { srv.ReadTimeout, srv.WriteTimeout = 2*time.Second, 3*time.Second })
 	// One stream first, so that the others find the password checked
 	// (bcrypt) in the cache, well within the write timeout.
 	streams := []*stream{es.open(t, "viewer", "?topics=alerts")}
@@ -438,7 +438,7 @@ func TestEventStreamTimeouts(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("GET /healthz got %d with every connection streaming; want the connection refused", resp.StatusCode)
 	}
-	time.Sleep(time.Second) // past both timeouts
+	time.Sleep(3500 * time.Millisecond) // past both timeouts (long enough for bcrypt under -race)
 	es.e.Alert(alertEvent(alert.OpCreate, 7, 0))
 	for i, st := range streams {
 		if f := st.next(t); f.event != "alerts" {

@@ -19,7 +19,17 @@ type Instance struct {
 	Plugin string            `json:"plugin" yaml:"plugin"` // folder name under plugin_dir
 	Name   string            `json:"name" yaml:"name"`
 	Values map[string]string `json:"values" yaml:"values"` // configuration key -> value, validated against the fieldspec
+	// Source is where the instance comes from: SourceConfig (the
+	// configuration file: read-only in the API) or SourceAPI. Instances
+	// set it; a value in a request or a file is ignored.
+	Source string `json:"source" yaml:"-"`
 }
+
+// The sources of an instance.
+const (
+	SourceConfig = "config"
+	SourceAPI    = "api"
+)
 
 // InstanceStore persists plugin instances.
 type InstanceStore interface {

@@ -216,3 +216,51 @@ func scanAlert(rows *sql.Rows) (alert.Alert, error) {
 	}
 	return a, nil
 }
+
+// EachAlert calls fn with every stored alert, in ID order, stopping at
+// fn's first error: the bulk read of the alert index, which holds one
+// alert at a time rather than the whole table.
+func (s *Store) EachAlert(ctx context.Context, fn func(alert.Alert) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("store: read alerts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return fmt.Errorf("store: read alerts: %w", err)
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read alerts: %w", err)
+	}
+	return nil
+}
+
+// EachActionState calls fn with the alert, ID and state of every stored
+// action, stopping at fn's first error: the alert index's action status.
+func (s *Store) EachActionState(ctx context.Context, fn func(alertID, actionID uint64, state string) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT alert, id, state FROM actions ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("store: read action states: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var alertID, id int64
+		var state string
+		if err := rows.Scan(&alertID, &id, &state); err != nil {
+			return fmt.Errorf("store: read action states: %w", err)
+		}
+		if err := fn(uint64(alertID), uint64(id), state); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read action states: %w", err)
+	}
+	return nil
+}

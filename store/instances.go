@@ -33,10 +33,10 @@ func (s *Store) SaveInstance(ctx context.Context, in *plugin.Instance) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO instances (id, cid, plugin, name, vals) VALUES (?, ?, ?, ?, ?)
+	_, err = tx.ExecContext(ctx, `INSERT INTO instances (id, cid, plugin, name, vals, source) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
-			cid = excluded.cid, plugin = excluded.plugin, name = excluded.name, vals = excluded.vals`,
-		int64(id), int64(in.CID), in.Plugin, in.Name, string(vals))
+			cid = excluded.cid, plugin = excluded.plugin, name = excluded.name, vals = excluded.vals, source = excluded.source`,
+		int64(id), int64(in.CID), in.Plugin, in.Name, string(vals), in.Source)
 	if err != nil {
 		return fmt.Errorf("store: save plugin instance %d: %w", id, err)
 	}
@@ -62,7 +62,7 @@ func (s *Store) DeleteInstance(ctx context.Context, id uint64) error {
 
 // Instances returns every plugin instance by ID.
 func (s *Store) Instances(ctx context.Context) ([]plugin.Instance, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, cid, plugin, name, vals FROM instances ORDER BY id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, cid, plugin, name, vals, source FROM instances ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: plugin instances: %w", err)
 	}
@@ -72,7 +72,7 @@ func (s *Store) Instances(ctx context.Context) ([]plugin.Instance, error) {
 		var in plugin.Instance
 		var id, cid int64
 		var vals string
-		if err := rows.Scan(&id, &cid, &in.Plugin, &in.Name, &vals); err != nil {
+		if err := rows.Scan(&id, &cid, &in.Plugin, &in.Name, &vals, &in.Source); err != nil {
 			return nil, fmt.Errorf("store: plugin instances: %w", err)
 		}
 		in.ID, in.CID = uint64(id), uint32(cid)

@@ -127,6 +127,12 @@ var migrations = [][]string{
 	migrationLearnedServices, // 3: see learned.go
 	migrationAuth,            // 4: see sessions.go
 	migrationHistory,         // 5: see history.go
+	{ // 6: where a plugin instance comes from: "config" (the configuration
+		// file, read-only in the API), "api", or "" for one stored before,
+		// which the next start assigns (see plugin.Instances.Load).
+		`ALTER TABLE instances ADD COLUMN source TEXT NOT NULL DEFAULT ''`,
+	},
+	migrationNotes, // 7: see notes.go
 }
 
 // schemaVersion is the schema version this binary writes.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/flowsentry/flowsentry/action"
 	"github.com/flowsentry/flowsentry/alert"
+	"github.com/flowsentry/flowsentry/alertindex"
 	"github.com/flowsentry/flowsentry/annotate"
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/auth"
@@ -52,6 +54,7 @@ type alerting struct {
 	auth      *auth.Service
 	history   *history.Recorder
 	events    *api.Events
+	index     *alertindex.Index
 }
 
 // newAlerting validates the alerting configuration: the plugin folder is
@@ -76,6 +79,9 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 	// everything without touching the data folder.
 	st := store.New(cfg.DataDir, log)
 	a.store = st
+	if a.index, err = alertindex.New(alertindex.Config{}, st, nil); err != nil {
+		return nil, err
+	}
 	a.instances = plugin.NewInstances(a.registry, st)
 	a.policies = policy.NewManager(st, refChecker{model: holder, instances: a.instances})
 	// The live updates of the API hear alerts, actions, policies and
@@ -89,7 +95,7 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 	}
 	if a.engine, err = engine.New(engineConfig(cfg), engine.Deps{
 		Model: holder, Policies: a.policies.Set, AlertStore: st, BaselineStore: st, LearnedStore: st,
-		Sink:    alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev); a.events.Alert(ev) }),
+		Sink:    alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev); a.events.Alert(ev); a.index.Alert(ev) }),
 		Samples: kept, Registerer: reg, Log: log,
 		Record: func(now int64, s *rates.Shards) { a.history.Record(now, s); a.events.Traffic(now, s) },
 	}); err != nil {
@@ -111,7 +117,7 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 		CAFile:    cfg.HTTP.TLSCert,
 		Env:       cfg.Actions.Env,
 		BinDir:    filepath.Dir(bin),
-		OnChange:  a.events.Action,
+		OnChange:  func(ac action.Action, cid uint32) { a.events.Action(ac, cid); a.index.Action(ac, cid) },
 	}); err != nil {
 		return nil, err
 	}
@@ -136,6 +142,7 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 	a.api = &api.Alerting{
 		Policies: a.policies, Plugins: a.registry, Instances: a.instances,
 		Actions: a.actions, Alerts: a.alerts, Annotator: ann, Reader: reader, Baselines: a.engine.Baselines,
+		Search: a.index, AlertCounts: st.AlertCounts,
 	}
 	return a, nil
 }
@@ -151,6 +158,7 @@ func (a *alerting) rescan() { a.logPlugins(a.registry.Rescan()) }
 func (a *alerting) reloadConfigured(f *config.File) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	before := a.instances.List()
 	problems, err := a.instances.Load(ctx, f.Config.Instances)
 	if err != nil {
 		return f.Locate(err)
@@ -158,12 +166,43 @@ func (a *alerting) reloadConfigured(f *config.File) error {
 	for _, p := range problems {
 		a.log.Warn("stored plugin instance is not usable; its calls will fail", "err", p)
 	}
+	a.logInstanceChanges(before)
 	ch, err := a.policies.Sync(ctx, f.Config.Policies, partitionIDs(a.model.Load()))
 	if err != nil {
 		return f.Locate(err)
 	}
 	a.logPolicyChanges("policies reloaded from the configuration file", ch)
 	return nil
+}
+
+// logInstanceChanges logs, by ID, the plugin instances of the file that a
+// reload added, changed and removed, before being the instances before it.
+func (a *alerting) logInstanceChanges(before []plugin.Instance) {
+	old := map[uint64]plugin.Instance{}
+	for _, in := range before {
+		if in.Source == plugin.SourceConfig {
+			old[in.ID] = in
+		}
+	}
+	var added, changed, removed []uint64
+	for _, in := range a.instances.List() {
+		if in.Source != plugin.SourceConfig {
+			continue
+		}
+		if o, ok := old[in.ID]; !ok {
+			added = append(added, in.ID)
+		} else if !reflect.DeepEqual(o, in) {
+			changed = append(changed, in.ID)
+		}
+		delete(old, in.ID)
+	}
+	for id := range old {
+		removed = append(removed, id)
+	}
+	slices.Sort(removed)
+	if len(added)+len(changed)+len(removed) > 0 {
+		a.log.Info("plugin instances reloaded from the configuration file", "added", added, "changed", changed, "removed", removed)
+	}
 }
 
 // logPolicyChanges logs what a Sync of the file's policies changed, by
@@ -270,6 +309,10 @@ func (a *alerting) startState() error {
 		fmt.Fprintf(a.stderr, "flowsentry: created the administrator %q with the password %s — it is shown only this once\n", a.cfg.Admin.User, generated)
 	}
 	if err := a.engine.Start(ctx); err != nil {
+		return err
+	}
+	// Before the engine commits: no transition is missed or loaded twice.
+	if err := a.index.Load(ctx); err != nil {
 		return err
 	}
 	return a.auth.Start()

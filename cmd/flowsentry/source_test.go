@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,5 +93,61 @@ func TestPolicySources(t *testing.T) {
 	}
 	if p := get("50"); p.Source != "config" || p.Severity != 6 {
 		t.Errorf("file policy after a restart: %+v", p)
+	}
+}
+
+// TestInstanceSources checks the ownership of plugin instances with the
+// real binary: the file's are read-only in the API (409 naming the file),
+// an instance removed from the file goes at SIGHUP (and the reload says
+// so), and the API's survive a restart.
+func TestInstanceSources(t *testing.T) {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fileInstance = "  - id: 3\n    cid: 0\n    plugin: email\n    name: ops mail\n    values:\n      EMAIL_USERNAME: ops\n"
+	s := startServer(t, "plugin_dir: "+examples+"\ninstances:\n"+fileInstance)
+	type inst struct {
+		ID     uint64 `json:"id"`
+		Name   string `json:"name"`
+		Source string `json:"source"`
+	}
+	var in inst
+	if code := s.getJSON(t, "/api/v1/instances/3", &in); code != http.StatusOK || in.Source != "config" {
+		t.Fatalf("file instance: HTTP %d %+v, want source config", code, in)
+	}
+	body := `{"cid":0,"plugin":"email","name":"renamed","values":{}}`
+	for _, method := range []string{"PUT", "DELETE"} {
+		code, answer := s.send(t, method, "/api/v1/instances/3", body)
+		if code != http.StatusConflict || !strings.Contains(answer, s.configPath) {
+			t.Errorf("%s of a file instance: %d %s, want 409 naming %s", method, code, answer, s.configPath)
+		}
+	}
+	code, answer := s.send(t, "POST", "/api/v1/instances", `{"cid":0,"plugin":"email","name":"noc mail","values":{"EMAIL_USERNAME":"noc"}}`)
+	var created inst
+	if err := json.Unmarshal([]byte(answer), &created); code != http.StatusCreated || err != nil || created.Source != "api" {
+		t.Fatalf("POST instance: %d %v: %s", code, err, answer)
+	}
+
+	cfg, err := os.ReadFile(s.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.configPath, []byte(strings.Replace(string(cfg), fileInstance, "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(s.logs.String(), `msg="plugin instances reloaded from the configuration file" added=[] changed=[] removed=[3]`)
+	}, "the removal logged", s)
+	if code, _ := s.send(t, "GET", "/api/v1/instances/3", ""); code != http.StatusNotFound {
+		t.Errorf("instance removed from the file: HTTP %d, want 404", code)
+	}
+	s.term(t)
+	s.launch(t)
+	if code := s.getJSON(t, "/api/v1/instances/"+strconv.FormatUint(created.ID, 10), &in); code != http.StatusOK || in != created {
+		t.Errorf("API instance after a restart: HTTP %d %+v, want %+v", code, in, created)
 	}
 }
