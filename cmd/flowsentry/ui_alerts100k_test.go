@@ -74,7 +74,7 @@ func seedAlerts(t *testing.T, dataDir string, n int) {
 				Policy: 1, Key: "seed/" + strconv.Itoa(j), Type: "type_" + strconv.Itoa(j%30),
 				CID: 0, CIDName: "default", Severity: 1 + j%10,
 				Earliest: start, Latest: start.Add(time.Duration(j%600) * time.Second), LastCall: start,
-				Ended: start.Add(time.Duration(j%600+1) * time.Second),
+				Ended:  start.Add(time.Duration(j%600+1) * time.Second),
 				Fields: []alert.Field{{Name: "TARGET_IP", Value: fmt.Sprintf("10.%d.%d.%d", j>>16&255, j>>8&255, j&255)}},
 			})
 		}
