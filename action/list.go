@@ -23,6 +23,9 @@ type Query struct {
 	// CIDs is empty.
 	All  bool
 	CIDs []uint32
+	// Groups, when not empty, keeps only the actions of alerts about
+	// these traffic groups (alert.Alert.Group): a user restricted to them.
+	Groups []uint32
 	// Limit is the most actions returned, 1 to MaxList; Offset skips the
 	// first ones.
 	Limit, Offset int

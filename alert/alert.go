@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"slices"
 	"strconv"
 	"time"
 )
@@ -122,4 +123,24 @@ func pad6(n int64) string {
 		s = "0" + s
 	}
 	return s
+}
+
+// GroupFields are the fields that name the traffic group an alert is
+// about.
+var GroupFields = []string{"TGRP", "TARGET_TG", "SERVER_TG", "SENDER_TG", "SCANNER_TG", "CLIENT_TG", "RECEIVER_TG"}
+
+// Group returns the traffic group the alert is about: the value of the
+// first of its fields (in their order) that is one of GroupFields and not
+// 0; 0 for none (an interface's alert). Users restricted to some traffic
+// groups see only the alerts of those.
+func (a *Alert) Group() uint32 {
+	for _, f := range a.Fields {
+		if !slices.Contains(GroupFields, f.Name) {
+			continue
+		}
+		if id, err := strconv.ParseUint(f.Value, 10, 32); err == nil && id != 0 {
+			return uint32(id)
+		}
+	}
+	return 0
 }

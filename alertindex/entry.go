@@ -51,6 +51,7 @@ type entry struct {
 	// earliest, latest and ended (0 while open) are Unix milliseconds.
 	earliest, latest, ended int64
 	cid                     uint32
+	group                   uint32 // alert.Alert.Group
 	severity                int32
 	// val holds the dictionary IDs of the single-valued facets.
 	val        [numFacets]uint32

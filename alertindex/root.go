@@ -170,7 +170,7 @@ func (x *Index) Action(a action.Action, _ uint32) {
 
 // AddNote stores a note of user on alert id, which may must allow, and
 // adds it to the index. The text must be 1 to MaxNoteLen characters.
-func (x *Index) AddNote(ctx context.Context, id uint64, user, text string, may func(cid uint32) bool) (Note, error) {
+func (x *Index) AddNote(ctx context.Context, id uint64, user, text string, may func(cid, group uint32) bool) (Note, error) {
 	if err := CheckNote(text); err != nil {
 		return Note{}, err
 	}
@@ -188,7 +188,7 @@ func (x *Index) AddNote(ctx context.Context, id uint64, user, text string, may f
 }
 
 // Notes returns the notes of alert id, which may must allow.
-func (x *Index) Notes(ctx context.Context, id uint64, may func(cid uint32) bool) ([]Note, error) {
+func (x *Index) Notes(ctx context.Context, id uint64, may func(cid, group uint32) bool) ([]Note, error) {
 	if !x.visible(id, may) {
 		return nil, fmt.Errorf("alert %d: %w", id, ErrNotFound)
 	}
@@ -197,18 +197,18 @@ func (x *Index) Notes(ctx context.Context, id uint64, may func(cid uint32) bool)
 
 // visible reports whether the index holds alert id and may allows its
 // partition.
-func (x *Index) visible(id uint64, may func(cid uint32) bool) bool {
+func (x *Index) visible(id uint64, may func(cid, group uint32) bool) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	i, ok := x.byID[id]
-	return ok && may(x.entries[i].cid)
+	return ok && may(x.entries[i].cid, x.entries[i].group)
 }
 
 // put inserts or replaces the entry of a, keeping its actions and notes;
 // the caller holds x.mu.
 func (x *Index) put(a alert.Alert, d description) {
 	e := entry{
-		id: a.ID, policy: a.Policy, cid: a.CID, cidName: a.CIDName, severity: int32(a.Severity),
+		id: a.ID, policy: a.Policy, cid: a.CID, group: a.Group(), cidName: a.CIDName, severity: int32(a.Severity),
 		earliest: a.Earliest.UnixMilli(), latest: a.Latest.UnixMilli(),
 		object: d.object, reason: d.reason, sources: d.sources, search: d.search,
 		status: statusNone,

@@ -34,8 +34,9 @@ type Query struct {
 	Limit, Offset int
 	// Slices is the number of histogram slices (at least 1).
 	Slices int
-	// May says whether the user sees a partition.
-	May func(cid uint32) bool
+	// May says whether the user sees the alerts of a partition and
+	// traffic group (0: none, an interface's alert).
+	May func(cid, group uint32) bool
 }
 
 // Result is the answer to a search.
@@ -185,7 +186,7 @@ func (x *Index) Search(q Query) Result {
 		if end == 0 {
 			end = now
 		}
-		if e.earliest > to || end < from || !q.May(e.cid) {
+		if e.earliest > to || end < from || !q.May(e.cid, e.group) {
 			continue
 		}
 		if needle != "" && !strings.Contains(e.search, needle) {

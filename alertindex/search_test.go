@@ -20,7 +20,7 @@ import (
 // now is the clock of the tests.
 var now = time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 
-func all(uint32) bool { return true }
+func all(uint32, uint32) bool { return true }
 
 // ddos is an open ddos_synflood alert on ip in partition cid, started
 // ago before now.
@@ -160,7 +160,7 @@ func TestSearch(t *testing.T) {
 		{"cid", func(q *alertindex.Query) { q.CID = []uint32{2} }, []uint64{id[1]}, "cid", map[string]int{"1": 3, "2": 1}},
 		{"q on the object", func(q *alertindex.Query) { q.Q = "10.1.2.4 IN" }, []uint64{id[1]}, "", nil},
 		{"q on a field", func(q *alertindex.Query) { q.Q = "bad hosts" }, []uint64{id[2], id[3]}, "", nil},
-		{"partitions", func(q *alertindex.Query) { q.May = func(cid uint32) bool { return cid == 2 } }, []uint64{id[1]},
+		{"partitions", func(q *alertindex.Query) { q.May = func(cid, _ uint32) bool { return cid == 2 } }, []uint64{id[1]},
 			"type", map[string]int{"ddos_synflood": 1}},
 		{"filters AND", func(q *alertindex.Query) { q.Type = []string{"blacklisted_ip"}; q.Severity = []int{9} }, nil,
 			"severity", map[string]int{"3": 2, "5": 0, "9": 0}},
@@ -253,10 +253,10 @@ func TestFollowsTransitions(t *testing.T) {
 func TestNotes(t *testing.T) {
 	x, _, id := fixture(t, ddos(1, 5, "10.1.2.3", time.Hour))
 	ctx := context.Background()
-	only2 := func(cid uint32) bool { return cid == 2 }
+	only2 := func(cid, _ uint32) bool { return cid == 2 }
 	for _, tc := range []struct {
 		name, text string
-		may        func(uint32) bool
+		may        func(uint32, uint32) bool
 		ok         bool
 	}{
 		{"empty", "", all, false},
@@ -384,5 +384,28 @@ func BenchmarkSearch(b *testing.B) {
 			}
 			b.ReportMetric(float64(total), "matches")
 		})
+	}
+}
+
+// TestSearchGroups checks that a user restricted to some traffic groups
+// finds only the alerts about those, facets and notes included.
+func TestSearchGroups(t *testing.T) {
+	inGroup := func(a alert.Alert, g string) alert.Alert {
+		a.Fields = append(slices.Clone(a.Fields), alert.Field{Name: "TARGET_TG", Value: g, Number: true})
+		return a
+	}
+	x, _, id := fixture(t, inGroup(ddos(1, 5, "10.1.2.3", time.Hour), "1"), inGroup(ddos(1, 6, "10.2.2.3", time.Hour), "2"), ddos(1, 7, "10.3.3.3", time.Hour))
+	only2 := func(_, group uint32) bool { return group == 2 }
+	q := query(nil)
+	q.May = only2
+	r := x.Search(q)
+	if got := ids(r); !slices.Equal(got, []uint64{id[1]}) {
+		t.Errorf("alerts of group 2: %v, want [%d]", got, id[1])
+	}
+	if got := r.Facets["severity"]; got["6"] != 1 || got["5"] != 0 || got["7"] != 0 {
+		t.Errorf("severity counts %v, want only the alert of group 2", got)
+	}
+	if _, err := x.AddNote(context.Background(), id[0], "g2", "not mine", only2); err == nil {
+		t.Error("a note on an alert of another group was accepted")
 	}
 }

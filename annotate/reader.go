@@ -106,37 +106,57 @@ func NewReader(deps ReaderDeps) (*Reader, error) {
 	return &Reader{deps: deps}, nil
 }
 
+// GroupScoper is implemented by a Users that restricts some users to
+// some traffic groups of their partitions: they see only the alerts about
+// those (alert.Alert.Group).
+type GroupScoper interface {
+	// Groups returns the traffic groups user name is restricted to, for
+	// the request's context; nil for none.
+	Groups(ctx context.Context, name string) []uint32
+}
+
+// scope is what a user may read: the partitions (nil: all) and, when not
+// nil, only the alerts about these traffic groups.
+type scope struct {
+	cids, groups []uint32
+}
+
 // authenticate checks the request's basic credentials and returns the
 // query scope of the user: nil CIDs for an admin. It writes the error
 // answer and returns false when the user may not read.
-func (r *Reader) authenticate(w http.ResponseWriter, req *http.Request) (cids []uint32, ok bool) {
+func (r *Reader) authenticate(w http.ResponseWriter, req *http.Request) (scope, bool) {
 	name, pass, has := req.BasicAuth()
 	if !has {
 		w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
 		writeError(w, http.StatusUnauthorized, "authentication required: give a flowsentry user and password with HTTP basic authentication (ftnbi -un USER -up PASS)")
-		return nil, false
+		return scope{}, false
 	}
 	cids, admin, err := r.deps.Users.Authenticate(req.Context(), name, pass)
 	switch {
 	case errors.Is(err, ErrBadCredentials):
 		w.Header().Set("WWW-Authenticate", `Basic realm="flowsentry"`)
 		writeError(w, http.StatusUnauthorized, "user %q is unknown or the password is wrong: check the user name and password (ftnbi -un USER -up PASS)", name)
-		return nil, false
+		return scope{}, false
 	case err != nil:
 		r.deps.Log.Error("authentication failed", "user", name, "err", err)
 		writeError(w, http.StatusInternalServerError, "the credentials could not be checked (server error, see its log); try again")
-		return nil, false
+		return scope{}, false
 	case admin:
-		return nil, true
+		return scope{}, true
 	case len(cids) == 0:
 		writeError(w, http.StatusForbidden, "user %q is bound to no partition and may see no alert: ask an administrator to bind it to a partition", name)
-		return nil, false
+		return scope{}, false
 	}
-	return cids, true
+	sc := scope{cids: cids}
+	if g, ok := r.deps.Users.(GroupScoper); ok {
+		sc.groups = g.Groups(req.Context(), name)
+	}
+	return sc, true
 }
 
-// alerts runs q, keeping only the partitions in scope (nil: all).
-func (r *Reader) alerts(w http.ResponseWriter, req *http.Request, q alert.Query) ([]Alert, bool) {
+// alerts runs q, keeping only what sc allows.
+func (r *Reader) alerts(w http.ResponseWriter, req *http.Request, q alert.Query, sc scope) ([]Alert, bool) {
+	q.CIDs = sc.cids
 	list, err := r.deps.Alerts.Alerts(req.Context(), q)
 	if err != nil {
 		r.deps.Log.Error("reading alerts failed", "err", err)
@@ -145,7 +165,7 @@ func (r *Reader) alerts(w http.ResponseWriter, req *http.Request, q alert.Query)
 	}
 	out := make([]Alert, 0, len(list))
 	for _, a := range list {
-		if q.CIDs == nil || slices.Contains(q.CIDs, a.CID) {
+		if (sc.cids == nil || slices.Contains(sc.cids, a.CID)) && (sc.groups == nil || slices.Contains(sc.groups, a.Group())) {
 			out = append(out, Alert(a))
 		}
 	}
@@ -158,11 +178,11 @@ func (r *Reader) alerts(w http.ResponseWriter, req *http.Request, q alert.Query)
 // or seen at or after) are RFC 3339 times; without them every alert is
 // listed, up to 10,000.
 func (r *Reader) Alerts(w http.ResponseWriter, req *http.Request) {
-	cids, ok := r.authenticate(w, req)
+	sc, ok := r.authenticate(w, req)
 	if !ok {
 		return
 	}
-	q := alert.Query{CIDs: cids}
+	var q alert.Query
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
@@ -178,7 +198,7 @@ func (r *Reader) Alerts(w http.ResponseWriter, req *http.Request) {
 		}
 		*p.dst = t
 	}
-	out, ok := r.alerts(w, req, q)
+	out, ok := r.alerts(w, req, q, sc)
 	if ok {
 		writeJSON(w, http.StatusOK, out)
 	}
@@ -188,7 +208,7 @@ func (r *Reader) Alerts(w http.ResponseWriter, req *http.Request) {
 // values of one alert the user may see (see Annotations). The route must
 // name the alert ID's path segment {id}.
 func (r *Reader) Annotations(w http.ResponseWriter, req *http.Request) {
-	cids, ok := r.authenticate(w, req)
+	sc, ok := r.authenticate(w, req)
 	if !ok {
 		return
 	}
@@ -198,7 +218,7 @@ func (r *Reader) Annotations(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "alert ID %q is not a number: use the numeric ID from GET /api/v1/alerts", raw)
 		return
 	}
-	list, ok := r.alerts(w, req, alert.Query{CIDs: cids, IDs: []uint64{id}, Limit: 1})
+	list, ok := r.alerts(w, req, alert.Query{IDs: []uint64{id}, Limit: 1}, sc)
 	if !ok {
 		return
 	}

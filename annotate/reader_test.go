@@ -170,6 +170,8 @@ func readerFixture(t *testing.T) (*Reader, *AlertList, *MemoryStore) {
 		Users: StaticUsers{
 			"admin":  {Password: "a", Admin: true},
 			"viewer": {Password: "v", CIDs: []uint32{1}},
+			"g1":     {Password: "g", CIDs: []uint32{1}, Groups: []uint32{1}},
+			"g9":     {Password: "g", CIDs: []uint32{1}, Groups: []uint32{9}},
 			"nobody": {Password: "n"},
 		},
 		Values:  values,
@@ -215,6 +217,8 @@ func TestReaderAlerts(t *testing.T) {
 	}{
 		{name: "admin sees every partition", user: "admin:a", wantCode: 200, wantIDs: []uint64{3, 2, 1}},
 		{name: "viewer sees its partition", user: "viewer:v", wantCode: 200, wantIDs: []uint64{3, 1}, wantQuery: alert.Query{CIDs: []uint32{1}}},
+		{name: "viewer of the alerts' traffic group", user: "g1:g", wantCode: 200, wantIDs: []uint64{3, 1}, wantQuery: alert.Query{CIDs: []uint32{1}}},
+		{name: "viewer of another traffic group", user: "g9:g", wantCode: 200, wantIDs: []uint64{}, wantQuery: alert.Query{CIDs: []uint32{1}}},
 		{
 			name: "created since", user: "admin:a", query: "?created_since=2015-12-03T22:00:00Z", wantCode: 200, wantIDs: []uint64{3, 2},
 			wantQuery: alert.Query{CreatedSince: time.Date(2015, 12, 3, 22, 0, 0, 0, time.UTC)},

@@ -114,6 +114,9 @@ type User struct {
 	Password string
 	Admin    bool
 	CIDs     []uint32
+	// Groups restricts the user to the alerts about these traffic
+	// groups; nil for none.
+	Groups []uint32
 }
 
 // StaticUsers is an Authenticator over fixed accounts, keyed by name.
@@ -127,6 +130,9 @@ func (s StaticUsers) Authenticate(_ context.Context, name, password string) ([]u
 	}
 	return u.CIDs, u.Admin, nil
 }
+
+// Groups returns the traffic groups user name is restricted to.
+func (s StaticUsers) Groups(_ context.Context, name string) []uint32 { return s[name].Groups }
 
 // StaticActions is an ActionLister over fixed lists, keyed by alert ID.
 type StaticActions map[uint64][]ActionRef

@@ -67,7 +67,7 @@ const defaultActionLimit = 100
 // listActions answers GET /api/v1/actions?state=&alert=&limit=&offset=:
 // the actions of the partitions the user sees.
 func (s *Server) listActions(w http.ResponseWriter, r *http.Request, a *Alerting, p Principal) {
-	q := action.Query{All: p.Admin, CIDs: p.CIDs, Limit: defaultActionLimit}
+	q := action.Query{All: p.Admin, CIDs: p.CIDs, Groups: p.Groups, Limit: defaultActionLimit}
 	v := r.URL.Query()
 	if raw := v.Get("state"); raw != "" {
 		states, ok := actionStates[raw]

@@ -183,7 +183,7 @@ func visibleAlert(w http.ResponseWriter, r *http.Request, a *Alerting, p Princip
 		return alert.Alert{}, 0, false
 	}
 	al, err := a.Alerts.Get(r.Context(), id)
-	if errors.Is(err, alert.ErrNotFound) || (err == nil && !p.may(al.CID)) {
+	if errors.Is(err, alert.ErrNotFound) || (err == nil && !p.seesGroup(al.CID, al.Group())) {
 		writeError(w, http.StatusNotFound, "no alert %d that user %s may see", id, p.Name)
 		return alert.Alert{}, 0, false
 	}

@@ -46,7 +46,7 @@ func (s *Server) searchAlerts(w http.ResponseWriter, r *http.Request, a *Alertin
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	q.May = p.may
+	q.May = p.seesGroup
 	res := a.Search.Search(q)
 	names := map[uint64]string{}
 	for i := range res.Alerts {
@@ -155,7 +155,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request, a *Alerting, 
 	if !ok {
 		return
 	}
-	list, err := a.Search.Notes(r.Context(), id, p.may)
+	list, err := a.Search.Notes(r.Context(), id, p.seesGroup)
 	if !noteError(w, err, id, p) {
 		writeJSON(w, http.StatusOK, list)
 	}
@@ -172,7 +172,7 @@ func (s *Server) addNote(w http.ResponseWriter, r *http.Request, a *Alerting, p 
 	if !readJSON(w, r, &body) {
 		return
 	}
-	n, err := a.Search.AddNote(r.Context(), id, p.Name, body.Text, p.may)
+	n, err := a.Search.AddNote(r.Context(), id, p.Name, body.Text, p.seesGroup)
 	if !noteError(w, err, id, p) {
 		writeJSON(w, http.StatusCreated, n)
 	}

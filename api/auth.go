@@ -271,6 +271,15 @@ func (ReaderUsers) Authenticate(ctx context.Context, name, _ string) ([]uint32, 
 	return p.CIDs, p.Admin, nil
 }
 
+// Groups returns the traffic groups the context's principal is restricted
+// to, if it is name; nil for none.
+func (ReaderUsers) Groups(ctx context.Context, name string) []uint32 {
+	if p, ok := PrincipalFrom(ctx); ok && p.Name == name && !p.Admin && len(p.Groups) > 0 {
+		return p.Groups
+	}
+	return nil
+}
+
 // challenge asks for basic auth (WWW-Authenticate), except from the web
 // UI's scripts (X-Requested-With set): a browser answers the challenge
 // with its own password dialog, which would hide the login page's message

@@ -108,12 +108,16 @@ func NewEvents(reg prometheus.Registerer) (*Events, error) {
 // message is an event as queued for the streams: data for the events of
 // one partition, groups (each visible on its own) for traffic.
 type message struct {
-	id     uint64
-	topic  string
-	cid    uint32
-	data   []byte
-	time   time.Time
-	groups []groupPart
+	id    uint64
+	topic string
+	cid   uint32
+	// group is the traffic group of an alert event (byGroup), which only
+	// users who see that group get (0: none, an interface's alert).
+	group   uint32
+	byGroup bool
+	data    []byte
+	time    time.Time
+	groups  []groupPart
 }
 
 // groupPart is one traffic group of a traffic message.
@@ -175,15 +179,34 @@ func (e *Events) principal(s *subscriber) Principal {
 // Publish hands v, written as JSON, to the streams of topic whose user
 // may see partition cid. It never blocks.
 func (e *Events) Publish(topic string, cid uint32, v any) {
+	e.publish(&message{topic: topic, cid: cid}, v)
+}
+
+// publish fills m's data with v as JSON and queues it.
+func (e *Events) publish(m *message, v any) {
 	if e.n.Load() == 0 {
 		return
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
-		e.dropped.WithLabelValues(topic, "encode").Inc()
+		e.dropped.WithLabelValues(m.topic, "encode").Inc()
 		return
 	}
-	e.send(&message{topic: topic, cid: cid, data: data})
+	m.data = data
+	e.send(m)
+}
+
+// sees reports whether the user of s may see m.
+func (s *subscriber) sees(m *message) bool {
+	switch {
+	case !s.topics[m.topic]:
+		return false
+	case m.groups != nil:
+		return true // each group is checked as the data is written
+	case m.byGroup:
+		return s.p.seesGroup(m.cid, m.group)
+	}
+	return s.p.may(m.cid)
 }
 
 // send queues m for every stream of its topic that may see it.
@@ -194,7 +217,7 @@ func (e *Events) send(m *message) {
 	m.id = e.seq
 	e.published.WithLabelValues(m.topic).Inc()
 	for s := range e.subs {
-		if !s.topics[m.topic] || m.groups == nil && !s.p.may(m.cid) {
+		if !s.sees(m) {
 			continue
 		}
 		select {
@@ -234,7 +257,7 @@ type AlertEvent struct {
 // Alert publishes an alert transition; it is an alert.Sink.
 func (e *Events) Alert(ev alert.Event) {
 	a := &ev.Alert
-	e.Publish(TopicAlerts, a.CID, AlertEvent{
+	e.publish(&message{topic: TopicAlerts, cid: a.CID, group: a.Group(), byGroup: true}, AlertEvent{
 		Op: ev.Op, ID: a.ID, Policy: a.Policy, Type: a.Type, CID: a.CID, CIDName: a.CIDName,
 		Severity: a.Severity, Key: a.Key, Earliest: a.Earliest, Latest: a.Latest, Ended: a.Ended,
 	})

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -273,7 +274,7 @@ func TestEventIsolation(t *testing.T) {
 		streams[u.name] = es.open(t, u.name, "")
 	}
 	es.e.Alert(alertEvent(alert.OpCreate, 105, 5))
-	es.e.Alert(alertEvent(alert.OpCreate, 100, 0))
+	es.e.Alert(groupEvent(100, 2))
 	trafficTick(t, es.e)
 	for _, u := range users {
 		t.Run(u.name, func(t *testing.T) {
@@ -304,6 +305,25 @@ func TestEventIsolation(t *testing.T) {
 			}
 		})
 	}
+	// g2 sees only the alerts of its group 2: not those of group 1 nor
+	// those of no group (an interface's); viewer sees them all.
+	es.e.Alert(groupEvent(101, 1))
+	es.e.Alert(alertEvent(alert.OpCreate, 102, 0))
+	es.e.Alert(groupEvent(103, 2))
+	if f := streams["g2"].next(t); !strings.Contains(f.data, `"id":103`) {
+		t.Errorf("g2's next event %+v, want alert 103 of its group", f)
+	}
+	if f := streams["viewer"].next(t); !strings.Contains(f.data, `"id":101`) {
+		t.Errorf("viewer's next event %+v, want alert 101", f)
+	}
+}
+
+// groupEvent is the CREATE of alert id of partition 0 about traffic group
+// group (TARGET_TG).
+func groupEvent(id uint64, group uint32) alert.Event {
+	ev := alertEvent(alert.OpCreate, id, 0)
+	ev.Alert.Fields = []alert.Field{{Name: "TARGET_TG", Value: strconv.FormatUint(uint64(group), 10), Number: true}}
+	return ev
 }
 
 // TestEventOverflow publishes faster than a one-message queue drains: the

@@ -56,10 +56,11 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"name": "flowsentry",
+		// Every route is in the OpenAPI document.
+		"openapi": "/api/v1/openapi.json",
 		"endpoints": []string{
-			"/api/v1/partitions", "/api/v1/trafficgroups", "/api/v1/trafficgroups/{id}",
-			"/api/v1/trafficgroups/{id}/ports", "/api/v1/trafficgroups/{id}/hosts",
-			"/api/v1/exporters", "/api/v1/exporters/{addr}/interfaces", "/metrics", "/healthz", "/debug/pprof/",
+			"/api/v1/partitions", "/api/v1/trafficgroups", "/api/v1/alerts/search", "/api/v1/policies",
+			"/api/v1/actions", "/api/v1/history", "/api/v1/events", "/metrics", "/healthz",
 		},
 	})
 }

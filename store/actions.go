@@ -127,6 +127,12 @@ func (s *Store) ListActions(ctx context.Context, q action.Query) (action.Page, e
 		for _, cid := range q.CIDs {
 			args = append(args, int64(cid))
 		}
+		if len(q.Groups) > 0 {
+			where = append(where, alertGroupSQL("al")+" IN ("+placeholders(len(q.Groups))+")")
+			for _, g := range q.Groups {
+				args = append(args, int64(g))
+			}
+		}
 	}
 	from := ` FROM actions a JOIN alerts al ON al.id = a.alert`
 	filter := func(w []string) string {

@@ -147,9 +147,9 @@ func TestListActions(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, "")
 	for _, al := range []alert.Alert{
-		{ID: 1, CID: 1, Type: "threshold", Earliest: t0},
+		{ID: 1, CID: 1, Type: "threshold", Earliest: t0, Fields: []alert.Field{{Name: "TGRP", Value: "4", Number: true}}},
 		{ID: 2, CID: 2, Type: "ddos", Earliest: t0},
-		{ID: 3, CID: 1, Type: "scan", Earliest: t0},
+		{ID: 3, CID: 1, Type: "scan", Earliest: t0, Fields: []alert.Field{{Name: "TARGET_TG", Value: "0", Number: true}, {Name: "SCANNER_TG", Value: "7", Number: true}}},
 	} {
 		if err := s.SaveAlert(ctx, &al); err != nil {
 			t.Fatal(err)
@@ -191,6 +191,10 @@ func TestListActions(t *testing.T) {
 		{"partition 2, waiting", action.Query{CIDs: []uint32{2}, States: []action.State{action.StateWaiting}, Limit: 100}, []uint64{},
 			map[action.State]int{action.StateInProgress: 1}, 0},
 		{"no partition", action.Query{Limit: 100}, []uint64{}, map[action.State]int{}, 0},
+		{"partition 1, traffic group 7 only", action.Query{CIDs: []uint32{1}, Groups: []uint32{7}, Limit: 100}, []uint64{15, 13, 14},
+			map[action.State]int{action.StateWaiting: 1, action.StateInProgress: 1, action.StateRejected: 1}, 3},
+		{"partition 1, traffic group 4 only", action.Query{CIDs: []uint32{1}, Groups: []uint32{4}, Limit: 100}, []uint64{11, 10},
+			map[action.State]int{action.StateWaiting: 1, action.StateEnded: 1}, 2},
 		{"ended of alert 3", action.Query{All: true, Alert: 3, States: ended, Limit: 100}, []uint64{14},
 			map[action.State]int{action.StateWaiting: 1, action.StateInProgress: 1, action.StateRejected: 1}, 1},
 		{"paged", action.Query{All: true, Limit: 2, Offset: 1}, []uint64{11, 13},

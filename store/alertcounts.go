@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
+
+	"github.com/flowsentry/flowsentry/alert"
 )
 
 // AlertCount is how many alerts of one policy on one object were active
@@ -29,10 +32,8 @@ type AlertCount struct {
 // alertCountsSQL counts the alerts active in the last two hours by policy
 // and object. An open alert's latest is not saved at every observation,
 // so an open alert counts as active up to now.
-const alertCountsSQL = `SELECT policy,
-	coalesce((SELECT CAST(json_extract(f.value, '$.value') AS INTEGER) FROM json_each(alerts.fields) f
-		WHERE json_extract(f.value, '$.name') IN ('TGRP', 'TARGET_TG', 'SERVER_TG', 'SENDER_TG', 'SCANNER_TG', 'CLIENT_TG', 'RECEIVER_TG')
-		AND json_extract(f.value, '$.value') NOT IN ('', '0') ORDER BY f.key LIMIT 1), 0),
+var alertCountsSQL = `SELECT policy,
+	` + alertGroupSQL("alerts") + `,
 	coalesce((SELECT json_extract(f.value, '$.value') FROM json_each(alerts.fields) f
 		WHERE json_extract(f.value, '$.name') = 'EXPORTER_ADDR' LIMIT 1), ''),
 	coalesce((SELECT CAST(json_extract(f.value, '$.value') AS INTEGER) FROM json_each(alerts.fields) f
@@ -42,6 +43,20 @@ const alertCountsSQL = `SELECT policy,
 	FROM alerts
 	WHERE (ended = 0 OR latest > ?2) AND earliest <= ?3
 	GROUP BY 1, 2, 3, 4`
+
+// alertGroupSQL is the SQL expression of the traffic group an alert of
+// table (a name or alias of alerts) is about, as alert.Alert.Group: the
+// first of alert.GroupFields (in the order they were written) that is not
+// 0; 0 for none.
+func alertGroupSQL(table string) string {
+	names := make([]string, len(alert.GroupFields))
+	for i, n := range alert.GroupFields {
+		names[i] = "'" + n + "'"
+	}
+	return `coalesce((SELECT CAST(json_extract(f.value, '$.value') AS INTEGER) FROM json_each(` + table + `.fields) f
+		WHERE json_extract(f.value, '$.name') IN (` + strings.Join(names, ", ") + `)
+		AND json_extract(f.value, '$.value') NOT IN ('', '0') ORDER BY f.key LIMIT 1), 0)`
+}
 
 // AlertCounts counts the alerts active in the hour before now and in the
 // hour before that, by policy and object (traffic group or interface).

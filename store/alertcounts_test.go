@@ -65,3 +65,33 @@ func TestAlertCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestAlertGroupSQL checks that the SQL of an alert's traffic group
+// agrees with alert.Alert.Group, field order and zeros included.
+func TestAlertGroupSQL(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "")
+	f := func(name, value string) alert.Field { return alert.Field{Name: name, Value: value, Number: true} }
+	alerts := []alert.Alert{
+		{ID: 1, Fields: []alert.Field{f("TGRP", "3")}},
+		{ID: 2, Fields: []alert.Field{f("TARGET_TG", "0"), f("SCANNER_TG", "7")}},
+		{ID: 3, Fields: []alert.Field{f("CLIENT_TG", "5"), f("SERVER_TG", "6")}},
+		{ID: 4, Fields: []alert.Field{f("EXPORTER_ADDR", "192.0.2.1"), f("IFINDEX", "2")}},
+		{ID: 5},
+	}
+	for i := range alerts {
+		alerts[i].Earliest, alerts[i].Type = t0, "x"
+		if err := s.SaveAlert(ctx, &alerts[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range alerts {
+		var got int64
+		if err := s.r.QueryRowContext(ctx, `SELECT `+alertGroupSQL("al")+` FROM alerts al WHERE id = ?`, int64(a.ID)).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want := a.Group(); uint32(got) != want {
+			t.Errorf("alert %d: SQL group %d, Group() %d", a.ID, got, want)
+		}
+	}
+}

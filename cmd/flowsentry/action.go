@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowsentry/flowsentry/internal/cafile"
 )
 
 const actionUsage = `usage: flowsentry action OPERATION ACTION-ID [flags]
@@ -33,6 +35,7 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 	server := fs.String("server", envOr("FLOWSENTRY_URL", "http://127.0.0.1:8080"), "server `URL` ($FLOWSENTRY_URL)")
 	user := fs.String("user", envOr("FLOWSENTRY_USER", "admin"), "user `name` ($FLOWSENTRY_USER)")
 	password := fs.String("password", os.Getenv("FLOWSENTRY_PASSWORD"), "`password` ($FLOWSENTRY_PASSWORD)")
+	ca := fs.String("ca", envOr("FLOWSENTRY_CA", os.Getenv("FTNBI_CA")), "PEM `file` of the CA (or self-signed certificate) to trust for an https server, instead of the system's ($FLOWSENTRY_CA, else $FTNBI_CA)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, actionUsage)
 		fs.PrintDefaults()
@@ -58,7 +61,16 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowsentry action: unknown operation %q; use show, approve, reject, stop or restart\n", op)
 		return 2
 	}
-	body, err := apiCall(method, strings.TrimRight(*server, "/")+path, *user, *password)
+	client := &http.Client{Timeout: 30 * time.Second}
+	if *ca != "" {
+		tr, err := cafile.Transport("-ca", *ca)
+		if err != nil {
+			fmt.Fprintf(stderr, "flowsentry action: %v\n", err)
+			return 2
+		}
+		client.Transport = tr
+	}
+	body, err := apiCall(client, method, strings.TrimRight(*server, "/")+path, *user, *password)
 	if err != nil {
 		fmt.Fprintf(stderr, "flowsentry action: %v\n", err)
 		return 1
@@ -74,15 +86,14 @@ func envOr(name, def string) string {
 	return def
 }
 
-// apiCall makes one authenticated API request and returns the body of a
+// apiCall makes one authenticated API request with client and returns the body of a
 // 2xx answer, or the server's error message.
-func apiCall(method, url, user, password string) ([]byte, error) {
+func apiCall(client *http.Client, method, url, user, password string) ([]byte, error) {
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bad server URL: %w", err)
 	}
 	req.SetBasicAuth(user, password)
-	client := &http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the server at %s (is flowsentry serve running? set --server): %w", url, err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -12,12 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/flowsentry/flowsentry/annotate"
+	"github.com/flowsentry/flowsentry/internal/cafile"
 )
 
 // maxAnswer is the largest answer read from the server: 10,000 alerts of
@@ -46,16 +45,10 @@ func newClient(base string, timeout time.Duration, caFile string) (*client, erro
 	if caFile == "" {
 		return c, nil
 	}
-	pem, err := os.ReadFile(caFile)
+	tr, err := cafile.Transport("-ca", caFile)
 	if err != nil {
-		return nil, fmt.Errorf("-ca: %w; give the PEM file of the CA (or the self-signed certificate) of the server's certificate", err)
+		return nil, err
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("-ca %s holds no PEM certificate; give the file of the CA (or the self-signed certificate) of the server's certificate", caFile)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	c.http.Transport = tr
 	return c, nil
 }
