@@ -41,12 +41,18 @@ func TestUIPlugins(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(plugins, "email"), os.DirFS("../../examples/email")); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, "plugin_dir: "+plugins+"\n")
+	// Instance 900 comes from the configuration file: shown, not
+	// editable.
+	s := startServer(t, "plugin_dir: "+plugins+"\ninstances:\n  - {id: 900, cid: 0, plugin: email, name: file mail, values: {EMAIL_USERNAME: ops}}\n")
 	ctx := browsertest.New(t, 90*time.Second)
 	browsertest.Login(t, ctx, s.base, "admin", "s3cret-pass")
 	browsertest.Do(t, ctx, chromedp.Navigate(s.base+"/plugins"))
 	browsertest.WaitText(t, ctx, `.plugin[data-name="email"] h3`, "Send Email")
 	browsertest.WaitText(t, ctx, `.plugin[data-name="email"]`, "missing ','")
+	browsertest.WaitText(t, ctx, `#instances tr[data-id="900"]`, "from the config file")
+	if n := browsertest.Eval[int](t, ctx, `[...document.querySelectorAll('#instances tr[data-id="900"] button')].filter(b => b.textContent === "Edit" || b.textContent === "Delete").length`); n != 0 {
+		t.Errorf("the configuration file's instance has %d Edit or Delete buttons, want none", n)
+	}
 	browsertest.Screenshot(t, ctx, "plugins-list")
 
 	browsertest.Do(t, ctx,
@@ -108,7 +114,7 @@ func TestUIPlugins(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "plugins-saved")
 
-	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#instances tbody tr button.test")))
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#instances tbody tr:last-child button.test"))) // the new instance, after 900
 	browsertest.WaitText(t, ctx, "#test-output", "mail port 2525")
 	if status := browsertest.Text(t, ctx, "#test-status"); !strings.HasPrefix(status, "exit code 0 after") {
 		t.Errorf("test status %q, want exit code 0", status)

@@ -44,11 +44,16 @@ async function loadInstances() {
       h("td", {}, inst.plugin),
       h("td", {}, partitionName(inst.cid)),
       h("td", { class: "values" }, Object.entries(inst.values).map(([k, v]) => `${k}=${v}`).join(" ")),
-      h("td", { class: "actions" }, canChange ? [
+      // An instance of the configuration file changes there (and a
+      // SIGHUP), not here: the API refuses it with 409.
+      h("td", { class: "actions" }, canChange ? (inst.source === "config" ? [
+        h("span", { class: "badge from-config", title: "Defined in the configuration file: edit it there and reload (SIGHUP)" }, "from the config file"),
+        h("button", { class: "secondary test", onclick: () => runTest(inst) }, "Test"),
+      ] : [
         h("button", { class: "secondary", onclick: () => edit(inst) }, "Edit"),
         h("button", { class: "secondary test", onclick: () => runTest(inst) }, "Test"),
         h("button", { class: "secondary", onclick: () => remove(inst) }, "Delete"),
-      ] : null))));
+      ]) : inst.source === "config" ? h("span", { class: "badge from-config" }, "from the config file") : null))));
 }
 
 async function remove(inst) {
