@@ -26,6 +26,7 @@ func (s *Service) Basic(ctx context.Context, name, password, addr string) (store
 	if err := s.checkLock(now, name, addr); err != nil {
 		return store.User{}, err
 	}
+	gen := s.follow(ctx, now)
 	mac := s.mac(name, password)
 	s.mu.Lock()
 	e, ok := s.basic[name]
@@ -38,7 +39,9 @@ func (s *Service) Basic(ctx context.Context, name, password, addr string) (store
 		return store.User{}, err
 	}
 	s.mu.Lock()
-	s.basic[name] = basicEntry{mac: mac, user: u, expires: now.Add(s.cfg.CacheFor)}
+	if s.gen == gen {
+		s.basic[name] = basicEntry{mac: mac, user: u, expires: now.Add(s.cfg.CacheFor)}
+	}
 	s.mu.Unlock()
 	return u, nil
 }

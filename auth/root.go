@@ -12,7 +12,10 @@
 // that bcrypt runs once per user and minute rather than per request.
 // Sessions and tokens carry the user's role, partitions and groups cached
 // for as long; Forget drops every cached entry of a user at once (the API
-// calls it when a user changes or goes).
+// calls it when a user changes or goes). Accounts changed by another
+// process sharing the database (`flowsentry user passwd` or `delete` while
+// the server runs) are noticed through the store's users generation, read
+// at most every FollowEvery (1 s): when it moved, every cache is dropped.
 //
 // # Throttling
 //
@@ -42,6 +45,7 @@ import (
 type Store interface {
 	Authenticate(ctx context.Context, name, password string) (store.User, error)
 	User(ctx context.Context, name string) (store.User, error)
+	UsersGeneration(ctx context.Context) (uint64, error)
 	CreateSession(ctx context.Context, se store.Session) error
 	Session(ctx context.Context, hash []byte) (store.Session, error)
 	TouchSession(ctx context.Context, hash []byte, t time.Time) error
@@ -82,6 +86,9 @@ type Service struct {
 	basic    map[string]basicEntry
 	sessions map[[32]byte]sessionEntry
 	tokens   map[[32]byte]tokenEntry
+	// gen is the users generation the caches belong to, read at genRead.
+	gen     uint64
+	genRead time.Time
 
 	stop chan struct{}
 	done chan struct{}

@@ -40,6 +40,7 @@ func (s *Service) Login(ctx context.Context, name, password, addr string) (store
 	if err := s.checkLock(now, name, addr); err != nil {
 		return store.User{}, NewSession{}, err
 	}
+	gen := s.follow(ctx, now)
 	u, err := s.password(ctx, now, name, password, addr)
 	if err != nil {
 		return store.User{}, NewSession{}, err
@@ -50,7 +51,7 @@ func (s *Service) Login(ctx context.Context, name, password, addr string) (store
 	if err := s.st.CreateSession(ctx, se); err != nil {
 		return store.User{}, NewSession{}, err
 	}
-	cache(s, s.sessions, hash, sessionEntry{se: se, user: u, loaded: now})
+	cache(s, gen, s.sessions, hash, sessionEntry{se: se, user: u, loaded: now})
 	return u, ns, nil
 }
 
@@ -59,6 +60,7 @@ func (s *Service) Login(ctx context.Context, name, password, addr string) (store
 func (s *Service) Session(ctx context.Context, id string) (store.User, store.Session, error) {
 	now := s.now()
 	hash := sha256.Sum256([]byte(id))
+	gen := s.follow(ctx, now)
 	s.mu.Lock()
 	e, ok := s.sessions[hash]
 	s.mu.Unlock()
@@ -91,7 +93,7 @@ func (s *Service) Session(ctx context.Context, id string) (store.User, store.Ses
 		}
 		e.se.LastSeen = now
 	}
-	cache(s, s.sessions, hash, e)
+	cache(s, gen, s.sessions, hash, e)
 	return e.user, e.se, nil
 }
 
@@ -110,10 +112,14 @@ func (s *Service) drop(hash [32]byte) {
 }
 
 // cache stores e in m under the lock, making room by dropping an
-// arbitrary entry when m is full.
-func cache[E any](s *Service, m map[[32]byte]E, k [32]byte, e E) {
+// arbitrary entry when m is full. It stores nothing when the users
+// generation moved from gen, the one e was read under.
+func cache[E any](s *Service, gen uint64, m map[[32]byte]E, k [32]byte, e E) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gen != gen {
+		return
+	}
 	if _, ok := m[k]; !ok && len(m) >= maxCached {
 		for old := range m {
 			delete(m, old)

@@ -52,6 +52,7 @@ func (s *Service) Token(ctx context.Context, raw, addr string) (store.User, stor
 		return store.User{}, store.Token{}, err
 	}
 	hash := sha256.Sum256([]byte(raw))
+	gen := s.follow(ctx, now)
 	s.mu.Lock()
 	e, ok := s.tokens[hash]
 	s.mu.Unlock()
@@ -75,7 +76,7 @@ func (s *Service) Token(ctx context.Context, raw, addr string) (store.User, stor
 			return store.User{}, store.Token{}, err
 		}
 		e = tokenEntry{tk: tk, user: u, loaded: now}
-		cache(s, s.tokens, hash, e)
+		cache(s, gen, s.tokens, hash, e)
 	}
 	if !e.tk.Expires.IsZero() && !now.Before(e.tk.Expires) {
 		s.m.failures.WithLabelValues(string(ReasonExpired)).Inc()

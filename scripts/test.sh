@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # exporter), tshark (independent packet counts), pmacct (sFlow sfprobe),
 # nfdump (nfcapd, the peer in bench/peers.sh), chromium (the web UI's
 # browser tests) and npm (checks the vendored front-end files against
-# web/package-lock.json).
+# web/package-lock.json), systemd (systemd-analyze verify and security
+# on the unit of the Debian package; dpkg-deb comes with dpkg).
 need=()
-for pair in softflowd:softflowd tshark:tshark pmacctd:pmacct nfcapd:nfdump chromium:chromium npm:npm; do
+for pair in softflowd:softflowd tshark:tshark pmacctd:pmacct nfcapd:nfdump chromium:chromium npm:npm systemd-analyze:systemd; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then

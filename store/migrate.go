@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -160,6 +161,9 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 		return false, fmt.Errorf("store: migrate %s: %w", s.path, err)
 	}
 	defer tx.Rollback()
+	if err := s.ours(ctx, tx); err != nil {
+		return false, err
+	}
 	const create = `CREATE TABLE IF NOT EXISTS schema_version (
 		version INTEGER PRIMARY KEY,
 		applied INTEGER NOT NULL
@@ -176,7 +180,7 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 	switch {
 	case cur > known:
 		return false, fmt.Errorf("store: %s has schema version %d, newer than version %d that this flowsentry knows: "+
-			"run a flowsentry release at least as new as the one that wrote it, or use another data folder", s.path, cur, known)
+			"upgrade flowsentry to a release at least as new as the one that wrote it, or use another data folder", s.path, cur, known)
 	case cur == known:
 		return true, tx.Commit()
 	}
@@ -196,6 +200,37 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 	}
 	s.log.Info("store schema migrated", "path", s.path, "from", cur, "to", next)
 	return false, nil
+}
+
+// ours refuses a SQLite database that has tables but no schema_version
+// table: another program's database, which migrating would mix with ours.
+// A database without tables is a new one.
+func (s *Store) ours(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_schema
+		WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("store: migrate %s: list tables: %w", s.path, err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return fmt.Errorf("store: migrate %s: list tables: %w", s.path, err)
+		}
+		if name == "schema_version" {
+			return nil
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: migrate %s: list tables: %w", s.path, err)
+	}
+	if len(tables) > 0 {
+		return fmt.Errorf("store: refusing to open %s: it is a SQLite database but not flowsentry's "+
+			"(it has the tables %s and no schema_version table); %s", s.path, strings.Join(tables, ", "), refuseFix)
+	}
+	return nil
 }
 
 // querier is what *sql.DB and *sql.Tx share, so helpers run either in a

@@ -33,6 +33,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -87,9 +88,11 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-// Start creates the data folder if needed, opens (or creates)
-// flowsentry.db in it, and applies the schema migrations this binary
-// knows. It refuses a database whose schema is newer than this binary.
+// Start creates the data folder if needed, opens flowsentry.db in it —
+// creating it only when no such file exists — and applies the schema
+// migrations this binary knows. It refuses a file that is empty, not
+// SQLite or another program's database, and a database whose schema is
+// newer than this binary, naming the file and the fix.
 func (s *Store) Start(ctx context.Context) error {
 	if s.dir == "" {
 		return errors.New("store: open: the data folder is empty: set data_dir to a writable folder")
@@ -103,6 +106,9 @@ func (s *Store) Start(ctx context.Context) error {
 	}
 	path := filepath.Join(abs, FileName)
 	s.path = path
+	if _, err := checkFile(path); err != nil {
+		return err
+	}
 
 	s.w, err = sql.Open("sqlite", dsn(path, url.Values{
 		"_journal_mode": {"WAL"},
@@ -205,6 +211,41 @@ func Exists(dir string) bool {
 	return err == nil
 }
 
+// sqliteHeader is how every SQLite 3 database file starts.
+const sqliteHeader = "SQLite format 3\x00"
+
+// refuseFix is what to do about a database file that is there but cannot
+// be flowsentry's.
+const refuseFix = `restore a backup with "flowsentry restore FILE", or move the file away to start afresh`
+
+// checkFile reports whether the database file path exists, and refuses
+// one that exists but is empty or does not start with the SQLite header:
+// flowsentry creates a database only where no file exists, so that a
+// truncated or foreign file is never silently replaced by an empty
+// database (a new admin, alert IDs from 1 again). Whether a SQLite
+// database is flowsentry's is checked by migrate.
+func checkFile(path string) (exists bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n == 0 && (err == nil || errors.Is(err, io.EOF)):
+		return true, fmt.Errorf("store: refusing to open %s: it is empty (0 bytes), so it holds no data; %s", path, refuseFix)
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return true, fmt.Errorf("store: read %s: %w", path, err)
+	case string(head[:n]) != sqliteHeader:
+		return true, fmt.Errorf("store: refusing to open %s: it is not a SQLite database (it starts with %q); %s", path, head[:n], refuseFix)
+	}
+	return true, nil
+}
+
 // OpenReadOnly opens the existing database of data folder dir for reading
 // only: it creates, migrates and writes nothing, so that `serve --check`
 // can validate the configuration against the stored policies and
@@ -216,8 +257,12 @@ func OpenReadOnly(ctx context.Context, dir string, log *slog.Logger) (*Store, er
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	s.path = filepath.Join(abs, FileName)
-	if _, err := os.Stat(s.path); err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
+	exists, err := checkFile(s.path)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, fmt.Errorf("store: open %s: %w", s.path, os.ErrNotExist)
 	}
 	s.r, err = sql.Open("sqlite", dsn(s.path, url.Values{"mode": {"ro"}, "_query_only": {"1"}}))
 	if err != nil {

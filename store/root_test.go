@@ -116,6 +116,21 @@ func TestOpenErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(garbage, FileName), []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	empty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(empty, FileName), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign := t.TempDir()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(foreign, FileName), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`CREATE TABLE moz_places (id INTEGER PRIMARY KEY)`, `CREATE TABLE moz_bookmarks (id INTEGER)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
 	newer := t.TempDir()
 	s := openTest(t, newer)
 	if _, err := s.w.ExecContext(ctx, `INSERT INTO schema_version (version, applied) VALUES (?, 0)`, schemaVersion()+1); err != nil {
@@ -128,9 +143,13 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"empty folder name", "", "store: open: the data folder is empty: set data_dir to a writable folder"},
 		{"folder is a file", file, "store: create data folder: mkdir " + file + ": not a directory"},
-		{"not a database", garbage, "store: open " + filepath.Join(garbage, FileName) + ": file is not a database"},
+		{"empty file", empty, "store: refusing to open " + filepath.Join(empty, FileName) + ": it is empty (0 bytes), so it holds no data; " + refuseFix},
+		{"not a database", garbage, "store: refusing to open " + filepath.Join(garbage, FileName) +
+			`: it is not a SQLite database (it starts with "not a database n"); ` + refuseFix},
+		{"another program's database", foreign, "store: refusing to open " + filepath.Join(foreign, FileName) +
+			": it is a SQLite database but not flowsentry's (it has the tables moz_bookmarks, moz_places and no schema_version table); " + refuseFix},
 		{"newer schema", newer, fmt.Sprintf("store: %s has schema version %d, newer than version %d that this flowsentry knows: "+
-			"run a flowsentry release at least as new as the one that wrote it, or use another data folder",
+			"upgrade flowsentry to a release at least as new as the one that wrote it, or use another data folder",
 			filepath.Join(newer, FileName), schemaVersion()+1, schemaVersion())},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,6 +160,22 @@ func TestOpenErrors(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("Open error:\n%v\nwant it to start with\n%s", err, tc.want)
+			}
+			if tc.dir != empty && tc.dir != garbage {
+				return
+			}
+			// Read-only opening (serve --check) refuses the file too, and
+			// neither touches it.
+			if ro, err := OpenReadOnly(ctx, tc.dir, nil); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("OpenReadOnly error:\n%v\nwant it to start with\n%s", err, tc.want)
+				if err == nil {
+					ro.Close()
+				}
+			}
+			entries, _ := os.ReadDir(tc.dir)
+			if st, err := os.Stat(filepath.Join(tc.dir, FileName)); err != nil || len(entries) != 1 ||
+				(tc.dir == empty && st.Size() != 0) {
+				t.Errorf("after the refusal the folder holds %d files, the database %v (%v); want it untouched", len(entries), st, err)
 			}
 		})
 	}

@@ -97,13 +97,21 @@ func (s *Store) EnsureAdmin(ctx context.Context, name, password string) (generat
 // CreateUser adds an account. The name must be new (else the error wraps
 // ErrUserExists) and the password not empty.
 func (s *Store) CreateUser(ctx context.Context, u User, password string) error {
-	if err := insertUser(ctx, s.w, u, password); err != nil {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: create user %q: %w", u.Name, err)
+	}
+	defer tx.Rollback()
+	if err := insertUser(ctx, tx, u, password); err != nil {
 		return fmt.Errorf("store: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: create user %q: %w", u.Name, err)
 	}
 	return nil
 }
 
-// insertUser validates and inserts u.
+// insertUser validates and inserts u, and moves the users generation.
 func insertUser(ctx context.Context, q querier, u User, password string) error {
 	if err := u.check(); err != nil {
 		return err
@@ -128,6 +136,9 @@ func insertUser(ctx context.Context, q querier, u User, password string) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("create user %q: %w", u.Name, ErrUserExists)
+	}
+	if err := bumpUsers(ctx, q); err != nil {
+		return fmt.Errorf("create user %q: %w", u.Name, err)
 	}
 	return nil
 }
@@ -164,6 +175,9 @@ func (s *Store) UpdateUser(ctx context.Context, u User, password string) error {
 	if err := checkAdminLeft(ctx, tx); err != nil {
 		return fmt.Errorf("store: update user %q: %w", u.Name, err)
 	}
+	if err := bumpUsers(ctx, tx); err != nil {
+		return fmt.Errorf("store: update user %q: %w", u.Name, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: update user %q: %w", u.Name, err)
 	}
@@ -188,10 +202,79 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	if err := checkAdminLeft(ctx, tx); err != nil {
 		return fmt.Errorf("store: delete user %q: %w", name, err)
 	}
+	if err := bumpUsers(ctx, tx); err != nil {
+		return fmt.Errorf("store: delete user %q: %w", name, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: delete user %q: %w", name, err)
 	}
 	return nil
+}
+
+// SetPassword replaces the password of account name and ends its login
+// sessions, so that whoever knew the old password is logged out; its API
+// tokens stay. An unknown name wraps ErrNotFound.
+func (s *Store) SetPassword(ctx context.Context, name, password string) error {
+	if password == "" {
+		return fmt.Errorf("store: set password of %q: the password is empty: give one", name)
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return fmt.Errorf("store: set password of %q: %w", name, err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: set password of %q: %w", name, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET hash = ? WHERE name = ?`, hash, name)
+	if err != nil {
+		return fmt.Errorf("store: set password of %q: %w", name, err)
+	}
+	if err := changedOne(res); err != nil {
+		return fmt.Errorf("store: set password of %q: %w", name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user = ?`, name); err != nil {
+		return fmt.Errorf("store: set password of %q: end its sessions: %w", name, err)
+	}
+	if err := bumpUsers(ctx, tx); err != nil {
+		return fmt.Errorf("store: set password of %q: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: set password of %q: %w", name, err)
+	}
+	return nil
+}
+
+// usersGeneration names the row of the sequences table that counts the
+// changes of the users table: every change moves it in the same
+// transaction, so that another process (a running server, after
+// `flowsentry user passwd`) learns from one cheap read that the accounts
+// it cached may be stale.
+const usersGeneration = "users_generation"
+
+// bumpUsers moves the users generation.
+func bumpUsers(ctx context.Context, q querier) error {
+	_, err := q.ExecContext(ctx,
+		`INSERT INTO sequences (name, next) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET next = next + 1`,
+		usersGeneration)
+	if err != nil {
+		return fmt.Errorf("move the users generation: %w", err)
+	}
+	return nil
+}
+
+// UsersGeneration returns a number that changes whenever an account is
+// created, changed or deleted, by this process or another one sharing
+// the database; 0 before the first change.
+func (s *Store) UsersGeneration(ctx context.Context) (uint64, error) {
+	var gen int64
+	err := s.r.QueryRowContext(ctx,
+		`SELECT coalesce((SELECT next FROM sequences WHERE name = ?), 0)`, usersGeneration).Scan(&gen)
+	if err != nil {
+		return 0, fmt.Errorf("store: users generation: %w", err)
+	}
+	return uint64(gen), nil
 }
 
 // checkAdminLeft fails with ErrLastAdmin when no admin account remains.

@@ -16,6 +16,9 @@ commands:
   replay   read pcap/pcapng files, decode exports and meter packets, print JSON lines
   plugin   plugin tools: "plugin test DIR --set KEY=VALUE ..." runs a plugin in TEST mode
   action   approve, reject, stop, restart or show an alert's action on a running server
+  backup   "backup FILE [--force]": a consistent copy of the database, also while the server runs
+  restore  "restore FILE": replace the database with a checked backup (the server stopped)
+  user     add, passwd, list or delete the users of the API and web UI (the server stopped or running)
   version  print the version
 
 run "flowsentry COMMAND -h" for the flags of a command
@@ -39,6 +42,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return pluginCmd(args[1:], stdout, stderr)
 	case "action":
 		return actionCmd(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(args[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], stdout, stderr)
+	case "user":
+		return userCmd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/flowsentry/flowsentry/api"
 	"github.com/flowsentry/flowsentry/collector"
 	"github.com/flowsentry/flowsentry/config"
+	"github.com/flowsentry/flowsentry/internal/sdnotify"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/plugin"
 	"github.com/flowsentry/flowsentry/rates"
@@ -72,6 +74,21 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "configuration OK")
 		return 0
 	}
+	if d.notify, err = sdnotify.FromEnv(); err != nil {
+		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
+		return 1
+	}
+	release, err := lockData(f.Config.DataDir)
+	if errors.Is(err, errLocked) {
+		fmt.Fprintf(stderr, "flowsentry serve: the data folder %s is in use (%v): "+
+			"stop the other flowsentry serve or restore first, or use another data_dir\n", f.Config.DataDir, err)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "flowsentry serve: %v\n", err)
+		return 1
+	}
+	defer release()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := d.run(ctx, *configPath, ov); err != nil {
@@ -89,6 +106,7 @@ type daemon struct {
 	alerting   *alerting
 	http       *api.Server // reloads its certificate on SIGHUP
 	components []component
+	notify     *sdnotify.Notifier // systemd's Type=notify readiness; nil outside systemd
 }
 
 // build creates every component without opening anything.
@@ -157,24 +175,39 @@ func (d *daemon) run(ctx context.Context, configPath string, ov overrides) error
 		}
 	}
 	d.log.Info("flowsentry serving")
+	// Every listener and the HTTP server are open: systemd may start what
+	// is ordered after flowsentry.service.
+	status := fmt.Sprintf("STATUS=serving HTTP on %s, %d flow listeners", d.http.Addr(), len(d.cfg.Collector.Listeners))
+	d.sdNotify(sdnotify.Ready, status)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
+			d.sdNotify(sdnotify.Reloading(), "STATUS=reloading the configuration")
 			if err := d.http.ReloadTLS(); err != nil {
 				d.log.Error("tls certificate reload failed; keeping the certificate in use", "err", err)
 			}
 			d.reload(configPath, ov)
+			d.sdNotify(sdnotify.Ready, status)
 		case <-ctx.Done():
 			d.log.Info("stopping")
+			d.sdNotify(sdnotify.Stopping, "STATUS=stopping")
 			for j := len(d.components) - 1; j >= 0; j-- {
 				d.components[j].Stop()
 			}
 			d.log.Info("stopped")
 			return nil
 		}
+	}
+}
+
+// sdNotify tells systemd the daemon's state; a failure costs only the
+// notification.
+func (d *daemon) sdNotify(states ...string) {
+	if err := d.notify.Notify(states...); err != nil {
+		d.log.Warn("systemd notification failed", "err", err)
 	}
 }
 
@@ -226,5 +259,11 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q is not valid; use debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	// Under systemd, standard error is the journal: it stamps the time and
+	// reads the priority from a prefix.
+	if f, ok := w.(*os.File); ok && sdnotify.OnJournal(f) {
+		return slog.New(sdnotify.NewJournalHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
 }

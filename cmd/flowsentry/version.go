@@ -1,22 +1,9 @@
 package main
 
-import (
-	"fmt"
-	"runtime"
-	"runtime/debug"
-)
+import "github.com/flowsentry/flowsentry/internal/buildinfo"
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
+// versionString is what `flowsentry version` prints; packaging/build-deb.sh
+// stamps the values (see internal/buildinfo).
 func versionString() string {
-	rev := ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = " " + s.Value[:12]
-			}
-		}
-	}
-	return fmt.Sprintf("flowsentry %s%s %s %s/%s", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return buildinfo.String("flowsentry")
 }

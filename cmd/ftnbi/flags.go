@@ -20,10 +20,11 @@ const defaultPort = "8080"
 
 // options are the parsed command line and environment.
 type options struct {
-	help   bool
-	val    bool
-	server string // base URL, e.g. http://127.0.0.1:8080
-	ca     string // PEM file of the CAs trusted for https; "": the system's
+	help    bool
+	version bool
+	val     bool
+	server  string // base URL, e.g. http://127.0.0.1:8080
+	ca      string // PEM file of the CAs trusted for https; "": the system's
 	// -alert
 	user, pass            string
 	createdAgo, activeAgo time.Duration // 0: not given
@@ -66,6 +67,9 @@ func parse(args []string, getenv func(string) string) (options, error) {
 			// JSON is the only format.
 		case a == "-h" || a == "-help" || a == "--help":
 			o.help = true
+			return o, nil
+		case a == "-version" || a == "--version":
+			o.version = true
 			return o, nil
 		case strings.HasPrefix(a, "-"):
 			return o, fmt.Errorf("unknown flag %s; ftnbi -h shows the flags", a)

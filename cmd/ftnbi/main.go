@@ -15,6 +15,8 @@
 // on success and the server's message, on one line of the standard error,
 // when the server refuses the values.
 //
+// ftnbi -version prints its version, commit and build date.
+//
 // Exit status: 0 on success, 1 when the server cannot be reached or
 // refuses the request, 2 for bad flags or a missing environment variable.
 package main
@@ -27,6 +29,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/flowsentry/flowsentry/internal/buildinfo"
 )
 
 func main() {
@@ -54,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if opts.help {
 		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if opts.version {
+		fmt.Fprintln(stdout, buildinfo.String(programName))
 		return exitOK
 	}
 	c, err := newClient(opts.server, opts.timeout, opts.ca)
@@ -100,6 +108,7 @@ const usage = `Usage:
                   https:// server (e.g. its self-signed certificate)
                   instead of the system's; default: the FTNBI_CA
                   environment variable
+  -version        print the version, commit and build date
   -h              this help
 
 AGO is a whole number and a unit s, m, h or d, with or without a minus
