@@ -144,6 +144,18 @@ func (x *Index) Load(ctx context.Context) error {
 	return nil
 }
 
+// Group returns the traffic group alert id is about (alert.Alert.Group),
+// and whether the index holds the alert.
+func (x *Index) Group(id uint64) (uint32, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	i, ok := x.byID[id]
+	if !ok {
+		return 0, false
+	}
+	return x.entries[i].group, true
+}
+
 // Len returns the number of alerts held.
 func (x *Index) Len() int {
 	x.mu.RLock()

@@ -270,10 +270,12 @@ type ActionEvent struct {
 	CID uint32 `json:"cid"`
 }
 
-// Action publishes a saved action of an alert of partition cid (the
-// action dispatcher's OnChange).
-func (e *Events) Action(a action.Action, cid uint32) {
-	e.Publish(TopicActions, cid, ActionEvent{Action: a, CID: cid})
+// Action publishes a saved action of an alert of partition cid about
+// traffic group group (alert.Alert.Group; 0 for none), for the action
+// dispatcher's OnChange: like the alert, only users who see that group
+// get it.
+func (e *Events) Action(a action.Action, cid, group uint32) {
+	e.publish(&message{topic: TopicActions, cid: cid, group: group, byGroup: true}, ActionEvent{Action: a, CID: cid})
 }
 
 // PolicyEvent is the data of a policies event: one policy created,

@@ -227,7 +227,7 @@ func TestEventTopics(t *testing.T) {
 		{"alerts", func(*testing.T) { es.e.Alert(alertEvent(alert.OpCreate, 42, 0)) },
 			[]string{`"op":"CREATE"`, `"id":42`, `"alert_type":"ddos_flood"`, `"cid":0`, `"severity":4`, `"earliest":"2026-03-14T10:00:00Z"`}},
 		{"actions", func(*testing.T) {
-			es.e.Action(action.Action{ID: 9, Alert: 42, Policy: 7, Instance: 3, Plugin: "mail", State: action.StateWaiting, Token: "secret"}, 0)
+			es.e.Action(action.Action{ID: 9, Alert: 42, Policy: 7, Instance: 3, Plugin: "mail", State: action.StateWaiting, Token: "secret"}, 0, 0)
 		}, []string{`"id":9`, `"alert":42`, `"state":"waiting_approval"`, `"plugin":"mail"`, `"cid":0`}},
 		{"policies", func(t *testing.T) {
 			body := `{"name":"web","cid":0,"family":"port_threshold","target":"traffic_groups","object_type":"TGRP+PROTO+PORT","threshold_type":"bits_in","threshold":8000,"proto":6,"port":80,"severity":3,"actions":[]}`
@@ -315,6 +315,14 @@ func TestEventIsolation(t *testing.T) {
 	}
 	if f := streams["viewer"].next(t); !strings.Contains(f.data, `"id":101`) {
 		t.Errorf("viewer's next event %+v, want alert 101", f)
+	}
+	// The same for the actions of those alerts.
+	streams["g2"] = es.open(t, "g2", "?topics=actions")
+	es.e.Action(action.Action{ID: 31, Alert: 101}, 0, 1)
+	es.e.Action(action.Action{ID: 32, Alert: 102}, 0, 0)
+	es.e.Action(action.Action{ID: 33, Alert: 103}, 0, 2)
+	if f := streams["g2"].next(t); f.event != "actions" || !strings.Contains(f.data, `"id":33`) {
+		t.Errorf("g2's first action event %+v, want action 33 of its group's alert", f)
 	}
 }
 

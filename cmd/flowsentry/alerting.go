@@ -95,7 +95,9 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 	}
 	if a.engine, err = engine.New(engineConfig(cfg), engine.Deps{
 		Model: holder, Policies: a.policies.Set, AlertStore: st, BaselineStore: st, LearnedStore: st,
-		Sink:    alert.SinkFunc(func(ev alert.Event) { a.actions.Alert(ev); a.events.Alert(ev); a.index.Alert(ev) }),
+		// The index first: the actions an alert starts look its traffic
+		// group up there.
+		Sink:    alert.SinkFunc(func(ev alert.Event) { a.index.Alert(ev); a.actions.Alert(ev); a.events.Alert(ev) }),
 		Samples: kept, Registerer: reg, Log: log,
 		Record: func(now int64, s *rates.Shards) { a.history.Record(now, s); a.events.Traffic(now, s) },
 	}); err != nil {
@@ -117,7 +119,11 @@ func newAlerting(f *config.File, holder *model.Holder, kept *samples.Store, reg 
 		CAFile:    cfg.HTTP.TLSCert,
 		Env:       cfg.Actions.Env,
 		BinDir:    filepath.Dir(bin),
-		OnChange:  func(ac action.Action, cid uint32) { a.events.Action(ac, cid); a.index.Action(ac, cid) },
+		OnChange: func(ac action.Action, cid uint32) {
+			a.index.Action(ac, cid)
+			group, _ := a.index.Group(ac.Alert) // indexed before its actions start (Sink)
+			a.events.Action(ac, cid, group)
+		},
 	}); err != nil {
 		return nil, err
 	}
