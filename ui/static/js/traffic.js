@@ -55,7 +55,7 @@ function makePlot(c) {
       { label: "out", stroke: "#d4731a", width: 1.5, value: fmt, spanGaps: true },
       { label: "in peak", stroke: "rgba(31,111,235,0.35)", width: 1, value: fmt },
       { label: "out peak", stroke: "rgba(212,115,26,0.35)", width: 1, value: fmt }],
-    axes: [{}, { size: 70, values: (u, vals) => vals.map((v) => si(v, c.unit)) }],
+    axes: [{}, { size: 84, values: (u, vals) => vals.map((v) => si(v, c.unit)) }],
   };
   return new uPlot(opts, [[], [], [], [], []], el);
 }

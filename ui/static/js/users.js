@@ -97,7 +97,7 @@ async function loadAudit(before = 0) {
   const last = list.length ? list[list.length - 1].seq : 0;
   $("audit-older").disabled = list.length < auditPage;
   $("audit-older").dataset.before = last;
-  $("audit-page").textContent = list.length ? `entries ${list[0].seq} to ${last}` : "no entries";
+  $("audit-page").textContent = list.length ? `entries ${last} to ${list[0].seq}` : "no entries";
 }
 
 $("audit-newest").addEventListener("click", () => loadAudit().catch((ex) => toast(ex.message, true)));
