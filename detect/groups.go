@@ -76,6 +76,18 @@ func (g *GroupPolicies) Group(i uint16) *model.TrafficGroup {
 	return &g.model.Groups[i]
 }
 
+// GroupIn returns the ID of the first traffic group of groups (indexes
+// into the model's groups, as model.Class has them) in partition cid; 0
+// for none.
+func (g *GroupPolicies) GroupIn(groups []uint16, cid uint32) uint32 {
+	for _, i := range groups {
+		if tg := g.Group(i); tg.CID == cid {
+			return tg.ID
+		}
+	}
+	return 0
+}
+
 // Allowed reports whether remote address addr is on the allow-list of
 // policy p or of its partition: such an address never counts toward p.
 func (g *GroupPolicies) Allowed(p *policy.Policy, addr netip.Addr) bool {

@@ -1,5 +1,12 @@
 package detect
 
+import (
+	"slices"
+	"strconv"
+
+	"github.com/flowsentry/flowsentry/alert"
+)
+
 // Port ranks, from server-like to client-like (see PortRank).
 const (
 	// RankWellKnown are the ports below 1024.
@@ -50,4 +57,40 @@ func ServerPort(a, b uint16) uint16 {
 		return b
 	}
 	return min(a, b)
+}
+
+// MaxListedPorts is how many additional server ports a grouped alert
+// (blacklisted_ip, exfil) lists in ADDITIONAL_PORTS.
+const MaxListedPorts = 100
+
+// AdditionalPorts are the server ports of a grouped alert's later
+// connections besides the first one's (its SERVER_PORT): TOTAL_PORTS
+// counts them all, ADDITIONAL_PORTS lists the first MaxListedPorts.
+type AdditionalPorts struct {
+	total  uint64
+	listed []uint16
+}
+
+// Add counts port, unless it is first (the alert's SERVER_PORT) or a port
+// already listed.
+func (a *AdditionalPorts) Add(port, first uint16) {
+	if port == first || slices.Contains(a.listed, port) {
+		return
+	}
+	a.total++
+	if len(a.listed) < MaxListedPorts {
+		a.listed = append(a.listed, port)
+	}
+}
+
+// Fields returns TOTAL_PORTS and ADDITIONAL_PORTS.
+func (a *AdditionalPorts) Fields() []alert.Field {
+	list := make([]string, len(a.listed))
+	for i, p := range a.listed {
+		list[i] = strconv.Itoa(int(p))
+	}
+	return []alert.Field{
+		{Name: "TOTAL_PORTS", Value: strconv.FormatUint(a.total, 10), Number: true},
+		{Name: "ADDITIONAL_PORTS", IsList: true, List: list, Number: true},
+	}
 }

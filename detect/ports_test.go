@@ -1,6 +1,7 @@
 package detect_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/flowsentry/flowsentry/detect"
@@ -31,5 +32,24 @@ func TestPorts(t *testing.T) {
 				t.Errorf("PortRank(%d) = %d, want %d", tc.a, got, tc.rankA)
 			}
 		})
+	}
+}
+
+// TestAdditionalPorts checks the tally of a grouped alert's later server
+// ports: the first port and repeats are not counted, and only the first
+// detect.MaxListedPorts are listed while TOTAL_PORTS counts them all.
+func TestAdditionalPorts(t *testing.T) {
+	var a detect.AdditionalPorts
+	for _, p := range []uint16{443, 80, 80, 22, 443} {
+		a.Add(p, 443)
+	}
+	if f := a.Fields(); f[0].Value != "2" || !slices.Equal(f[1].List, []string{"80", "22"}) {
+		t.Errorf("fields %+v, want TOTAL_PORTS 2 and 80 22", f)
+	}
+	for p := range uint16(300) {
+		a.Add(1000+p, 443)
+	}
+	if f := a.Fields(); f[0].Value != "302" || len(f[1].List) != detect.MaxListedPorts {
+		t.Errorf("TOTAL_PORTS %s with %d listed, want 302 and %d", f[0].Value, len(f[1].List), detect.MaxListedPorts)
 	}
 }

@@ -86,7 +86,7 @@ const (
 	// MaxPairs is how many address pairs (per policy) a shard tracks.
 	MaxPairs = 65536
 	// MaxListedPorts is how many additional server ports an alert lists.
-	MaxListedPorts = 100
+	MaxListedPorts = detect.MaxListedPorts
 	// PairIdle is how long a pair without records is kept: the alert
 	// engine's default quiet period, after which its alert has ended.
 	PairIdle = 10 * time.Minute
@@ -127,8 +127,7 @@ type pair struct {
 	proto          uint8
 	serverPort     uint16
 	conns          uint64
-	totalPorts     uint64
-	ports          []uint16
+	ports          detect.AdditionalPorts
 	recent         [recentConns]conn
 	next           uint8
 	last           int64 // stage clock
@@ -268,7 +267,7 @@ func (s *Shard) add(r *flow.Record, p *policy.Policy, g uint16, local, remote *m
 		// The sides' lists and groups; client and server are set by
 		// the first connection, just below.
 		pr.clientBL, pr.serverBL = lowest(local.Blacklists), lowest(remote.Blacklists)
-		pr.clientTG, pr.serverTG = s.gp.Group(g).ID, s.groupIn(remote.Groups, p.CID)
+		pr.clientTG, pr.serverTG = s.gp.Group(g).ID, s.gp.GroupIn(remote.Groups, p.CID)
 	}
 	i := pr.find(loPort, hiPort, r.Proto)
 	if i < 0 {
@@ -291,7 +290,7 @@ func (s *Shard) add(r *flow.Record, p *policy.Policy, g uint16, local, remote *m
 			}
 			pr.key = client.String() + "/" + server.String()
 		} else {
-			pr.addPort(port)
+			pr.ports.Add(port, pr.serverPort)
 		}
 		pr.conns++
 		pr.newConns++
@@ -308,17 +307,6 @@ func (s *Shard) add(r *flow.Record, p *policy.Policy, g uint16, local, remote *m
 		pr.dirty = true
 		s.dirty = append(s.dirty, pr)
 	}
-}
-
-// groupIn returns the ID of the first of groups in partition cid; 0 for
-// none.
-func (s *Shard) groupIn(groups []uint16, cid uint32) uint32 {
-	for _, g := range groups {
-		if tg := s.gp.Group(g); tg.CID == cid {
-			return tg.ID
-		}
-	}
-	return 0
 }
 
 // lowest returns the lowest blacklist ID of ids; 0 for none.
@@ -342,17 +330,6 @@ func (pr *pair) find(loPort, hiPort uint16, proto uint8) int {
 func (pr *pair) remember(c conn) {
 	pr.recent[pr.next] = c
 	pr.next = (pr.next + 1) % recentConns
-}
-
-// addPort counts a server port of a later connection.
-func (pr *pair) addPort(port uint16) {
-	if port == pr.serverPort || slices.Contains(pr.ports, port) {
-		return
-	}
-	pr.totalPorts++
-	if len(pr.ports) < MaxListedPorts {
-		pr.ports = append(pr.ports, port)
-	}
 }
 
 // Tick reports the pairs that saw records since the last tick and
@@ -453,12 +430,7 @@ func (s *Shard) condition(pr *pair, dt float64) alert.Condition {
 	num("PROTO", uint64(pr.proto))
 	num("SERVER_PORT", uint64(pr.serverPort))
 	num("CONNECTION_COUNT", pr.conns)
-	num("TOTAL_PORTS", pr.totalPorts)
-	list := make([]string, len(pr.ports))
-	for i, p := range pr.ports {
-		list[i] = strconv.Itoa(int(p))
-	}
-	f = append(f, alert.Field{Name: "ADDITIONAL_PORTS", IsList: true, List: list, Number: true})
+	f = append(f, pr.ports.Fields()...)
 	p := pr.pol
 	return alert.Condition{
 		Policy: p.ID, Key: pr.key, Type: AlertType, CID: p.CID, CIDName: s.model.PartitionName(p.CID), Severity: p.Severity,

@@ -131,7 +131,7 @@ const (
 	// MaxAlerts is how many sender/receiver alerts a shard tracks.
 	MaxAlerts = 65536
 	// MaxListedPorts is how many additional server ports an alert lists.
-	MaxListedPorts = 100
+	MaxListedPorts = detect.MaxListedPorts
 	// AlertIdle is how long a sender/receiver pair whose sessions added
 	// nothing is kept: the alert engine's default quiet period, after
 	// which its alert has ended.
@@ -157,8 +157,7 @@ type exAlert struct {
 	proto                    uint8
 	serverPort               uint16
 	bytes                    uint64
-	totalPorts               uint64
-	ports                    []uint16
+	ports                    detect.AdditionalPorts
 	last                     int64
 	// since the last observation
 	added, packets   uint64
@@ -367,11 +366,11 @@ func (s *Shard) raise(e *pending, p *policy.Policy, g uint16, n uint64) {
 			return
 		}
 		a = &exAlert{key: e.src.String() + "/" + e.dst.String(), pol: p, sender: e.src, receiver: e.dst,
-			senderTG: s.gp.Group(g).ID, receiverTG: s.groupIn(e.dstGroups, p.CID),
+			senderTG: s.gp.Group(g).ID, receiverTG: s.gp.GroupIn(e.dstGroups, p.CID),
 			senderPort: e.sport, receiverPort: e.dport, proto: e.proto, serverPort: detect.ServerPort(e.sport, e.dport)}
 		s.alerts[k] = a
 	} else {
-		a.addPort(detect.ServerPort(e.sport, e.dport))
+		a.ports.Add(detect.ServerPort(e.sport, e.dport), a.serverPort)
 	}
 	a.bytes += n
 	a.added += n
@@ -380,27 +379,6 @@ func (s *Shard) raise(e *pending, p *policy.Policy, g uint16, n uint64) {
 	if !a.dirty {
 		a.dirty = true
 		s.dirty = append(s.dirty, a)
-	}
-}
-
-// groupIn returns the ID of the first of groups in partition cid; 0 for
-// none.
-func (s *Shard) groupIn(groups []uint16, cid uint32) uint32 {
-	for _, g := range groups {
-		if tg := s.gp.Group(g); tg.CID == cid {
-			return tg.ID
-		}
-	}
-	return 0
-}
-
-func (a *exAlert) addPort(port uint16) {
-	if port == a.serverPort || slices.Contains(a.ports, port) {
-		return
-	}
-	a.totalPorts++
-	if len(a.ports) < MaxListedPorts {
-		a.ports = append(a.ports, port)
 	}
 }
 
@@ -526,12 +504,7 @@ func (s *Shard) condition(a *exAlert, dt float64) alert.Condition {
 	num("PROTO", uint64(a.proto))
 	num("BYTES_EXFILTRATED", a.bytes)
 	num("THRESHOLD_VALUE", Of(a.pol).Threshold)
-	num("TOTAL_PORTS", a.totalPorts)
-	list := make([]string, len(a.ports))
-	for i, p := range a.ports {
-		list[i] = strconv.Itoa(int(p))
-	}
-	f = append(f, alert.Field{Name: "ADDITIONAL_PORTS", IsList: true, List: list, Number: true})
+	f = append(f, a.ports.Fields()...)
 	p := a.pol
 	return alert.Condition{
 		Policy: p.ID, Key: a.key, Type: AlertType, CID: p.CID, CIDName: s.model.PartitionName(p.CID), Severity: p.Severity,
