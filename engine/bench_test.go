@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,25 +40,52 @@ import (
 // the default traffic group, with the policies of
 // bench/peers/all-families.yaml (high thresholds: the cost of watching).
 func BenchmarkPipeline(b *testing.B) {
-	b.Run("families=threshold", func(b *testing.B) { benchPipeline(b, nil) })
+	b.Run("families=threshold", func(b *testing.B) { benchPipeline(b, nil, hostsLoad) })
 	b.Run("families=all", func(b *testing.B) {
 		f, err := config.Read("../bench/peers/all-families.yaml")
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchPipeline(b, f.Config.Policies)
+		benchPipeline(b, f.Config.Policies, hostsLoad)
 	})
 }
 
-func benchPipeline(b *testing.B, extra []policy.Policy) {
+// hostsLoad is BenchmarkPipeline's load: 10,000 remote sources to 10,000
+// hosts.
+var hostsLoad = gen.Config{
+	Protocol:  gen.NetFlowV9,
+	SrcPrefix: netip.MustParsePrefix("198.18.0.0/15"), SrcAddrs: 10_000,
+	DstPrefix: netip.MustParsePrefix("10.1.0.0/16"), DstAddrs: 10_000,
+	Ports: []uint16{80, 443, 53, 123, 22, 25, 8080, 3389},
+	Seed:  1,
+}
+
+// BenchmarkPeersLoad runs BenchmarkPipeline's path on the load of
+// bench/peers.sh (flowgen's defaults: 100 local hosts to 1,000 remote
+// addresses, 5 ports), with no family beyond the thresholds, every family,
+// and each family of bench/peers/all-families.yaml alone, so that the
+// cost of each is the difference from families=threshold:
+//
+//	go test -run '^$' -bench PeersLoad -benchtime 2000000x -cpu 1 ./engine
+func BenchmarkPeersLoad(b *testing.B) {
+	load := gen.Config{Protocol: gen.NetFlowV9, Seed: 1}
+	f, err := config.Read("../bench/peers/all-families.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("families=threshold", func(b *testing.B) { benchPipeline(b, nil, load) })
+	b.Run("families=all", func(b *testing.B) { benchPipeline(b, f.Config.Policies, load) })
+	for _, p := range f.Config.Policies {
+		if p.Family == threshold.PortFamily || strings.HasPrefix(string(p.Family), "ddos_") && p.Family != "ddos_flood" && p.Family != "ddos_slow" {
+			continue
+		}
+		b.Run("families="+string(p.Family), func(b *testing.B) { benchPipeline(b, []policy.Policy{p}, load) })
+	}
+}
+
+func benchPipeline(b *testing.B, extra []policy.Policy, load gen.Config) {
 	n := runtime.GOMAXPROCS(0)
-	g, err := gen.New(gen.Config{
-		Protocol:  gen.NetFlowV9,
-		SrcPrefix: netip.MustParsePrefix("198.18.0.0/15"), SrcAddrs: 10_000,
-		DstPrefix: netip.MustParsePrefix("10.1.0.0/16"), DstAddrs: 10_000,
-		Ports: []uint16{80, 443, 53, 123, 22, 25, 8080, 3389},
-		Seed:  1,
-	})
+	g, err := gen.New(load)
 	if err != nil {
 		b.Fatal(err)
 	}

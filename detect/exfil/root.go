@@ -75,7 +75,7 @@
 // of the record that started the lost session still count toward its
 // alert. Ended sessions free their slot at once for a new one, and are
 // swept every 30 seconds. On Linux, a table from 2 MiB up is mapped
-// outside the Go heap on transparent huge pages (see allocSlots), which
+// outside the Go heap on transparent huge pages (see hugemem), which
 // GOMEMLIMIT does not see; it is unmapped when the table grows or the
 // stage is garbage.
 //
@@ -108,7 +108,6 @@ import (
 
 	"log/slog"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -211,7 +210,6 @@ func New(d detect.Deps) *Shard {
 	s := &Shard{gp: detect.NewGroupPolicies(f), policies: d.Policies, observer: d.Observer, log: log,
 		idle: DefaultSessionIdle, sessions: newTable(), alerts: map[alertKey]*exAlert{},
 		drops: [2]prometheus.Counter{d.Metrics.Dropped(f, "max_sessions"), d.Metrics.Dropped(f, "max_alerts")}}
-	runtime.AddCleanup(s, (*region).free, s.sessions.mem)
 	return s
 }
 

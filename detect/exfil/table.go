@@ -3,9 +3,9 @@ package exfil
 import (
 	"encoding/binary"
 	"math/rand/v2"
-	"unsafe"
 
 	"github.com/flowsentry/flowsentry/internal/hashmix"
+	"github.com/flowsentry/flowsentry/internal/hugemem"
 )
 
 // The session table (see "State and memory" in the package
@@ -61,41 +61,28 @@ type table struct {
 	mask  uint64 // buckets - 1
 	n     int    // slots in use, ended sessions not yet swept included
 	seed  [4]uint64
-	// mem releases slots when they are not of the Go heap (see
-	// allocSlots): when the table grows, or once the Shard is garbage.
-	mem *region
-}
-
-// region is the release of a table's slots.
-type region struct{ release func() }
-
-func (r *region) free() {
-	if r.release != nil {
-		r.release()
-		r.release = nil
-	}
+	// mem holds slots, on huge pages (see hugemem): a look-up in a
+	// big table misses the cache, and would miss the TLB too. Freed
+	// when the table grows, or once it is garbage.
+	mem *hugemem.Table[slot]
 }
 
 func newTable() table {
-	t := table{seed: [4]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64()}, mem: &region{}}
+	t := table{seed: [4]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64()}}
 	t.alloc(minSlots)
 	return t
 }
 
 func (t *table) alloc(n int) {
-	t.mem.free()
-	t.slots, t.mem.release = allocSlots(n)
+	t.mem.Free()
+	t.mem = hugemem.Make[slot](n)
+	t.slots = t.mem.S
 	t.mask = uint64(n/bucketSlots - 1)
 	t.n = 0
 }
 
 // offHeap returns the bytes of the slots mapped outside the Go heap.
-func (t *table) offHeap() int {
-	if t.mem.release == nil {
-		return 0
-	}
-	return len(t.slots) * int(unsafe.Sizeof(slot{}))
-}
+func (t *table) offHeap() int { return t.mem.OffHeap() }
 
 func nonzero(h uint64) uint64 {
 	if h == 0 {
@@ -259,9 +246,9 @@ func (v slot) rank(now uint32) uint64 {
 
 // grow doubles the table, leaving ended sessions behind.
 func (t *table) grow(now, idle uint32) {
-	old, mem := t.slots, &region{t.mem.release}
-	defer mem.free()
-	t.mem.release = nil // freed once old is copied
+	old, mem := t.slots, t.mem
+	defer mem.Free()
+	t.mem = nil // freed once old is copied
 	t.alloc(min(2*len(old), maxSlots))
 	for _, v := range old {
 		if v.key != 0 && v.idleFor(now) <= idle {

@@ -89,7 +89,7 @@ func TestTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := newTable()
-			defer tb.mem.free()
+			defer tb.mem.Free()
 			tt.run(t, &tb)
 		})
 	}
