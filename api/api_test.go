@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,17 @@ func newTestServer(t *testing.T) *httptest.Server {
 		{Key: rates.Key{Kind: rates.KindGroupPort, Group: 1, Proto: 6, Port: 443}, Cur: rates.Rates{BytesIn: 50}},
 		{Key: rates.Key{Kind: rates.KindGroupPort, Group: 2, Proto: 6, Port: 22}, Cur: rates.Rates{BytesIn: 500}},
 	}}
+	// Exporter 192.0.2.7 with interfaces 3 and 4; ports on both, and on
+	// interface 3 of another exporter.
+	ex7, ex8 := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("192.0.2.8")
+	ifPort := func(ex netip.Addr, ifIndex uint32, port uint16, pps float64) rates.Stats {
+		return rates.Stats{Key: rates.Key{Kind: rates.KindInterfacePort, Exporter: ex, IfIndex: ifIndex, Proto: 17, Port: port}, Cur: rates.Rates{PacketsIn: pps, BytesIn: 1000 - pps}}
+	}
+	snap.InterfacePorts = []rates.Stats{ifPort(ex7, 3, 53, 10), ifPort(ex7, 3, 123, 700), ifPort(ex7, 3, 161, 40), ifPort(ex7, 4, 514, 900), ifPort(ex8, 3, 1900, 999)}
+	iface := func(ex netip.Addr, ifIndex uint32) rates.Interface {
+		return rates.Interface{Stats: rates.Stats{Key: rates.Key{Kind: rates.KindInterface, Exporter: ex, IfIndex: ifIndex}}}
+	}
+	snap.Exporters = []rates.Exporter{{Addr: ex7, Interfaces: []rates.Interface{iface(ex7, 3), iface(ex7, 4)}}, {Addr: ex8, Interfaces: []rates.Interface{iface(ex8, 3)}}}
 	reg, errs := plugin.Load(examplesCopy(t))
 	if len(errs) != 0 {
 		t.Fatal(errs)
@@ -116,6 +128,35 @@ func TestRatesEndpoints(t *testing.T) {
 		{method: "GET", user: "root", path: "/debug/pprof/", code: 200, contains: []string{"goroutine"}},
 	} {
 		e.run(t, ts)
+	}
+	// An interface's ports: its own only, sorted by the rate asked for.
+	for _, e := range []exchange{
+		{method: "GET", user: "root", path: "/api/v1/exporters/192.0.2.7/interfaces/9/ports", code: 404, contains: []string{"exporter 192.0.2.7 has no interface 9"}},
+		{method: "GET", user: "root", path: "/api/v1/exporters/192.0.2.7/interfaces/x/ports", code: 400, contains: []string{`ifindex \"x\" is not a number`}},
+		{method: "GET", user: "root", path: "/api/v1/exporters/192.0.2.9/interfaces/3/ports", code: 404, contains: []string{"no exporter 192.0.2.9"}},
+		{method: "GET", user: "root", path: "/api/v1/exporters/192.0.2.7/interfaces/3/ports?sort=uniq_remote_cidr", code: 400, contains: []string{"use one of packets_in"}},
+		{method: "GET", user: "viewer", path: "/api/v1/exporters/192.0.2.7/interfaces/3/ports", code: 403},
+	} {
+		e.run(t, ts)
+	}
+	for q, want := range map[string][]string{
+		"":                           {`"port": 53`, `"port": 161`, `"port": 123`},
+		"?sort=packets_in":           {`"port": 123`, `"port": 161`, `"port": 53`},
+		"?sort=packets_in&order=asc": {`"port": 53`, `"port": 161`, `"port": 123`},
+		"?sort=packets_in&limit=1":   {`"port": 123`},
+	} {
+		body := exchange{method: "GET", user: "root", path: "/api/v1/exporters/192.0.2.7/interfaces/3/ports" + q, code: 200}.run(t, ts)
+		at := -1
+		for _, w := range want {
+			i := strings.Index(body, w)
+			if i <= at {
+				t.Errorf("ports%s: %s missing or out of order: %s", q, w, body)
+			}
+			at = i
+		}
+		if n := strings.Count(body, `"port":`); n != len(want) || strings.Contains(body, "514") || strings.Contains(body, "1900") {
+			t.Errorf("ports%s: %d ports, want %d of interface 3 only: %s", q, n, len(want), body)
+		}
 	}
 	// Ports are sorted by the current rate, highest first, and belong to
 	// the group asked for.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,6 +119,9 @@ type message struct {
 	data    []byte
 	time    time.Time
 	groups  []groupPart
+	// ifaces are the interfaces of a traffic message, which only
+	// admins see (as the exporters).
+	ifaces [][]byte
 }
 
 // groupPart is one traffic group of a traffic message.
@@ -341,34 +345,58 @@ type GroupRates struct {
 	Cur rates.Rates `json:"cur"`
 }
 
-// TrafficEvent is the data of a traffic event: the current rates of the
-// traffic groups the user sees that had traffic, once per tick.
-type TrafficEvent struct {
-	Time   time.Time    `json:"time"`
-	Groups []GroupRates `json:"groups"`
+// InterfaceRates is one exporter interface of a traffic event.
+type InterfaceRates struct {
+	Exporter netip.Addr `json:"exporter"`
+	IfIndex  uint32     `json:"ifindex"`
+	// Name is the interface's configured name; "" when none.
+	Name string `json:"name"`
+	// Cur are the current per-second rates, as in GET
+	// /api/v1/exporters/{addr}/interfaces.
+	Cur rates.Rates `json:"cur"`
 }
 
-// Traffic publishes the current rates of every traffic group; it is the
-// engine's tick hook (engine.Deps.Record), called while no shard runs.
+// TrafficEvent is the data of a traffic event, once per tick: the current
+// rates of the traffic groups the user sees that had traffic, and for
+// admins those of the exporters' interfaces.
+type TrafficEvent struct {
+	Time       time.Time        `json:"time"`
+	Groups     []GroupRates     `json:"groups"`
+	Interfaces []InterfaceRates `json:"interfaces,omitempty"`
+}
+
+// Traffic publishes the current rates of every traffic group and
+// interface; it is the engine's tick hook (engine.Deps.Record), called
+// while no shard runs.
 func (e *Events) Traffic(now int64, objs *rates.Shards) {
 	if e.n.Load() == 0 {
 		return
 	}
 	m := &message{topic: TopicTraffic, time: time.Unix(0, now).UTC(), groups: []groupPart{}}
-	objs.Each(rates.KindGroup, func(o *rates.Object) {
-		st := o.Stats()
-		data, err := json.Marshal(GroupRates{ID: st.Key.Group, Name: st.Name, CID: st.CID, Cur: st.Cur})
+	encode := func(v any) []byte {
+		data, err := json.Marshal(v)
 		if err != nil {
 			e.dropped.WithLabelValues(TopicTraffic, "encode").Inc()
-			return
 		}
-		m.groups = append(m.groups, groupPart{cid: st.CID, group: st.Key.Group, data: data})
+		return data
+	}
+	objs.Each(rates.KindGroup, func(o *rates.Object) {
+		st := o.Stats()
+		if data := encode(GroupRates{ID: st.Key.Group, Name: st.Name, CID: st.CID, Cur: st.Cur}); data != nil {
+			m.groups = append(m.groups, groupPart{cid: st.CID, group: st.Key.Group, data: data})
+		}
+	})
+	objs.Each(rates.KindInterface, func(o *rates.Object) {
+		st := o.Stats()
+		if data := encode(InterfaceRates{Exporter: st.Key.Exporter, IfIndex: st.Key.IfIndex, Name: st.Name, Cur: st.Cur}); data != nil {
+			m.ifaces = append(m.ifaces, data)
+		}
 	})
 	e.send(m)
 }
 
-// trafficData writes the groups of m that p sees as a TrafficEvent; nil
-// when p sees none of them.
+// trafficData writes the groups of m that p sees, and for an admin the
+// interfaces, as a TrafficEvent; nil when p sees none of them.
 func trafficData(m *message, p Principal) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"time":`)
@@ -386,10 +414,17 @@ func trafficData(m *message, p Principal) []byte {
 		b.Write(g.data)
 		n++
 	}
+	b.WriteByte(']')
+	if p.Admin && len(m.ifaces) > 0 {
+		b.WriteString(`,"interfaces":[`)
+		b.Write(bytes.Join(m.ifaces, []byte{','}))
+		b.WriteByte(']')
+		n += len(m.ifaces)
+	}
 	if n == 0 {
 		return nil
 	}
-	b.WriteString("]}")
+	b.WriteByte('}')
 	return b.Bytes()
 }
 

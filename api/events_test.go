@@ -203,7 +203,8 @@ func trafficTick(t *testing.T, e *Events) {
 	sh.Merge(start)
 	for g := byte(1); g <= 3; g++ {
 		r := &flow.Record{Start: start, End: start, Src: netip.MustParseAddr("198.51.100.1"), Dst: netip.AddrFrom4([4]byte{10, g, 0, 9}),
-			SrcPort: 40000, DstPort: 443, Packets: 10 * uint64(g), Bytes: 1000, SamplingRate: 1, Proto: flow.ProtoTCP, TCPFlags: flow.TCPAck}
+			SrcPort: 40000, DstPort: 443, Packets: 10 * uint64(g), Bytes: 1000, SamplingRate: 1, Proto: flow.ProtoTCP, TCPFlags: flow.TCPAck,
+			Exporter: netip.MustParseAddr("192.0.2.7"), InIf: 3}
 		var c model.Class
 		m.Classify(r, &c)
 		sh.Shard(0).AddClass(r, &c)
@@ -297,6 +298,14 @@ func TestEventIsolation(t *testing.T) {
 			}
 			if len(ev.Groups) != len(u.groups) {
 				t.Errorf("groups %s, want only %v", tr.data, u.groups)
+			}
+			// Only admins see the interfaces, as the exporters.
+			if u.name == "root" {
+				if len(ev.Interfaces) != 1 || ev.Interfaces[0].Exporter.String() != "192.0.2.7" || ev.Interfaces[0].IfIndex != 3 || ev.Interfaces[0].Cur.PacketsIn == 0 {
+					t.Errorf("root's interfaces %+v, want interface 3 of 192.0.2.7 with its packets", ev.Interfaces)
+				}
+			} else if len(ev.Interfaces) != 0 || strings.Contains(tr.data, "interfaces") {
+				t.Errorf("%s sees interfaces: %s", u.name, tr.data)
 			}
 			for _, g := range u.groups {
 				if !strings.Contains(tr.data, g) {

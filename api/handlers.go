@@ -180,14 +180,19 @@ var hostSortKeys = append(slices.Clip(flowSortKeys),
 	sortKey{"uniq_remote_cidr", func(r rates.Rates) float64 { return r.UniqRemoteCIDR }},
 )
 
-// groupObjects lists the objects of one traffic group, sorted by a current
-// rate (?sort= one of keys, default bytes_in; ?order=desc, the default, or
-// asc) and cut to ?limit= (default 100).
+// groupObjects lists the objects of one traffic group (see listObjects).
 func (s *Server) groupObjects(w http.ResponseWriter, r *http.Request, keys []sortKey, pick func(*rates.Snapshot) []rates.Stats) {
 	g, ok := s.group(w, r)
 	if !ok {
 		return
 	}
+	listObjects(w, r, keys, pick(s.deps.Rates()), func(k rates.Key) bool { return k.Group == g.ID })
+}
+
+// listObjects writes the objects of objs whose key match accepts, sorted
+// by a current rate (?sort= one of keys, default bytes_in; ?order=desc,
+// the default, or asc) and cut to ?limit= (default 100).
+func listObjects(w http.ResponseWriter, r *http.Request, keys []sortKey, objs []rates.Stats, match func(rates.Key) bool) {
 	q := r.URL.Query()
 	by := cmp.Or(q.Get("sort"), "bytes_in")
 	i := slices.IndexFunc(keys, func(k sortKey) bool { return k.name == by })
@@ -218,18 +223,15 @@ func (s *Server) groupObjects(w http.ResponseWriter, r *http.Request, keys []sor
 		}
 		limit = n
 	}
-	var out []rates.Stats
-	for _, st := range pick(s.deps.Rates()) {
-		if st.Key.Group == g.ID {
+	out := []rates.Stats{}
+	for _, st := range objs {
+		if match(st.Key) {
 			out = append(out, st)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b rates.Stats) int { return sign * cmp.Compare(key(b.Cur), key(a.Cur)) })
 	if len(out) > limit {
 		out = out[:limit]
-	}
-	if out == nil {
-		out = []rates.Stats{}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -248,25 +250,58 @@ func (s *Server) exporters(w http.ResponseWriter, r *http.Request) {
 }
 
 // exporterInterfaces lists the interfaces of the exporter {addr} by
-// ifIndex, a page at a time.
+// ifIndex, a page at a time (see readPage).
 func (s *Server) exporterInterfaces(w http.ResponseWriter, r *http.Request) {
+	p, ok := readPage(w, r)
+	if !ok {
+		return
+	}
+	ex, ok := s.exporter(w, r)
+	if !ok {
+		return
+	}
+	ifaces := slices.Clone(ex.Interfaces)
+	slices.SortFunc(ifaces, func(a, b rates.Interface) int { return cmp.Compare(a.Key.IfIndex, b.Key.IfIndex) })
+	writePage(w, r, p, ifaces)
+}
+
+// exporter finds the exporter {addr}, or writes the error.
+func (s *Server) exporter(w http.ResponseWriter, r *http.Request) (rates.Exporter, bool) {
 	raw := r.PathValue("addr")
 	addr, err := netip.ParseAddr(raw)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "exporter %q is not an IP address; use the addr of an exporter from GET /api/v1/exporters", raw)
-		return
-	}
-	p, ok := readPage(w, r)
-	if !ok {
-		return
+		return rates.Exporter{}, false
 	}
 	ex := s.deps.Rates().Exporters
 	i := slices.IndexFunc(ex, func(x rates.Exporter) bool { return x.Addr == addr.Unmap() })
 	if i < 0 {
 		writeError(w, http.StatusNotFound, "no exporter %s; GET /api/v1/exporters lists them", addr)
+		return rates.Exporter{}, false
+	}
+	return ex[i], true
+}
+
+// interfacePorts lists the port objects (EXPORTER_ADDR+IFINDEX+PROTO+PORT)
+// of interface {ifindex} of exporter {addr}, sorted and cut as the ports
+// of a traffic group.
+func (s *Server) interfacePorts(w http.ResponseWriter, r *http.Request) {
+	ex, ok := s.exporter(w, r)
+	if !ok {
 		return
 	}
-	ifaces := slices.Clone(ex[i].Interfaces)
-	slices.SortFunc(ifaces, func(a, b rates.Interface) int { return cmp.Compare(a.Key.IfIndex, b.Key.IfIndex) })
-	writePage(w, r, p, ifaces)
+	raw := r.PathValue("ifindex")
+	n, err := strconv.ParseUint(raw, 10, 32)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "ifindex %q is not a number; use the ifindex of an interface from GET /api/v1/exporters/%s/interfaces", raw, ex.Addr)
+		return
+	}
+	ifIndex := uint32(n)
+	if !slices.ContainsFunc(ex.Interfaces, func(i rates.Interface) bool { return i.Key.IfIndex == ifIndex }) {
+		writeError(w, http.StatusNotFound, "exporter %s has no interface %d with traffic; GET /api/v1/exporters/%s/interfaces lists them", ex.Addr, ifIndex, ex.Addr)
+		return
+	}
+	listObjects(w, r, flowSortKeys, s.deps.Rates().InterfacePorts, func(k rates.Key) bool {
+		return k.Exporter == ex.Addr && k.IfIndex == ifIndex
+	})
 }

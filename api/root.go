@@ -109,6 +109,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/trafficgroups/{id}/hosts", s.groupHosts)
 	mux.HandleFunc("GET /api/v1/exporters", adminOnly(s.exporters))
 	mux.HandleFunc("GET /api/v1/exporters/{addr}/interfaces", adminOnly(s.exporterInterfaces))
+	mux.HandleFunc("GET /api/v1/exporters/{addr}/interfaces/{ifindex}/ports", adminOnly(s.interfacePorts))
 	if deps.Alerting != nil {
 		s.mountAlerting(mux, deps.Alerting)
 		s.mountSamples(mux, deps.Alerting)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -17,7 +18,8 @@ import (
 // into traffic group 1: the three charts get the live per-second points,
 // the top-hosts table lists flooded hosts, which the API lists too, a
 // click on a header sorts by that counter (kept in the URL), and the
-// "7 days" toggle reloads the history.
+// "7 days" toggle reloads the history. An exporter interface gets the live
+// points too, and its top ports, those the API lists for it.
 func TestUITraffic(t *testing.T) {
 	s := startServer(t, `rates:
   window: 2s
@@ -80,4 +82,44 @@ traffic_groups:
 		t.Error("the 7 days view did not ask GET /api/v1/history for 1000 points")
 	}
 	browsertest.Screenshot(t, ctx, "traffic-7d")
+
+	// Interface 1 of the exporter (flowgen sends from 127.0.0.1 with
+	// interfaces 1 to 4): live points, and its ports, without hosts.
+	browsertest.Do(t, ctx, chromedp.Navigate(s.base+"/traffic?obj=i:127.0.0.1/1"))
+	browsertest.WaitText(t, ctx, "#traffic-live", "live")
+	for _, chart := range []string{"chart-bits", "chart-packets", "chart-conns"} {
+		browsertest.Do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#"+chart+"[data-points]:not([data-points='0'])")))
+	}
+	browsertest.Do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#top-ports tbody tr")))
+	if browsertest.Eval[bool](t, ctx, `!document.getElementById("top-hosts-part").hidden`) {
+		t.Error("an interface shows a top-hosts table")
+	}
+	browsertest.Screenshot(t, ctx, "traffic-interface")
+	ports := browsertest.Eval[[]string](t, ctx, `[...document.querySelectorAll("#top-ports tbody tr td:first-child")].map(td => td.textContent)`)
+	code, body = s.send(t, "GET", "/api/v1/exporters/127.0.0.1/interfaces/1/ports?limit=1000", "")
+	var ifPorts []struct {
+		Key struct {
+			Proto   uint8  `json:"proto"`
+			Port    uint16 `json:"port"`
+			IfIndex uint32 `json:"ifindex"`
+		} `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(body), &ifPorts); code != 200 || err != nil || len(ifPorts) == 0 {
+		t.Fatalf("ports of interface 1: %d %v %s", code, err, body)
+	}
+	var want []string
+	for _, p := range ifPorts {
+		if p.Key.IfIndex != 1 {
+			t.Errorf("the API lists a port of interface %d: %+v", p.Key.IfIndex, p)
+		}
+		want = append(want, fmt.Sprintf("%d/%s", p.Key.Port, map[uint8]string{6: "tcp", 17: "udp"}[p.Key.Proto]))
+	}
+	if len(ports) == 0 || len(ports) > 10 {
+		t.Errorf("top ports of the interface: %d rows, want 1 to 10", len(ports))
+	}
+	for _, p := range ports {
+		if !slices.Contains(want, p) {
+			t.Errorf("top port %q is not one the API lists for interface 1 (%v)", p, want)
+		}
+	}
 }

@@ -2,8 +2,8 @@
 // one exporter interface), charts of bits, packets and new connections
 // per second in and out — per-minute average and peak from GET
 // /api/v1/history for the last hour or the last 7 days, with the live
-// per-second values of the "traffic" events appended for groups — and the
-// top hosts and ports now, sortable by any counter. The selection is kept
+// per-second values of the "traffic" events appended — and the top hosts
+// (groups) and ports now, sortable by any counter. The selection is kept
 // in the URL (?obj=g:ID or i:EXPORTER/IFINDEX, &range=1h|7d, &hsort, &psort).
 import uPlot from "/assets/vendor/uPlot.esm.js";
 import { events, get } from "./api.js";
@@ -89,17 +89,20 @@ async function loadHistory() {
   }
 }
 
-/** live appends a traffic event's values of the selected group (last hour only). */
+/** live appends a traffic event's values of the selected group or interface (last hour only). */
 function live(ev) {
-  if (state.range !== "1h" || selection().kind !== "group") return;
-  const g = ev.groups.find((x) => String(x.id) === selection().id);
+  if (state.range !== "1h") return;
+  const sel = selection();
+  const o = sel.kind === "group"
+    ? ev.groups.find((x) => String(x.id) === sel.id)
+    : (ev.interfaces || []).find((x) => x.exporter === sel.exporter && String(x.ifindex) === sel.ifindex);
   const t = Date.parse(ev.time) / 1000;
   $("traffic-live").textContent = `live · ${new Date(t * 1000).toLocaleTimeString()}`;
-  if (!g) return;
+  if (!o) return;
   for (const c of charts) {
     const d = data[c.el];
     if (!d) continue;
-    const [vin, vout] = c.live(g.cur);
+    const [vin, vout] = c.live(o.cur);
     d[0].push(t); d[1].push(vin); d[2].push(vout); d[3].push(null); d[4].push(null);
     while (d[0].length && d[0][0] < t - 3600) d.forEach((col) => col.shift());
     draw(c);
@@ -116,15 +119,18 @@ function topTable(table, columns, keyCol, sortKey, onSort, rows) {
 
 async function loadTop() {
   const sel = selection();
-  $("top-section").hidden = sel.kind !== "group";
-  if (sel.kind !== "group") return;
-  const base = `/api/v1/trafficgroups/${sel.id}`;
+  const group = sel.kind === "group";
+  $("top-hosts-part").hidden = !group;
+  const base = group ? `/api/v1/trafficgroups/${sel.id}`
+    : `/api/v1/exporters/${encodeURIComponent(sel.exporter)}/interfaces/${sel.ifindex}`;
   const [hosts, ports] = await Promise.all([
-    get(`${base}/hosts`, { sort: state.hsort, limit: 10 }),
+    group ? get(`${base}/hosts`, { sort: state.hsort, limit: 10 }) : null,
     get(`${base}/ports`, { sort: state.psort, limit: 10 }),
   ]);
-  topTable($("top-hosts"), hostColumns, { label: "Host", show: (r) => r.key.ip }, state.hsort,
-    (k) => { state.hsort = k; saveState(); loadTop(); }, hosts);
+  if (group) {
+    topTable($("top-hosts"), hostColumns, { label: "Host", show: (r) => r.key.ip }, state.hsort,
+      (k) => { state.hsort = k; saveState(); loadTop(); }, hosts);
+  }
   topTable($("top-ports"), flowColumns, { label: "Port", show: (r) => `${r.key.port}/${protoName(r.key.proto)}` }, state.psort,
     (k) => { state.psort = k; saveState(); loadTop(); }, ports);
 }
