@@ -45,9 +45,9 @@
 //
 // A record covers ceil((End-Start)/1s) seconds, at least one, ending in the
 // second of End; each second gets an equal integer share of its packets,
-// bytes and new connections, the remainder one each to the earliest
-// seconds, so a long flow shows its real rate, not a one-second burst, and
-// nothing is lost. Seconds before the window reach only the totals. A record
+// bytes and new connections, and the first second the remainder too (so a
+// single new connection lands where the flow started), so a long flow
+// shows its real rate, not a one-second burst, and nothing is lost. Seconds before the window reach only the totals. A record
 // that ended before the window entirely is moved, keeping its duration, to
 // end in the open second: exporters report flows at their inactive or
 // active timeout, and dropping those would hide their traffic from the

@@ -53,8 +53,8 @@ type placement struct {
 	total, closed, open [3]uint64
 	// diffs are the changes to the ring's differences: where the
 	// record's closed seconds inside the window start, where they stop,
-	// and where each count's remainder stops.
-	diffs [5]diff
+	// and where the first second's remainder stops.
+	diffs [3]diff
 	nd    int
 }
 
@@ -98,54 +98,47 @@ func (e *Engine) place(r *flow.Record) {
 		p.endOff, p.nextOff = e.slotOff(endSec), e.slotOff(endSec+1)
 	}
 
-	// Second firstSec+i gets count/secs, plus one while i < count%secs:
-	// the remainder goes to the earliest seconds, so a single new
-	// connection lands where the flow started. It is never the last
-	// second, as count%secs < secs.
+	// Every second of the span gets count/secs, and the first one the
+	// remainder too (count%secs), so a single new connection lands where
+	// the flow started and the ring needs one more difference at most:
+	// where the first second's remainder stops, shared by the three
+	// counts.
 	lo := max(p.firstSec, horizon)
 	last := min(endSec, e.nowSec-1) // the last closed second, at least lo
 	k := uint64(lo - p.firstSec)    // seconds before the window
 	m := uint64(last - lo + 1)      // closed seconds in the window
-	// The closed seconds start at lo and stop before last+1; each
-	// remainder stops before firstSec+rem, which is at most last+1.
+	// The closed seconds start at lo and stop before last+1; a first
+	// second inside the window stops its remainder before firstSec+1.
 	p.diffs[0].off, p.diffs[1].off = e.slotOff(lo), e.slotOff(last+1)
 	p.nd = 2
+	remStop := -1 // the diff where the remainder stops; none when before the window
+	if k == 0 {
+		remStop = 1 // firstSec == last: it stops with the closed seconds
+		if m > 1 {
+			p.diffs[2].off = e.slotOff(p.firstSec + 1)
+			remStop, p.nd = 2, 3
+		}
+	}
 	for c, n := range p.n {
 		q, rem := uint64(0), n
 		if n >= secs {
 			q, rem = n/secs, n%secs
 		}
-		early := q*k + min(rem, k)
-		closed := q*m + min(rem, k+m) - min(rem, k)
+		early, closed := q*k, q*m
+		if k > 0 {
+			early += rem
+		} else {
+			closed += rem
+		}
 		p.total[c], p.closed[c], p.open[c] = early+closed, closed, n-early-closed
-		p.diffs[0].n[c] = q + b2u(rem > k)
+		p.diffs[0].n[c] = q
 		p.diffs[1].n[c] = -q
-		if rem > k {
-			p.takeOne(e.slotOff(p.firstSec+int64(rem)), c)
+		p.diffs[2].n[c] = 0
+		if remStop >= 0 {
+			p.diffs[0].n[c] += rem
+			p.diffs[remStop].n[c] -= rem
 		}
 	}
-}
-
-// takeOne subtracts one from count c of the difference at ring offset
-// off.
-func (p *placement) takeOne(off, c int) {
-	for i := range p.diffs[1:p.nd] {
-		if d := &p.diffs[1+i]; d.off == off {
-			d.n[c]--
-			return
-		}
-	}
-	d := &p.diffs[p.nd]
-	d.off, d.n = off, [3]uint64{}
-	d.n[c]--
-	p.nd++
-}
-
-func b2u(b bool) uint64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // slot returns the ring slot of second s.

@@ -51,17 +51,25 @@ func TestWindow(t *testing.T) {
 			want:  observed{Cur: 10_000, Avg: 10_000, Peak: 10_000, Total: 100_000},
 		},
 		{
-			// 10 packets over 3.5 s cover seconds 97..100 as 3,3,2,2. The
+			// 10 packets over 3.5 s cover seconds 97..100 as 4,2,2,2. The
 			// window at open second s holds seconds s-10..s-1.
-			name: "remainder goes to the earliest seconds",
+			name: "remainder goes to the first second",
 			steps: []step{
 				tick(100), add(in(10, 96.9, 100.4)),
 				tick(107), // 97..100 in: 10
-				tick(108), // 98..100: 7
+				tick(108), // 98..100: 6
 				tick(109), // 99..100: 4
 				tick(110), // 100: 2
 			},
 			want: observed{Cur: 0.2, Avg: 10.0 / 13, Peak: 1, Total: 10},
+		},
+		{
+			// The same when second 97, with its remainder, has left the
+			// window: 6 packets remain (7 if the remainder went one each
+			// to the first seconds).
+			name:  "the first second's remainder leaves the window with it",
+			steps: []step{tick(100), add(in(10, 96.9, 100.4)), tick(107), tick(108)},
+			want:  observed{Cur: 0.6, Avg: 10.0 / 11, Peak: 1, Total: 10},
 		},
 		{
 			name: "peak, average and current over ticks",
@@ -264,7 +272,10 @@ func (w *naiveWindow) add(r *flow.Record) {
 		for i := range secs {
 			if s := first + i; s >= w.nowSec-w.window {
 				v := w.secs[s]
-				v[c] += q + b2u(uint64(i) < rem)
+				v[c] += q
+				if i == 0 {
+					v[c] += rem // the first second takes the remainder
+				}
 				w.secs[s] = v
 			}
 		}
