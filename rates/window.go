@@ -119,25 +119,22 @@ func (e *Engine) place(r *flow.Record) {
 			remStop, p.nd = 2, 3
 		}
 	}
+	p.diffs[2].n = [3]uint64{}
 	for c, n := range p.n {
 		q, rem := uint64(0), n
 		if n >= secs {
 			q, rem = n/secs, n%secs
 		}
 		early, closed := q*k, q*m
-		if k > 0 {
+		p.diffs[0].n[c], p.diffs[1].n[c] = q, -q
+		if remStop < 0 { // the first second is before the window
 			early += rem
 		} else {
 			closed += rem
-		}
-		p.total[c], p.closed[c], p.open[c] = early+closed, closed, n-early-closed
-		p.diffs[0].n[c] = q
-		p.diffs[1].n[c] = -q
-		p.diffs[2].n[c] = 0
-		if remStop >= 0 {
 			p.diffs[0].n[c] += rem
 			p.diffs[remStop].n[c] -= rem
 		}
+		p.total[c], p.closed[c], p.open[c] = early+closed, closed, n-early-closed
 	}
 }
 
