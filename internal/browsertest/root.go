@@ -127,11 +127,19 @@ func sanitize(s string) string {
 // sel, waiting for it to be present.
 func Text(t testing.TB, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("browser: text of %s: %v", sel, err)
+	// A query can meet the node of a document being replaced (a
+	// navigation or reload right after a wait): ask again until ctx ends.
+	for {
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err == nil {
+			return s
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("browser: text of %s: %v", sel, err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return s
 }
 
 // Eval evaluates the JavaScript expression js in the page and returns its
