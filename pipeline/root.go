@@ -78,6 +78,16 @@ type Stage interface {
 	Tick(now int64)
 }
 
+// BatchStage is a Stage that takes a shard's batch of records at once,
+// so that it can ask for the memory of the records ahead while it works
+// on one. AddBatch(rs, cs) must do what AddClass does for each record of
+// rs in order, cs[i] classifying rs[i]; both are only valid during the
+// call.
+type BatchStage interface {
+	Stage
+	AddBatch(rs []flow.Record, cs []model.Class)
+}
+
 // Poller is a Stage that also wants the time between ticks: in serve a
 // shard calls Poll every Config.PollInterval, between batches, without
 // stopping the other shards; replay calls Pipeline.Poll every poll interval

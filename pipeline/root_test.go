@@ -130,6 +130,38 @@ func TestSynchronous(t *testing.T) {
 	}
 }
 
+// batchRecorder is a recorder that takes batches.
+type batchRecorder struct{ recorder }
+
+func (r *batchRecorder) AddBatch(rs []flow.Record, cs []model.Class) {
+	e := "batch"
+	for i := range rs {
+		if cs[i].Own == 0 {
+			e += " unowned"
+		}
+		e += " " + rs[i].Dst.String()
+	}
+	r.log(e)
+}
+
+// TestBatchStage: a BatchStage gets a shard's records in one AddBatch,
+// in order and classified, and no AddClass; the other stages one
+// AddClass a record.
+func TestBatchStage(t *testing.T) {
+	a, b := &recorder{}, &batchRecorder{}
+	p, _, _ := newPipeline(t, DefaultConfig(), model.New(nil, nil, nil), [][]Stage{{a, b}})
+	p.Advance(1)
+	bt := batch("10.0.0.1", "10.0.0.2", "10.0.0.3")
+	bt.Counters = append(bt.Counters, flow.IfCounters{IfIndex: 3})
+	p.Process(bt)
+	if got, want := fmtList(a.snapshot()), "[model tick record 10.0.0.1 record 10.0.0.2 record 10.0.0.3 counters]"; got != want {
+		t.Errorf("stage saw %s, want %s", got, want)
+	}
+	if got, want := fmtList(b.snapshot()), "[model tick batch 10.0.0.1 10.0.0.2 10.0.0.3 counters]"; got != want {
+		t.Errorf("batch stage saw %s, want %s", got, want)
+	}
+}
+
 func fmtList(l []string) string {
 	s := "["
 	for i, e := range l {

@@ -123,8 +123,15 @@ func (s *shard) run(holder *model.Holder, poll time.Duration, now func() int64) 
 func (s *shard) process(pt *part) {
 	s.setModel(pt.model)
 	start := time.Now()
-	for i := range pt.records {
-		for _, st := range s.stages {
+	// Stage after stage over the whole batch: each stage's code and
+	// state stay in the caches for the batch, and the stages are
+	// independent.
+	for _, st := range s.stages {
+		if b, ok := st.(BatchStage); ok {
+			b.AddBatch(pt.records, pt.classes)
+			continue
+		}
+		for i := range pt.records {
 			st.AddClass(&pt.records[i], &pt.classes[i])
 		}
 	}

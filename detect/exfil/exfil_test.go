@@ -1,6 +1,7 @@
 package exfil
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -47,6 +48,9 @@ type harness struct {
 	rec   *detecttest.Recorder
 	now   int64
 	class model.Class
+	// batch makes add hand its records over in one AddBatch, as the
+	// pipeline does, instead of one AddClass each.
+	batch bool
 }
 
 func newHarness(t testing.TB, threshold uint64) *harness {
@@ -61,11 +65,17 @@ func newHarness(t testing.TB, threshold uint64) *harness {
 }
 
 func (h *harness) add(recs ...flow.Record) {
+	classes := make([]model.Class, len(recs))
 	for i := range recs {
 		r := &recs[i]
 		r.Start, r.End = h.now-int64(time.Second), h.now
-		h.m.Classify(r, &h.class)
-		h.s.AddClass(r, &h.class)
+		h.m.Classify(r, &classes[i])
+		if !h.batch {
+			h.s.AddClass(r, &classes[i])
+		}
+	}
+	if h.batch {
+		h.s.AddBatch(recs, classes)
 	}
 }
 
@@ -161,39 +171,42 @@ func TestAlerts(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, mb)
-			for _, s := range tt.steps {
-				for range int(s.wait / time.Second) {
-					h.tick(time.Second)
-				}
-				h.add(s.recs...)
-			}
-			h.tick(time.Second)
-			got := map[string]map[string]string{}
-			for k, c := range h.rec.Last() {
-				if c.Type != AlertType || c.Policy != 1 || c.Severity != 8 {
-					t.Errorf("%s: condition %+v", k, c)
-				}
-				all := detecttest.Fields(c)
-				if all["RECEIVER_TG"] == "0" && all["RECEIVER_TG_NAME"] != "" {
-					t.Errorf("%s: RECEIVER_TG_NAME %q with RECEIVER_TG 0", k, all["RECEIVER_TG_NAME"])
-				}
-				f := map[string]string{}
-				for name := range tt.want[k] {
-					if v, ok := all[name]; ok {
-						f[name] = v
+		for _, batch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/batch=%v", tt.name, batch), func(t *testing.T) {
+				h := newHarness(t, mb)
+				h.batch = batch
+				for _, s := range tt.steps {
+					for range int(s.wait / time.Second) {
+						h.tick(time.Second)
 					}
+					h.add(s.recs...)
 				}
-				got[k] = f
-			}
-			if tt.want == nil {
-				tt.want = map[string]map[string]string{}
-			}
-			if diff := cmp.Diff(got, tt.want); diff != "" {
-				t.Errorf("(-got, +want)\n%s", diff)
-			}
-		})
+				h.tick(time.Second)
+				got := map[string]map[string]string{}
+				for k, c := range h.rec.Last() {
+					if c.Type != AlertType || c.Policy != 1 || c.Severity != 8 {
+						t.Errorf("%s: condition %+v", k, c)
+					}
+					all := detecttest.Fields(c)
+					if all["RECEIVER_TG"] == "0" && all["RECEIVER_TG_NAME"] != "" {
+						t.Errorf("%s: RECEIVER_TG_NAME %q with RECEIVER_TG 0", k, all["RECEIVER_TG_NAME"])
+					}
+					f := map[string]string{}
+					for name := range tt.want[k] {
+						if v, ok := all[name]; ok {
+							f[name] = v
+						}
+					}
+					got[k] = f
+				}
+				if tt.want == nil {
+					tt.want = map[string]map[string]string{}
+				}
+				if diff := cmp.Diff(got, tt.want); diff != "" {
+					t.Errorf("(-got, +want)\n%s", diff)
+				}
+			})
+		}
 	}
 }
 
@@ -350,23 +363,28 @@ func BenchmarkExfilNewSessions(b *testing.B) {
 	var c model.Class
 	h.m.Classify(&r, &c)
 	rng := rand.New(rand.NewPCG(1, 2))
+	// A pipeline's batch: flow.BatchSize records and their classes.
+	rs, cs := make([]flow.Record, flow.BatchSize), make([]model.Class, flow.BatchSize)
 	next := func() {
-		i, j := rng.Uint32N(100), rng.Uint32N(1000)
-		r.Src = netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
-		r.Dst = netip.AddrFrom4([4]byte{198, 18 + byte(j>>16), byte(j >> 8), byte(j)})
-		r.SrcPort, r.DstPort = uint16(1024+rng.Uint32N(64512)), uint16(rng.Uint32N(1024))
-		r.Bytes = uint64(64 + rng.Uint32N(1400))
+		for k := range rs {
+			i, j := rng.Uint32N(100), rng.Uint32N(1000)
+			r.Src = netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+			r.Dst = netip.AddrFrom4([4]byte{198, 18 + byte(j>>16), byte(j >> 8), byte(j)})
+			r.SrcPort, r.DstPort = uint16(1024+rng.Uint32N(64512)), uint16(rng.Uint32N(1024))
+			r.Bytes = uint64(64 + rng.Uint32N(1400))
+			rs[k], cs[k] = r, c
+		}
 	}
-	for range 1_000_000 {
+	for range 1_000_000 / flow.BatchSize {
 		next()
-		h.s.AddClass(&r, &c)
+		h.s.AddBatch(rs, cs)
 	}
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
 		next()
-		h.s.AddClass(&r, &c)
-		n++
+		h.s.AddBatch(rs, cs)
+		n += len(rs)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 	b.ReportMetric(float64(h.s.Sessions()), "sessions")

@@ -84,22 +84,21 @@
 // Under bench/peers.sh (flowgen: nearly every record a new 5-tuple, the
 // table full and replacing sessions) the cost is the memory access: the
 // old Go maps missed the cache on their control word and slot, and cost
-// about 400 ns a record. The stage now hashes a record, asks the
-// processor for its two buckets (prefetch, in assembly on amd64 and
-// arm64) and queues it; it accounts the record queueLen records later,
-// when the lines are there. The queue is accounted, in order, before a
-// Tick, Poll or SetModel and before Sessions or Dropped answer, so what
-// the alerts see is what it was without the queue. Huge pages remove
+// about 400 ns a record. The pipeline hands the stage a batch at a time
+// (AddBatch): it hashes the batch's watched records, then accounts each
+// while the processor fetches (prefetch, in assembly on amd64 and arm64)
+// the two buckets of the one ahead records later. Huge pages remove
 // the TLB miss of each lookup, which in a virtual machine costs about as
 // much as the cache miss. Measured (2 cores, shared machine, Go maps →
 // table): BenchmarkExfilNewSessions (a million live sessions, flowgen's
-// records, generation included: 16 ns) 227-242 → 95 ns a record in
-// isolation, where nothing hides the memory latency; BenchmarkExfil
-// (known sessions) 60 → 50 ns. In serve under /tmp/prof/profile.sh at
-// 1.5 M records/s offered: 1.30-1.38 M records/s with the core saturated
-// and exfil 34-37 % of the profile (about 260 ns a record) → all 1.5 M
-// records/s at 80 % of the core, exfil 16 % (about 85 ns a record: the
-// prefetch 25, the bucket scan and eviction 30, queueing 16). Records
+// records in batches of flow.BatchSize, generation included: about 20
+// ns) 227-242 → 92-94 ns a record in isolation (138-153 without the
+// prefetch); BenchmarkExfil (known sessions, one record at a time) 60 →
+// 50 ns. In serve at 1.5 M records/s offered: 1.30-1.38 M records/s with
+// the core saturated and exfil 34-37 % of the profile (about 260 ns a
+// record) → all 1.5 M records/s at 80 % of the core, exfil 16 % (about
+// 85 ns a record: the prefetch 25, the bucket scan and eviction 30, the
+// rest the filter and hashing). Records
 // allocate nothing.
 package exfil
 
@@ -178,9 +177,7 @@ type Shard struct {
 	minThreshold uint64
 
 	sessions  table
-	queue     [queueLen]pending
-	head      int // of the queue
-	queued    int
+	batch     []keyed // AddBatch's scratch
 	alerts    map[alertKey]*exAlert
 	dirty     []*exAlert
 	now       int64
@@ -215,7 +212,6 @@ func New(d detect.Deps) *Shard {
 
 // Sessions returns how many sessions the shard tracks.
 func (s *Shard) Sessions() int {
-	s.flush()
 	return s.sessions.n
 }
 
@@ -223,13 +219,11 @@ func (s *Shard) Sessions() int {
 // in a full table (see the package documentation), and how many alerts
 // were not raised because the shard held MaxAlerts.
 func (s *Shard) Dropped() uint64 {
-	s.flush()
 	return s.lost[0] + s.lost[1]
 }
 
 // SetModel takes a new model snapshot.
 func (s *Shard) SetModel(m *model.Model) {
-	s.flush()
 	s.model = m
 	s.update()
 }
@@ -237,25 +231,21 @@ func (s *Shard) SetModel(m *model.Model) {
 // AddCounters does nothing.
 func (s *Shard) AddCounters(*flow.IfCounters) {}
 
-// pending is a record waiting in the shard's queue (see "Speed" in the
-// package documentation): what the session and its alerts need of it.
+// pending is a watched record: what its session and alerts need of it.
 type pending struct {
-	key, bytes, packets  uint64
-	src, dst             netip.Addr
-	srcGroups, dstGroups []uint16
-	dstInternal          []uint32
-	sport, dport         uint16
-	proto                uint8
+	r        *flow.Record
+	c        *model.Class
+	src, dst netip.Addr
 }
 
-// queueLen is how many records wait for their session's buckets to reach
-// the cache: enough to cover a memory access at the pipeline's pace.
-const queueLen = 8
+// ahead is how many watched records of a batch AddBatch asks the
+// processor for before it accounts them: enough to cover a memory access.
+const ahead = 8
 
 // watched reports whether p, in force on group g, watches what the
 // sender sends to the receiver of e.
 func (s *Shard) watched(p *policy.Policy, g uint16, e *pending) bool {
-	return !slices.Contains(e.dstGroups, g) && !slices.Contains(e.dstInternal, p.CID) && !s.gp.Allowed(p, e.dst)
+	return !slices.Contains(e.c.Dst.Groups, g) && !slices.Contains(e.c.Dst.Internal, p.CID) && !s.gp.Allowed(p, e.dst)
 }
 
 // watchedIn reports whether p, in force on one of groups, watches e: a
@@ -272,18 +262,13 @@ func (s *Shard) watchedIn(p *policy.Policy, groups []uint16, e *pending) bool {
 	return false
 }
 
-// AddClass adds a record's bytes to its session, and to its alerts when
-// the session crossed a threshold. A watched record waits in a short
-// queue while the memory of its session is fetched; the queue is
-// processed, in order, before anything reads the sessions or alerts.
-func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
-	if c.Own&model.OwnRecord == 0 || len(c.Src.Groups) == 0 || r.Bytes == 0 || !s.gp.Any() {
-		return
+// key returns r (classified as c) as a pending record and the key of its
+// session, and false when no policy watches it.
+func (s *Shard) key(r *flow.Record, c *model.Class) (pending, uint64, bool) {
+	if c.Own&model.OwnRecord == 0 || len(c.Src.Groups) == 0 || r.Bytes == 0 {
+		return pending{}, 0, false
 	}
-	src, dst := r.Src.Unmap(), r.Dst.Unmap()
-	e := pending{bytes: r.Bytes, packets: r.Packets, src: src, dst: dst,
-		srcGroups: c.Src.Groups, dstGroups: c.Dst.Groups, dstInternal: c.Dst.Internal,
-		sport: r.SrcPort, dport: r.DstPort, proto: r.Proto}
+	e := pending{r: r, c: c, src: r.Src.Unmap(), dst: r.Dst.Unmap()}
 	watched := false
 	for _, g := range c.Src.Groups {
 		for _, p := range s.gp.Of(g) {
@@ -294,33 +279,63 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 		}
 	}
 	if !watched {
-		return
+		return pending{}, 0, false
 	}
 	t := &s.sessions
-	if src.Is4() && dst.Is4() {
-		e.key = t.hash4(src.As4(), dst.As4(), r.SrcPort, r.DstPort, r.Proto)
-	} else {
-		e.key = t.hash6(src.As16(), dst.As16(), r.SrcPort, r.DstPort, r.Proto)
+	if e.src.Is4() && e.dst.Is4() {
+		return e, t.hash4(e.src.As4(), e.dst.As4(), r.SrcPort, r.DstPort, r.Proto), true
 	}
-	t.prefetch(e.key)
-	if s.queued < queueLen {
-		s.queue[(s.head+s.queued)%queueLen] = e
-		s.queued++
-		return
-	}
-	s.account(&s.queue[s.head])
-	s.queue[s.head] = e
-	s.head = (s.head + 1) % queueLen
+	return e, t.hash6(e.src.As16(), e.dst.As16(), r.SrcPort, r.DstPort, r.Proto), true
 }
 
-// flush accounts the records of the queue, and counts what they dropped
-// in the metric.
-func (s *Shard) flush() {
-	for ; s.queued > 0; s.queued-- {
-		s.account(&s.queue[s.head])
-		s.queue[s.head] = pending{}
-		s.head = (s.head + 1) % queueLen
+// AddClass adds a record's bytes to its session, and to its alerts when
+// the session crossed a threshold.
+func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
+	if !s.gp.Any() {
+		return
 	}
+	if e, k, ok := s.key(r, c); ok {
+		s.account(&e, k)
+	}
+}
+
+// keyed is a watched record of a batch and the key of its session.
+type keyed struct {
+	i   int32
+	key uint64
+}
+
+// AddBatch is AddClass for each record of a batch, in order, classified
+// as cs. Under a load of new sessions the cost is the memory access (see
+// "Speed" in the package documentation), so it first hashes the watched
+// records, then accounts each while the processor fetches the buckets of
+// the one ahead records later.
+func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
+	if !s.gp.Any() {
+		return
+	}
+	w := s.batch[:0]
+	for i := range rs {
+		if _, k, ok := s.key(&rs[i], &cs[i]); ok {
+			if len(w) < ahead {
+				s.sessions.prefetch(k)
+			}
+			w = append(w, keyed{int32(i), k})
+		}
+	}
+	for j, k := range w {
+		if j+ahead < len(w) {
+			s.sessions.prefetch(w[j+ahead].key)
+		}
+		r := &rs[k.i]
+		s.account(&pending{r: r, c: &cs[k.i], src: r.Src.Unmap(), dst: r.Dst.Unmap()}, k.key)
+	}
+	s.batch = w[:0]
+}
+
+// countDrops tells the metric of the sessions and alerts dropped since it
+// last did.
+func (s *Shard) countDrops() {
 	for i, n := range s.lost {
 		if n != s.counted[i] {
 			s.drops[i].Add(float64(n - s.counted[i]))
@@ -329,23 +344,23 @@ func (s *Shard) flush() {
 	}
 }
 
-// account adds the bytes of e to its session, and to its alerts when the
-// session crossed a threshold.
-func (s *Shard) account(e *pending) {
-	before, after, evicted := s.sessions.add(e.key, e.bytes, s.nowSec, s.idle)
+// account adds the bytes of e to its session (of key k), and to its
+// alerts when the session crossed a threshold.
+func (s *Shard) account(e *pending, k uint64) {
+	before, after, evicted := s.sessions.add(k, e.r.Bytes, s.nowSec, s.idle)
 	if evicted {
 		s.lost[0]++
 	}
 	if after <= s.minThreshold {
 		return
 	}
-	for i, g := range e.srcGroups {
+	for i, g := range e.c.Src.Groups {
 		for _, p := range s.gp.Of(g) {
 			pp := Of(p)
-			if after <= pp.Threshold || !s.watched(p, g, e) || (i > 0 && s.watchedIn(p, e.srcGroups[:i], e)) {
+			if after <= pp.Threshold || !s.watched(p, g, e) || (i > 0 && s.watchedIn(p, e.c.Src.Groups[:i], e)) {
 				continue
 			}
-			add := e.bytes
+			add := e.r.Bytes
 			if before <= pp.Threshold {
 				add = after // the whole session, on crossing
 			}
@@ -364,15 +379,15 @@ func (s *Shard) raise(e *pending, p *policy.Policy, g uint16, n uint64) {
 			return
 		}
 		a = &exAlert{key: e.src.String() + "/" + e.dst.String(), pol: p, sender: e.src, receiver: e.dst,
-			senderTG: s.gp.Group(g).ID, receiverTG: s.gp.GroupIn(e.dstGroups, p.CID),
-			senderPort: e.sport, receiverPort: e.dport, proto: e.proto, serverPort: detect.ServerPort(e.sport, e.dport)}
+			senderTG: s.gp.Group(g).ID, receiverTG: s.gp.GroupIn(e.c.Dst.Groups, p.CID),
+			senderPort: e.r.SrcPort, receiverPort: e.r.DstPort, proto: e.r.Proto, serverPort: detect.ServerPort(e.r.SrcPort, e.r.DstPort)}
 		s.alerts[k] = a
 	} else {
-		a.ports.Add(detect.ServerPort(e.sport, e.dport), a.serverPort)
+		a.ports.Add(detect.ServerPort(e.r.SrcPort, e.r.DstPort), a.serverPort)
 	}
 	a.bytes += n
 	a.added += n
-	a.packets += e.packets
+	a.packets += e.r.Packets
 	a.last = s.now
 	if !a.dirty {
 		a.dirty = true
@@ -383,7 +398,7 @@ func (s *Shard) raise(e *pending, p *policy.Policy, g uint16, n uint64) {
 // Tick reports the alerts that grew since the last tick, and forgets
 // ended sessions and idle alerts.
 func (s *Shard) Tick(now int64) {
-	s.flush()
+	s.countDrops()
 	s.update()
 	s.setNow(now)
 	dt := float64(now-s.lastTick) / float64(time.Second)
@@ -420,7 +435,7 @@ func (s *Shard) Tick(now int64) {
 // Poll reports the alerts first raised since the last tick or poll at
 // once.
 func (s *Shard) Poll(now int64) {
-	s.flush()
+	s.countDrops()
 	s.update()
 	s.setNow(now)
 	sent := false

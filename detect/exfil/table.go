@@ -3,9 +3,11 @@ package exfil
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"unsafe"
 
 	"github.com/flowsentry/flowsentry/internal/hashmix"
 	"github.com/flowsentry/flowsentry/internal/hugemem"
+	"github.com/flowsentry/flowsentry/internal/prefetch"
 )
 
 // The session table (see "State and memory" in the package
@@ -278,5 +280,5 @@ func (t *table) reset() {
 // prefetch asks the processor for the buckets of key k, without waiting.
 func (t *table) prefetch(k uint64) {
 	b1, b2 := t.buckets(k)
-	prefetch(b1, b2)
+	prefetch.Lines(unsafe.Pointer(b1), unsafe.Pointer(b2))
 }

@@ -40,6 +40,9 @@ type harness struct {
 	rec    *detecttest.Recorder
 	now    int64
 	class  model.Class
+	// batch makes step hand each shard its records in one AddBatch, as
+	// the pipeline does, instead of one AddClass each.
+	batch bool
 }
 
 func testModel() *model.Model {
@@ -86,20 +89,29 @@ func newHarness(t testing.TB, n int, st Store, policies []policy.Policy) *harnes
 	return h
 }
 
-// add routes r to the shard owning the record as a whole, as the
-// pipeline does: the side in a group, else the lower address.
-func (h *harness) add(r flow.Record) {
-	h.m.Classify(&r, &h.class)
+// owner returns the shard owning the record as a whole, as the pipeline
+// routes it (the side in a group, else the lower address), and its
+// class.
+func (h *harness) owner(r *flow.Record) (*Shard, model.Class) {
+	var c model.Class
+	h.m.Classify(r, &c)
 	owner := r.Src
 	switch {
-	case len(h.class.Dst.Groups) > 0 && len(h.class.Src.Groups) == 0:
+	case len(c.Dst.Groups) > 0 && len(c.Src.Groups) == 0:
 		owner = r.Dst
-	case (len(h.class.Dst.Groups) > 0) == (len(h.class.Src.Groups) > 0) && r.Dst.Less(r.Src):
+	case (len(c.Dst.Groups) > 0) == (len(c.Src.Groups) > 0) && r.Dst.Less(r.Src):
 		owner = r.Dst
 	}
 	b := owner.As16()
-	h.class.Own = model.OwnRecord
-	h.shards[int(b[15])%len(h.shards)].AddClass(&r, &h.class)
+	c.Own = model.OwnRecord
+	return h.shards[int(b[15])%len(h.shards)], c
+}
+
+// add hands r to the shard owning it.
+func (h *harness) add(r flow.Record) {
+	s, c := h.owner(&r)
+	h.class = c
+	s.AddClass(&r, &h.class)
 }
 
 // tick ticks the shards then the whole at h.now.
@@ -112,8 +124,19 @@ func (h *harness) tick() {
 
 // step adds records and moves one second on.
 func (h *harness) step(recs ...flow.Record) {
-	for _, r := range recs {
-		h.add(r)
+	if h.batch {
+		rs, cs := map[*Shard][]flow.Record{}, map[*Shard][]model.Class{}
+		for _, r := range recs {
+			s, c := h.owner(&r)
+			rs[s], cs[s] = append(rs[s], r), append(cs[s], c)
+		}
+		for s := range rs {
+			s.AddBatch(rs[s], cs[s])
+		}
+	} else {
+		for _, r := range recs {
+			h.add(r)
+		}
 	}
 	h.now += int64(time.Second)
 	h.tick()
@@ -236,25 +259,28 @@ func TestDetector(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, n := range []int{1, 3} {
-			t.Run(fmt.Sprintf("%s/%d shards", tc.name, n), func(t *testing.T) {
-				h := newHarness(t, n, nil, testPolicies(tc.learning, DefaultMaxLearned))
-				var got []string
-				for _, st := range tc.steps {
-					if st.wait > 0 {
-						h.now += int64(st.wait)
-						h.tick()
+			for _, batch := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%d shards/batch=%v", tc.name, n, batch), func(t *testing.T) {
+					h := newHarness(t, n, nil, testPolicies(tc.learning, DefaultMaxLearned))
+					h.batch = batch
+					var got []string
+					for _, st := range tc.steps {
+						if st.wait > 0 {
+							h.now += int64(st.wait)
+							h.tick()
+						}
+						var recs []flow.Record
+						for _, s := range st.sessions {
+							recs = append(recs, s.records(h.now)...)
+						}
+						h.step(recs...)
+						got = append(got, typeKeys(h.rec)...)
 					}
-					var recs []flow.Record
-					for _, s := range st.sessions {
-						recs = append(recs, s.records(h.now)...)
+					if diff := cmp.Diff(got, tc.want); diff != "" {
+						t.Errorf("alerts (-got +want):\n%s", diff)
 					}
-					h.step(recs...)
-					got = append(got, typeKeys(h.rec)...)
-				}
-				if diff := cmp.Diff(got, tc.want); diff != "" {
-					t.Errorf("alerts (-got +want):\n%s", diff)
-				}
-			})
+				})
+			}
 		}
 	}
 }

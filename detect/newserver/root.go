@@ -62,6 +62,12 @@
 //   - Known service and client: one hash of the server address per side,
 //     then per policy one 64-bit hash probed in a flat open-addressing set
 //     (learned servers, then learned clients); nothing allocates.
+//   - A batch at a time (AddBatch, as the pipeline hands them over): the
+//     records to track are found and hashed first, then tracked while
+//     the processor fetches the bucket of the one 8 records later, which
+//     a new session's lookup would otherwise wait for (BenchmarkNewServer
+//     flowgen: about 36 ns a record, serve with every family at 3 M
+//     offered: 5 % more records a second than one record at a time).
 //   - The session table: a power-of-two array of 65,536 slots in buckets
 //     of 4 whose hashes, idle stamps, states and TCP flags fill one cache
 //     line, beside the sessions' counts (one cache line each); 80 bytes a

@@ -79,6 +79,7 @@ type Shard struct {
 	stamp uint32 // stamp(now)
 	table pendingTable
 	cands []candidate
+	batch []tracking          // AddBatch's scratch
 	dedup map[uint64]struct{} // candidate keys of the tick; the low bit tells clients
 	stats ShardStats
 }
@@ -179,37 +180,91 @@ func (s *Shard) known(groups []uint16, server *[16]byte, proto uint8, port uint1
 // AddClass tracks the record's session when the shard owns the record
 // and the session may bring something new.
 func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
-	if c.Own&model.OwnRecord == 0 || !s.active {
+	if t, ok := s.tracked(r, c); ok {
+		s.track(r, c, &t)
+	}
+}
+
+// AddBatch is AddClass for each record of a batch, in order, classified
+// as cs: it first finds the sessions to track and their hashes, then
+// tracks each while the processor fetches the bucket of the one ahead
+// records later (under a load of new sessions, the bucket misses the
+// cache).
+func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
+	if !s.active {
 		return
+	}
+	w := s.batch[:0]
+	for i := range rs {
+		if t, ok := s.tracked(&rs[i], &cs[i]); ok {
+			if len(w) < ahead {
+				s.table.prefetch(t.h)
+			}
+			t.i = int32(i)
+			w = append(w, t)
+		}
+	}
+	for j := range w {
+		if j+ahead < len(w) {
+			s.table.prefetch(w[j+ahead].h)
+		}
+		s.track(&rs[w[j].i], &cs[w[j].i], &w[j])
+	}
+	s.batch = w[:0]
+}
+
+// ahead is how many tracked records of a batch AddBatch asks the
+// processor for before it tracks them.
+const ahead = 8
+
+// tracking is a record whose session is tracked: its normalised ends,
+// its direction in the session (0: from endpoint a), the session's hash,
+// and (in a batch) its index.
+type tracking struct {
+	k   ends
+	dir int
+	h   uint64
+	i   int32
+}
+
+// tracked tells whether r (classified as c) is to be tracked, and how.
+func (s *Shard) tracked(r *flow.Record, c *model.Class) (tracking, bool) {
+	if c.Own&model.OwnRecord == 0 || !s.active {
+		return tracking{}, false
 	}
 	switch r.Proto {
 	case flow.ProtoTCP, flow.ProtoUDP, protoSCTP:
 	default:
-		return
+		return tracking{}, false
 	}
 	if r.SrcPort == 0 && r.DstPort == 0 { // fragments without a header
-		return
+		return tracking{}, false
 	}
 	srcPol, dstPol := s.hasPolicies(c.Src.Groups), s.hasPolicies(c.Dst.Groups)
 	if !srcPol && !dstPol {
-		return
+		return tracking{}, false
 	}
 	// Without TCP's SYN, different ports alone make the server (see
 	// serverIsA): when its side has no policy, the session can bring
 	// nothing, so it is not tracked.
 	if r.Proto != flow.ProtoTCP {
 		if aServer, ok := portsDecide(r.SrcPort, r.DstPort); ok && !(aServer && srcPol || !aServer && dstPol) {
-			return
+			return tracking{}, false
 		}
 	}
 	src, dst := r.Src.Unmap().As16(), r.Dst.Unmap().As16()
 	if dstPol && s.known(c.Dst.Groups, &dst, r.Proto, r.DstPort, &src, r.Src) {
-		return
+		return tracking{}, false
 	}
 	if srcPol && s.known(c.Src.Groups, &src, r.Proto, r.SrcPort, &dst, r.Dst) {
-		return
+		return tracking{}, false
 	}
-	s.track(r, c, &src, &dst)
+	a, b, t := &src, &dst, tracking{k: ends{r.SrcPort, r.DstPort, r.Proto}}
+	if !less(&src, r.SrcPort, &dst, r.DstPort) {
+		a, b, t.k.pa, t.k.pb, t.dir = &dst, &src, r.DstPort, r.SrcPort, 1
+	}
+	t.h = sessionHash(a, b, t.k.pa, t.k.pb, t.k.proto)
+	return t, true
 }
 
 // less orders endpoints: by address, then port.
@@ -232,13 +287,10 @@ type ends struct {
 	proto  uint8
 }
 
-func (s *Shard) track(r *flow.Record, c *model.Class, src, dst *[16]byte) {
-	a, b, k, dir := src, dst, ends{r.SrcPort, r.DstPort, r.Proto}, 0
-	if !less(src, r.SrcPort, dst, r.DstPort) {
-		a, b, k.pa, k.pb, dir = dst, src, r.DstPort, r.SrcPort, 1
-	}
-	h := sessionHash(a, b, k.pa, k.pb, k.proto)
-	bk, way, e, dropped := s.table.lookup(h, s.stamp)
+// track adds r (classified as c) to its session t.
+func (s *Shard) track(r *flow.Record, c *model.Class, t *tracking) {
+	k, dir := t.k, t.dir
+	bk, way, e, dropped := s.table.lookup(t.h, s.stamp)
 	if dropped {
 		s.stats.PendingDropped++
 		if e == nil {

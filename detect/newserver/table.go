@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
+	"unsafe"
+
+	"github.com/flowsentry/flowsentry/internal/prefetch"
 )
 
 // This file holds the two hashed structures of the record path: the
@@ -245,6 +248,15 @@ func (t *pendingTable) lookup(h uint64, now uint32) (b *bucket, way int, e *sess
 	e = &t.sess[bi*ways+way]
 	*e = session{}
 	return b, way, e, dropped
+}
+
+// prefetch asks the processor for the bucket of hash h, without waiting.
+func (t *pendingTable) prefetch(h uint64) {
+	if t.buckets == nil {
+		t.init()
+	}
+	b := unsafe.Pointer(&t.buckets[h&uint64(len(t.buckets)-1)])
+	prefetch.Lines(b, b)
 }
 
 // evict frees the slots resolved at this tick or idle past pendingTimeout,

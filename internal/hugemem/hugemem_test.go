@@ -65,4 +65,3 @@ func TestMakeRefusesPointers(t *testing.T) {
 		}()
 	}
 }
-
