@@ -38,6 +38,15 @@
 // are counted in part by several shards and merged at the tick (see
 // rates.Shards), exactly.
 //
+// # Stages
+//
+// A shard hands its part of a batch to each stage in turn, the whole part
+// to one stage before the next (the stages are independent): a stage's
+// code and state stay in the processor's caches for the part's records.
+// A BatchStage takes the part in one call, so that it can ask for the
+// memory of records ahead while it works on one; the others get one
+// AddClass a record.
+//
 // # Ticks
 //
 // Every TickInterval the coordinator hands each shard the time; a shard
