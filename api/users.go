@@ -314,20 +314,13 @@ func userSummary(u store.User, newPassword bool) string {
 // checkBindings checks that u's partitions exist and its groups belong to
 // them; it returns the error message, "" when they do.
 func (s *Server) checkBindings(u store.User) string {
-	m := s.deps.Model.Load()
-	for _, cid := range u.CIDs {
-		if !slices.ContainsFunc(m.Partitions, func(p model.Partition) bool { return p.CID == cid }) {
-			return fmt.Sprintf("cids: partition %d does not exist: GET /api/v1/partitions lists them", cid)
-		}
-	}
-	for _, id := range u.Groups {
-		i := slices.IndexFunc(m.Groups, func(g model.TrafficGroup) bool { return g.ID == id })
-		if i < 0 {
-			return fmt.Sprintf("groups: traffic group %d does not exist: GET /api/v1/trafficgroups lists them", id)
-		}
-		if u.Role != store.RoleAdmin && !slices.Contains(u.CIDs, m.Groups[i].CID) {
-			return fmt.Sprintf("groups: traffic group %d is in partition %d, which is not in cids %v: add the partition or leave the group out", id, m.Groups[i].CID, ids(u.CIDs))
-		}
+	switch p, id, cid := s.deps.Model.Load().CheckBinding(u.CIDs, u.Groups, u.Role == store.RoleAdmin); p {
+	case model.UnknownPartition:
+		return fmt.Sprintf("cids: partition %d does not exist: GET /api/v1/partitions lists them", id)
+	case model.UnknownGroup:
+		return fmt.Sprintf("groups: traffic group %d does not exist: GET /api/v1/trafficgroups lists them", id)
+	case model.GroupOutsidePartitions:
+		return fmt.Sprintf("groups: traffic group %d is in partition %d, which is not in cids %v: add the partition or leave the group out", id, cid, ids(u.CIDs))
 	}
 	return ""
 }

@@ -12,7 +12,6 @@ import (
 	osuser "os/user"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -366,19 +365,13 @@ func (u *userShell) password(name string) (string, error) {
 // checkBindings checks, as the API does, that u's partitions exist in the
 // configured model and its groups belong to them.
 func checkBindings(m *model.Model, u store.User) error {
-	for _, cid := range u.CIDs {
-		if !slices.ContainsFunc(m.Partitions, func(p model.Partition) bool { return p.CID == cid }) {
-			return fmt.Errorf("--partitions: partition %d does not exist in the configuration: use one of %v", cid, partitionIDs(m))
-		}
-	}
-	for _, id := range u.Groups {
-		i := slices.IndexFunc(m.Groups, func(g model.TrafficGroup) bool { return g.ID == id })
-		if i < 0 {
-			return fmt.Errorf("--groups: traffic group %d does not exist in the configuration: GET /api/v1/trafficgroups lists them", id)
-		}
-		if u.Role != store.RoleAdmin && !slices.Contains(u.CIDs, m.Groups[i].CID) {
-			return fmt.Errorf("--groups: traffic group %d is in partition %d, which is not in --partitions %v: add the partition or leave the group out", id, m.Groups[i].CID, ids(u.CIDs))
-		}
+	switch p, id, cid := m.CheckBinding(u.CIDs, u.Groups, u.Role == store.RoleAdmin); p {
+	case model.UnknownPartition:
+		return fmt.Errorf("--partitions: partition %d does not exist in the configuration: use one of %v", id, partitionIDs(m))
+	case model.UnknownGroup:
+		return fmt.Errorf("--groups: traffic group %d does not exist in the configuration: GET /api/v1/trafficgroups lists them", id)
+	case model.GroupOutsidePartitions:
+		return fmt.Errorf("--groups: traffic group %d is in partition %d, which is not in --partitions %v: add the partition or leave the group out", id, cid, ids(u.CIDs))
 	}
 	return nil
 }
