@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,19 +56,20 @@ func TestRouting(t *testing.T) {
 }
 
 // endless is a JSON body that never ends: an object with a string that
-// goes on.
-type endless struct{ sent int64 }
+// goes on. sent is atomic: the client's transport may still be reading
+// the body while the test looks at it.
+type endless struct{ sent atomic.Int64 }
 
 func (e *endless) Read(p []byte) (int, error) {
-	if e.sent == 0 {
+	if e.sent.Load() == 0 {
 		n := copy(p, `{"name":"`)
-		e.sent += int64(n)
+		e.sent.Add(int64(n))
 		return n, nil
 	}
 	for i := range p {
 		p[i] = 'a'
 	}
-	e.sent += int64(len(p))
+	e.sent.Add(int64(len(p)))
 	return len(p), nil
 }
 
@@ -111,8 +113,8 @@ func TestBodyLimit(t *testing.T) {
 			if resp.StatusCode != tc.code || !strings.Contains(e.Error, "larger than the limit of 1048576 bytes") {
 				t.Errorf("%d %q, want %d naming the limit", resp.StatusCode, e.Error, tc.code)
 			}
-			if took > 2*time.Second || body.sent > 8<<20 {
-				t.Errorf("answered after %v and %d bytes sent; want at once", took, body.sent)
+			if sent := body.sent.Load(); took > 2*time.Second || sent > 8<<20 {
+				t.Errorf("answered after %v and %d bytes sent; want at once", took, sent)
 			}
 		})
 	}
