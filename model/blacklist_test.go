@@ -424,4 +424,35 @@ func BenchmarkBlacklisted(b *testing.B) {
 			}
 		})
 	}
+	// A list of IPv4 addresses only, as most large lists are, and traffic
+	// it does not hold (IPv4 and IPv6): the common case of every record.
+	dir := b.TempDir()
+	var list strings.Builder
+	for range 100_000 {
+		a := randBytes4(r)
+		a[0] = 100
+		fmt.Fprintln(&list, netip.AddrFrom4(a))
+	}
+	file := filepath.Join(dir, "addresses.txt")
+	if err := os.WriteFile(file, []byte(list.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	hosts := measureLoad(b, file).model
+	for i := range addrs {
+		if a := addrs[i]; a.Is4() {
+			b4 := a.As4()
+			b4[0] = 10
+			addrs[i] = netip.AddrFrom4(b4)
+		}
+	}
+	b.Run("index/addresses", func(b *testing.B) {
+		n, i := 0, 0
+		for b.Loop() {
+			n += len(hosts.Blacklisted(addrs[i&4095]))
+			i++
+		}
+		if n != 0 {
+			b.Fatal("an unlisted address is listed")
+		}
+	})
 }

@@ -35,6 +35,11 @@ func (x *blacklistIndex) Lookup(addr netip.Addr) ([]uint32, bool) {
 		if v, ok := x.hosts.lookup(binary.BigEndian.Uint32(b[:])); ok {
 			return v, true
 		}
+		if x.cidrs.Size4() == 0 { // lists of addresses only: no walk
+			return nil, false
+		}
+	} else if x.cidrs.Size6() == 0 {
+		return nil, false
 	}
 	return x.cidrs.Lookup(addr)
 }
