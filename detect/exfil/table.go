@@ -246,17 +246,26 @@ func (v slot) rank(now uint32) uint64 {
 	return v.val&^lastMask | uint64(lastMask-v.idleFor(now))
 }
 
-// grow doubles the table, leaving ended sessions behind.
+// growAhead is how many old slots ahead grow fetches the buckets of:
+// about 8 sessions, as old is half full.
+const growAhead = 16
+
+// grow doubles the table, leaving ended sessions behind. Moving each
+// session reads its two new buckets, lines anywhere in the new table:
+// grow fetches them growAhead slots in advance, so that the moves of a
+// million sessions wait on memory together, not one after the other.
 func (t *table) grow(now, idle uint32) {
 	old, mem := t.slots, t.mem
 	defer mem.Free()
 	t.mem = nil // freed once old is copied
 	t.alloc(min(2*len(old), maxSlots))
-	for _, v := range old {
+	for i, v := range old {
+		if j := i + growAhead; j < len(old) && old[j].key != 0 {
+			t.prefetch(old[j].key)
+		}
 		if v.key != 0 && v.idleFor(now) <= idle {
 			b1, b2 := t.buckets(v.key)
 			t.insert(b1, b2, v, now, idle) // never full: the new table is at most a quarter full
-
 		}
 	}
 }

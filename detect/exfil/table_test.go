@@ -113,3 +113,22 @@ func TestClockJump(t *testing.T) {
 		t.Errorf("%d sessions after a jump of %d s, want 0", n, maxJump+1)
 	}
 }
+
+// BenchmarkTableGrow fills an empty table with MaxSessions new sessions,
+// through every doubling: the work a shard does once, when a load of new
+// sessions first reaches it (bench/peers.sh's first seconds).
+func BenchmarkTableGrow(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	keys := make([]uint64, MaxSessions)
+	for i := range keys {
+		keys[i] = rng.Uint64() | 1
+	}
+	for b.Loop() {
+		tb := newTable()
+		for _, k := range keys {
+			tb.add(k, 1000, 1_000_000, 300)
+		}
+		tb.mem.Free()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*MaxSessions), "ns/session")
+}
