@@ -83,8 +83,10 @@
 // Per-kind caps (Config.Max*) bound the total; refused objects are counted
 // in flowsentry_rates_objects_refused_total. Objects without traffic for
 // IdleTimeout, and exporters and their interfaces silent for
-// ExporterTimeout, are dropped at a Tick. A Tick costs little per idle
-// object, but its snapshot copies every object (408 bytes each).
+// ExporterTimeout, are dropped at a Tick (in Shards, at the Merge: see
+// there, with how a shard counts traffic groups and interfaces through
+// their ports). A Tick costs little per idle object, but its snapshot
+// copies every object (408 bytes each).
 //
 // # Concurrency
 //
@@ -323,6 +325,12 @@ func servicePort(r *flow.Record, sidePort uint16) uint16 {
 // update. Add touches an object "in" before it touches it "out".
 func (e *Engine) touch(o *Object, dir Counter) {
 	o.count(&e.rec, dir)
+	e.mark(o, dir)
+}
+
+// mark counts the record being added as one update of o, once however
+// many ways the record touches o.
+func (e *Engine) mark(o *Object, dir Counter) {
 	if e.dup {
 		if dir == dirIn {
 			e.updated = append(e.updated, o)
@@ -335,31 +343,35 @@ func (e *Engine) touch(o *Object, dir Counter) {
 
 // countGroup counts the record on a traffic group and its port object;
 // noGroupUpdate and noPortUpdate leave out the update of either, which
-// another engine counted.
+// another engine counted. In a shard's engine the group only counts the
+// update, and its packets, bytes and connections when the cap refused the
+// port object: the merge adds the ports' to it (see Shards).
 func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter, noGroupUpdate, noPortUpdate bool) {
 	if ref.obj == nil {
 		ref.obj = e.newObject(Key{Kind: KindGroup, Group: ref.id}, ref, nil)
 	}
-	e.touchSome(ref.obj, dir, noGroupUpdate)
 	k := groupPortKey(ref.id, proto, port)
 	o := e.ports.get(k)
 	if o == nil {
 		o = e.ports.add(k, e.newObject(Key{Kind: KindGroupPort, Group: ref.id, Proto: proto, Port: port}, ref, nil))
 	}
 	if o != nil {
-		e.touchSome(o, dir, noPortUpdate)
+		e.touchSome(o, dir, true, noPortUpdate)
 	}
+	e.touchSome(ref.obj, dir, o == nil || !e.part, noGroupUpdate)
 }
 
-// touchSome is touch, or only the count and the last seen time when
-// noUpdate.
-func (e *Engine) touchSome(o *Object, dir Counter, noUpdate bool) {
-	if noUpdate {
+// touchSome is touch, without the count unless counted, and with only the
+// last seen time for an update when noUpdate.
+func (e *Engine) touchSome(o *Object, dir Counter, counted, noUpdate bool) {
+	if counted {
 		o.count(&e.rec, dir)
+	}
+	if noUpdate {
 		o.last = max(o.last, e.rec.endNs)
 		return
 	}
-	e.touch(o, dir)
+	e.mark(o, dir)
 }
 
 // host returns the host object of addr in traffic group ref, creating it;
@@ -394,6 +406,9 @@ func lookup[K comparable](e *Engine, m map[K]*Object, k K, key Key, group *group
 // with one look-up. The interface outlives it: both are touched together
 // and the interface's timeout (ExporterTimeout) is at least the port's
 // (IdleTimeout), so a Tick that drops the interface drops the port too.
+// In a shard's engine the interface, like a traffic group (see
+// countGroup), counts its packets, bytes and connections only without a
+// port object.
 func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, port uint16, dir Counter) {
 	k := ifPortKey(ifIndex, proto, port)
 	po := x.ports.get(k)
@@ -404,17 +419,17 @@ func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, p
 	if io == nil { // new port, or its interface was refused
 		io = e.iface(x, ifIndex)
 	}
-	if io != nil {
-		e.touch(io, dir)
-	}
 	if po == nil {
 		key := Key{Kind: KindInterfacePort, Exporter: x.obj.key.Exporter, IfIndex: ifIndex, Proto: proto, Port: port}
-		if po = x.ports.add(k, e.newObject(key, nil, x)); po == nil {
-			return
-		}
+		po = x.ports.add(k, e.newObject(key, nil, x))
 	}
-	po.iface = io
-	e.touch(po, dir)
+	if po != nil {
+		po.iface = io
+		e.touch(po, dir)
+	}
+	if io != nil {
+		e.touchSome(io, dir, po == nil || !e.part, false)
+	}
 }
 
 // Tick moves the engine's clock to now (Unix ns; a time before the last
@@ -437,7 +452,9 @@ func (e *Engine) Tick(now int64) {
 		list := e.live[k]
 		for i := len(list) - 1; i >= 0; i-- {
 			o := list[i]
-			if now-o.last >= timeout {
+			// A shard keeps its parts of the merged kinds until the
+			// merge drops them (see Shards.Merge).
+			if now-o.last >= timeout && (!e.part || k == KindHost) {
 				e.drop(o)
 				continue
 			}
@@ -465,7 +482,9 @@ func (e *Engine) drop(o *Object) {
 	switch k {
 	case KindGroup:
 		o.group.obj = nil
-		e.expire(o)
+		if !e.part { // a shard's part: the merge keeps the totals
+			e.expire(o)
+		}
 	case KindGroupPort:
 		e.ports.del(groupPortKey(o.key.Group, o.key.Proto, o.key.Port))
 	case KindHost:
@@ -495,6 +514,55 @@ func (e *Engine) expire(o *Object) {
 	}
 	m[o.key.Group] = m[o.key.Group].plus(o.totals())
 	e.expired = m
+}
+
+// fold hands the packets, bytes and connections of o, a port object of a
+// shard's engine that the merge drops, to the traffic group or interface
+// it is part of (whose own objects hold only what their ports do not, see
+// countGroup), so that the merge's sums keep them.
+func (e *Engine) fold(o *Object) {
+	var p *Object
+	switch o.key.Kind {
+	case KindGroupPort:
+		p = o.group.obj
+	case KindInterfacePort:
+		p = o.iface
+	}
+	if p == nil {
+		return // not a port object, or its interface was refused
+	}
+	p.addCounts(o)
+	for s := 0; s < len(o.ring); s += slotLen {
+		for c := range Updates {
+			p.ring[s+int(c)] += o.ring[s+int(c)]
+		}
+	}
+}
+
+// object returns the object of key k, nil when none.
+func (e *Engine) object(k Key) *Object {
+	switch k.Kind {
+	case KindGroup:
+		if ref := e.groups[k.Group]; ref != nil {
+			return ref.obj
+		}
+		return nil
+	case KindGroupPort:
+		return e.ports.get(groupPortKey(k.Group, k.Proto, k.Port))
+	}
+	x := e.exporters[k.Exporter]
+	if x == nil {
+		return nil
+	}
+	switch k.Kind {
+	case KindInterface:
+		return x.ifaces[k.IfIndex]
+	case KindInterfacePort:
+		return x.ports.get(ifPortKey(k.IfIndex, k.Proto, k.Port))
+	case kindExporter:
+		return x.obj
+	}
+	return nil
 }
 
 // Each calls fn for every live object of kind k, in no particular order,

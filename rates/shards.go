@@ -24,9 +24,20 @@ import (
 // second add up, the first second is the earliest and the last seen the
 // latest, and the peak is raised from the summed window at each Merge as
 // a single engine raises it at each Tick — so a TGRP policy sees the
-// whole group, with the same numbers whatever the number of shards. A
-// merged object lives while any shard has its part; the totals of traffic
-// group objects dropped as idle are those the shards dropped.
+// whole group, with the same numbers whatever the number of shards.
+//
+// A shard writes a record's packets, bytes and connections on the port
+// objects only (TGRP+PROTO+PORT, EXPORTER_ADDR+IFINDEX+PROTO+PORT), and
+// on their traffic group or interface only its update, unless the cap
+// refused the port object: Merge adds each port to its traffic group or
+// interface as well. So a record costs two objects' counts less, the
+// objects every record touches.
+//
+// A merged object is dropped when it has been idle for its timeout in
+// every shard, and each shard's part with it (a port's handing its counts
+// to its shard's traffic group or interface): a shard never drops its
+// part alone, which would take it out of the sum while another shard
+// still counts. The totals of dropped traffic groups stay in GroupTotals.
 //
 // Building a snapshot copies every object, so Merge builds one only when a
 // reader asked since the last: an API nobody reads costs nothing per
@@ -50,6 +61,11 @@ const snapshotWait = 3 * time.Second
 
 // mergedKinds are the kinds Merge sums; hosts stay in their shard.
 var mergedKinds = [...]Kind{KindGroup, KindGroupPort, KindInterface, KindInterfacePort, kindExporter}
+
+// expiryOrder is the order Merge drops idle objects in: ports before the
+// traffic group or interface they are part of, interfaces before their
+// exporter.
+var expiryOrder = [...]Kind{KindGroupPort, KindGroup, KindInterfacePort, KindInterface, kindExporter}
 
 // NewShards returns n shard engines and their merge. The host cap
 // (MaxHosts) is shared out between the shards; the other caps apply to
@@ -102,42 +118,59 @@ func (s *Shards) Merge(now int64) {
 			mo.firstSec, mo.last, mo.ifc = math.MaxInt64, math.MinInt64, nil
 		}
 	}
-	var expired map[uint32]Totals
 	for _, sh := range s.shards {
 		for _, k := range mergedKinds {
 			for _, o := range sh.live[k] {
 				if mo := d.mergeTarget(o); mo != nil {
 					mo.add(o)
 				}
+				if p := d.mergedParent(o); p != nil {
+					p.addCounts(o)
+				}
 			}
-		}
-		for id, t := range sh.expired {
-			if expired == nil {
-				expired = map[uint32]Totals{}
-			}
-			expired[id] = expired[id].plus(t)
 		}
 	}
-	for _, k := range mergedKinds {
+	for _, k := range expiryOrder {
+		timeout := int64(d.cfg.IdleTimeout)
+		if k == KindInterface || k == kindExporter {
+			timeout = int64(d.cfg.ExporterTimeout)
+		}
 		list := d.live[k]
 		for i := len(list) - 1; i >= 0; i-- {
 			mo := list[i]
-			if mo.firstSec == math.MaxInt64 { // no shard has it any more
+			switch {
+			case mo.firstSec == math.MaxInt64: // no shard has it any more
 				d.drop(mo)
-				continue
-			}
-			for c, n := range mo.win {
-				mo.peak[c] = max(mo.peak[c], n)
+			case d.now-mo.last >= timeout:
+				s.expire(mo)
+			default:
+				for c, n := range mo.win {
+					mo.peak[c] = max(mo.peak[c], n)
+				}
 			}
 		}
 	}
-	d.expired = expired
 	s.lastMerge.Store(d.now)
 	if s.wanted.Swap(false) {
 		s.Publish()
 	}
 	d.flush()
 	d.metrics.objects.WithLabelValues(kindLabels[KindHost]).Set(float64(s.hosts()))
+}
+
+// expire drops merged object mo, idle in every shard, and each shard's
+// part of it; a port's part first hands its counts to its shard's traffic
+// group or interface. A shard drops its parts of the merged kinds only so:
+// one idle in its shard while another shard counts keeps its totals, first
+// seen and average in the sum, as one engine would.
+func (s *Shards) expire(mo *Object) {
+	for _, sh := range s.shards {
+		if o := sh.object(mo.key); o != nil {
+			sh.fold(o)
+			sh.drop(o)
+		}
+	}
+	s.merged.drop(mo)
 }
 
 // hosts counts the shards' hosts.
@@ -240,6 +273,27 @@ func (d *Engine) mergeTarget(o *Object) *Object {
 	return x.obj
 }
 
+// mergedParent returns the merged traffic group or interface that shard
+// port object o is part of, creating it (nil for other kinds, or when
+// refused): a shard counts a record's packets, bytes and connections on
+// the port object only (see countGroup), so the merge adds them to the
+// port's merged object and to its parent.
+func (d *Engine) mergedParent(o *Object) *Object {
+	switch o.key.Kind {
+	case KindGroupPort:
+		ref := d.mergedGroup(o.group)
+		if ref.obj == nil {
+			ref.obj = d.newObject(Key{Kind: KindGroup, Group: ref.id}, ref, nil)
+		}
+		return ref.obj
+	case KindInterfacePort:
+		if x := d.exporter(o.key.Exporter); x != nil {
+			return d.iface(x, o.key.IfIndex)
+		}
+	}
+	return nil
+}
+
 // mergedGroup returns the merge's traffic group of a shard's, creating it
 // (a group the merge's model no longer holds keeps the shard's name).
 func (d *Engine) mergedGroup(g *groupRef) *groupRef {
@@ -253,14 +307,24 @@ func (d *Engine) mergedGroup(g *groupRef) *groupRef {
 
 // add sums shard object o into merged object mo.
 func (mo *Object) add(o *Object) {
-	for c := range numFlow {
-		mo.win[c] += o.win[c]
-		mo.total[c] += o.total[c]
-		mo.open[c] += o.open[c]
-	}
-	mo.firstSec = min(mo.firstSec, o.firstSec)
-	mo.last = max(mo.last, o.last)
+	mo.addCounts(o)
+	mo.win[Updates] += o.win[Updates]
+	mo.total[Updates] += o.total[Updates]
+	mo.open[Updates] += o.open[Updates]
 	if o.ifc != nil {
 		mo.ifc = o.ifc
 	}
+}
+
+// addCounts adds the window sums, totals and open second of o's packets,
+// bytes and connections (every flow counter but the updates) to p, and
+// widens p's first and last seen to o's.
+func (p *Object) addCounts(o *Object) {
+	for c := range Updates {
+		p.win[c] += o.win[c]
+		p.total[c] += o.total[c]
+		p.open[c] += o.open[c]
+	}
+	p.firstSec = min(p.firstSec, o.firstSec)
+	p.last = max(p.last, o.last)
 }

@@ -2,6 +2,7 @@ package rates
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -128,22 +129,94 @@ func randomRecord(rng *rand.Rand, sec int) *flow.Record {
 // average and peak rates and totals, the hosts' unique counts, the
 // exporters, and the traffic group totals after objects expired as idle.
 func TestShardsMergeExactly(t *testing.T) {
+	for _, idle := range []time.Duration{30 * time.Second, DefaultConfig().Window} {
+		for _, n := range []int{1, 2, 3, 8} {
+			t.Run(fmt.Sprintf("idle %v/%d shards", idle, n), func(t *testing.T) { testShardsMergeExactly(t, idle, n) })
+		}
+	}
+}
+
+// testShardsMergeExactly is TestShardsMergeExactly with n shards and an
+// idle timeout idle (the window at least: an object dropped then may
+// still hold its oldest second).
+func testShardsMergeExactly(t *testing.T, idle time.Duration, n int) {
+	cfg := DefaultConfig()
+	cfg.IdleTimeout = idle
+	cfg.ExporterTimeout = cfg.IdleTimeout
+	p := newShardedPair(t, cfg, n, uint64(n))
+	compare := func(when string) {
+		t.Helper()
+		want, got := p.single.Snapshot(), p.shards.Snapshot()
+		if diff := cmp.Diff(allStats(got), allStats(want), cmpAddr); diff != "" {
+			t.Fatalf("%s: objects (-shards +single):\n%s", when, diff)
+		}
+		if diff := cmp.Diff(got.Exporters, want.Exporters, cmpAddr, cmp.Comparer(func(a, b []Interface) bool {
+			return len(a) == len(b)
+		})); diff != "" {
+			t.Fatalf("%s: exporters (-shards +single):\n%s", when, diff)
+		}
+		for _, g := range []uint32{1, 2, 3, 7} {
+			if g1, g2 := got.GroupTotals(g), want.GroupTotals(g); g1 != g2 {
+				t.Fatalf("%s: GroupTotals(%d) = %+v, want %+v", when, g, g1, g2)
+			}
+		}
+	}
+	for sec := range 25 {
+		for range 40 {
+			p.add(randomRecord(p.rng, sec))
+		}
+		p.tick(at(float64(sec + 1)))
+		compare(fmt.Sprintf("second %d", sec+1))
+	}
+	// One port keeps a traffic group and two interfaces alive
+	// while their other ports go idle and are dropped, handing
+	// what they counted to the group and interfaces in a shard.
+	for sec := 25; sec < 60; sec++ {
+		// A tick inside the second too, as serve's come every 100 ms:
+		// a port dropped then may still hold its oldest second.
+		p.tick(at(float64(sec) + 0.5))
+		compare(fmt.Sprintf("second %d.5, one port", sec))
+		p.add(rec("203.0.113.5", "10.1.0.1", ports(40000, 8443), proto(flow.ProtoUDP, 0), span(float64(sec)-2.5, float64(sec)+0.5), via(1, 2)))
+		p.tick(at(float64(sec + 1)))
+		compare(fmt.Sprintf("second %d, one port", sec+1))
+	}
+	// Quiet until every object expired: the totals stay.
+	for sec := 61; sec < 100; sec++ {
+		p.tick(at(float64(sec)))
+	}
+	if len(p.shards.Snapshot().Groups) != 0 || len(p.single.Snapshot().Groups) != 0 {
+		t.Fatalf("groups still live after the idle timeout")
+	}
+	compare("after the idle timeout")
+	var hosts int
+	p.shards.Each(KindHost, func(*Object) { hosts++ })
+	if hosts != 0 {
+		t.Errorf("Each(hosts) gives %d after the idle timeout", hosts)
+	}
+}
+
+// TestShardsMergePortCaps checks the traffic groups and interfaces of
+// shards whose port objects are refused by their caps: a shard then
+// counts the record on the group or interface itself, so the merge still
+// equals one engine (whose ports the caps refuse differently).
+func TestShardsMergePortCaps(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.IdleTimeout = 30 * 1e9
 	cfg.ExporterTimeout = cfg.IdleTimeout
-	for _, n := range []int{1, 2, 3, 8} {
+	cfg.MaxGroupPorts, cfg.MaxInterfacePorts = 2, 3
+	for _, n := range []int{1, 3} {
 		t.Run(fmt.Sprintf("%d shards", n), func(t *testing.T) {
-			p := newShardedPair(t, cfg, n, uint64(n))
+			p := newShardedPair(t, cfg, n, 10+uint64(n))
 			compare := func(when string) {
 				t.Helper()
 				want, got := p.single.Snapshot(), p.shards.Snapshot()
-				if diff := cmp.Diff(allStats(got), allStats(want), cmpAddr); diff != "" {
-					t.Fatalf("%s: objects (-shards +single):\n%s", when, diff)
+				parents := func(s *Snapshot) map[Key]Stats {
+					m := allStats(s)
+					maps.DeleteFunc(m, func(k Key, _ Stats) bool { return k.Kind != KindGroup && k.Kind != KindInterface })
+					return m
 				}
-				if diff := cmp.Diff(got.Exporters, want.Exporters, cmpAddr, cmp.Comparer(func(a, b []Interface) bool {
-					return len(a) == len(b)
-				})); diff != "" {
-					t.Fatalf("%s: exporters (-shards +single):\n%s", when, diff)
+				if diff := cmp.Diff(parents(got), parents(want), cmpAddr); diff != "" {
+					t.Fatalf("%s: traffic groups and interfaces (-shards +single):\n%s", when, diff)
 				}
 				for _, g := range []uint32{1, 2, 3, 7} {
 					if g1, g2 := got.GroupTotals(g), want.GroupTotals(g); g1 != g2 {
@@ -151,26 +224,17 @@ func TestShardsMergeExactly(t *testing.T) {
 					}
 				}
 			}
-			for sec := range 25 {
+			for sec := range 20 {
 				for range 40 {
 					p.add(randomRecord(p.rng, sec))
 				}
 				p.tick(at(float64(sec + 1)))
 				compare(fmt.Sprintf("second %d", sec+1))
 			}
-			// Quiet until every object expired: the totals stay.
-			for sec := 26; sec < 70; sec++ {
+			for sec := 21; sec < 70; sec++ {
 				p.tick(at(float64(sec)))
 			}
-			if len(p.shards.Snapshot().Groups) != 0 || len(p.single.Snapshot().Groups) != 0 {
-				t.Fatalf("groups still live after the idle timeout")
-			}
 			compare("after the idle timeout")
-			var hosts int
-			p.shards.Each(KindHost, func(*Object) { hosts++ })
-			if hosts != 0 {
-				t.Errorf("Each(hosts) gives %d after the idle timeout", hosts)
-			}
 		})
 	}
 }
