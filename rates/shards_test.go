@@ -79,6 +79,49 @@ func (p *shardedPair) tick(now int64) {
 	p.shards.Publish()
 }
 
+// compare fails t unless the shards' snapshot equals the single
+// engine's: the objects keep selects (every one when nil, and then the
+// exporters too) and the traffic groups' totals.
+func (p *shardedPair) compare(t *testing.T, when string, keep func(Key) bool) {
+	t.Helper()
+	want, got := p.single.Snapshot(), p.shards.Snapshot()
+	objects := func(s *Snapshot) map[Key]Stats {
+		m := allStats(s)
+		if keep != nil {
+			maps.DeleteFunc(m, func(k Key, _ Stats) bool { return !keep(k) })
+		}
+		return m
+	}
+	if diff := cmp.Diff(objects(got), objects(want), cmpAddr); diff != "" {
+		t.Fatalf("%s: objects (-shards +single):\n%s", when, diff)
+	}
+	if keep == nil {
+		if diff := cmp.Diff(got.Exporters, want.Exporters, cmpAddr, cmp.Comparer(func(a, b []Interface) bool {
+			return len(a) == len(b)
+		})); diff != "" {
+			t.Fatalf("%s: exporters (-shards +single):\n%s", when, diff)
+		}
+	}
+	for _, g := range []uint32{1, 2, 3, 7} {
+		if g1, g2 := got.GroupTotals(g), want.GroupTotals(g); g1 != g2 {
+			t.Fatalf("%s: GroupTotals(%d) = %+v, want %+v", when, g, g1, g2)
+		}
+	}
+}
+
+// addRandom adds 40 random records in each of the first secs seconds,
+// ticking and comparing (see compare) at the end of each.
+func (p *shardedPair) addRandom(t *testing.T, secs int, keep func(Key) bool) {
+	t.Helper()
+	for sec := range secs {
+		for range 40 {
+			p.add(randomRecord(p.rng, sec))
+		}
+		p.tick(at(float64(sec + 1)))
+		p.compare(t, fmt.Sprintf("second %d", sec+1), keep)
+	}
+}
+
 // randomRecord draws a record between addresses of the test model's
 // traffic groups (nested and overlapping ones included) and outside ones,
 // with ports, flags, exporters and durations of every kind.
@@ -144,30 +187,8 @@ func testShardsMergeExactly(t *testing.T, idle time.Duration, n int) {
 	cfg.IdleTimeout = idle
 	cfg.ExporterTimeout = cfg.IdleTimeout
 	p := newShardedPair(t, cfg, n, uint64(n))
-	compare := func(when string) {
-		t.Helper()
-		want, got := p.single.Snapshot(), p.shards.Snapshot()
-		if diff := cmp.Diff(allStats(got), allStats(want), cmpAddr); diff != "" {
-			t.Fatalf("%s: objects (-shards +single):\n%s", when, diff)
-		}
-		if diff := cmp.Diff(got.Exporters, want.Exporters, cmpAddr, cmp.Comparer(func(a, b []Interface) bool {
-			return len(a) == len(b)
-		})); diff != "" {
-			t.Fatalf("%s: exporters (-shards +single):\n%s", when, diff)
-		}
-		for _, g := range []uint32{1, 2, 3, 7} {
-			if g1, g2 := got.GroupTotals(g), want.GroupTotals(g); g1 != g2 {
-				t.Fatalf("%s: GroupTotals(%d) = %+v, want %+v", when, g, g1, g2)
-			}
-		}
-	}
-	for sec := range 25 {
-		for range 40 {
-			p.add(randomRecord(p.rng, sec))
-		}
-		p.tick(at(float64(sec + 1)))
-		compare(fmt.Sprintf("second %d", sec+1))
-	}
+	compare := func(when string) { p.compare(t, when, nil) }
+	p.addRandom(t, 25, nil)
 	// One port keeps a traffic group and two interfaces alive
 	// while their other ports go idle and are dropped, handing
 	// what they counted to the group and interfaces in a shard.
@@ -207,34 +228,12 @@ func TestShardsMergePortCaps(t *testing.T) {
 	for _, n := range []int{1, 3} {
 		t.Run(fmt.Sprintf("%d shards", n), func(t *testing.T) {
 			p := newShardedPair(t, cfg, n, 10+uint64(n))
-			compare := func(when string) {
-				t.Helper()
-				want, got := p.single.Snapshot(), p.shards.Snapshot()
-				parents := func(s *Snapshot) map[Key]Stats {
-					m := allStats(s)
-					maps.DeleteFunc(m, func(k Key, _ Stats) bool { return k.Kind != KindGroup && k.Kind != KindInterface })
-					return m
-				}
-				if diff := cmp.Diff(parents(got), parents(want), cmpAddr); diff != "" {
-					t.Fatalf("%s: traffic groups and interfaces (-shards +single):\n%s", when, diff)
-				}
-				for _, g := range []uint32{1, 2, 3, 7} {
-					if g1, g2 := got.GroupTotals(g), want.GroupTotals(g); g1 != g2 {
-						t.Fatalf("%s: GroupTotals(%d) = %+v, want %+v", when, g, g1, g2)
-					}
-				}
-			}
-			for sec := range 20 {
-				for range 40 {
-					p.add(randomRecord(p.rng, sec))
-				}
-				p.tick(at(float64(sec + 1)))
-				compare(fmt.Sprintf("second %d", sec+1))
-			}
+			parents := func(k Key) bool { return k.Kind == KindGroup || k.Kind == KindInterface }
+			p.addRandom(t, 20, parents)
 			for sec := 21; sec < 70; sec++ {
 				p.tick(at(float64(sec)))
 			}
-			compare("after the idle timeout")
+			p.compare(t, "after the idle timeout", parents)
 		})
 	}
 }
