@@ -76,3 +76,56 @@ func TestHalves(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexProbes checks that keys shaped as the engine's, the dense sets
+// an address block or a port range make, spread over the table as random
+// keys do, whatever seed the index drew: a key's mean displacement from
+// its home slot stays that of random keys (0.5 in a half-full table) and
+// none goes far. A multiply-shift hash, one multiplication cheaper (5 %
+// less in BenchmarkAdd), failed it: its slots cluster on dense sets for
+// some multipliers (mean 4 for the hosts of a /16 with one of 4).
+func TestIndexProbes(t *testing.T) {
+	sets := []struct {
+		name string
+		keys func(yield func(uint64))
+	}{
+		{"hosts of a /16", func(yield func(uint64)) {
+			for i := range 1 << 16 {
+				yield(host4Key(7, netipFrom4(10, 1, byte(i>>8), byte(i))))
+			}
+		}},
+		{"every port of two protocols", func(yield func(uint64)) {
+			for _, proto := range []uint8{6, 17} {
+				for port := range 1 << 16 {
+					yield(groupPortKey(3, proto, uint16(port)))
+				}
+			}
+		}},
+		{"interface ports", func(yield func(uint64)) {
+			for ifIndex := range uint32(64) {
+				for port := range 1024 {
+					yield(ifPortKey(ifIndex, 6, uint16(port)))
+				}
+			}
+		}},
+	}
+	for _, set := range sets {
+		for seed := range 8 {
+			x := newIndex()
+			var o Object
+			set.keys(func(k uint64) { x.add(k, &o) })
+			mask := len(x.slots) - 1
+			var sum, worst int
+			for i, s := range x.slots {
+				if s.obj != nil {
+					d := (i - x.home(s.key)) & mask
+					sum += d
+					worst = max(worst, d)
+				}
+			}
+			if mean := float64(sum) / float64(x.n); mean > 1 || worst > 100 {
+				t.Errorf("%s, index %d: mean displacement %.2f, worst %d over %d keys in %d slots", set.name, seed, mean, worst, x.n, len(x.slots))
+			}
+		}
+	}
+}
