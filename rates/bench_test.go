@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/flowsentry/flowsentry/flow"
-	"github.com/flowsentry/flowsentry/model"
 )
 
 // benchRecords returns n records shaped like a border router's export of
@@ -119,43 +116,19 @@ func BenchmarkMerge(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.IdleTimeout = 100_000 * time.Hour // nothing expires while the clock runs
 	cfg.ExporterTimeout = cfg.IdleTimeout
-	s, err := NewShards(cfg, 2, prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := testModel()
-	s.SetModel(m)
-	for i := range s.Len() {
-		s.Shard(i).SetModel(m)
-		s.Shard(i).Tick(at(100))
-	}
+	p := newShardedPair(b, cfg, 2, 1)
+	p.tick(at(100))
 	recs := benchRecords(1 << 16)
 	for i := range recs {
-		r := &recs[i]
-		var c model.Class
-		m.Classify(r, &c)
-		srcShard, dstShard := int(r.Src.As4()[3]&1), int(r.Dst.As4()[3]&1)
-		for sh := range s.Len() {
-			c.Own = 0
-			if len(c.Src.Groups) > 0 && srcShard == sh {
-				c.Own |= model.OwnSrc
-			}
-			if len(c.Dst.Groups) > 0 && dstShard == sh {
-				c.Own |= model.OwnDst
-			}
-			if i%2 == sh {
-				c.Own |= model.OwnRecord
-			}
-			s.Shard(sh).AddClass(r, &c)
-		}
+		p.add(&recs[i])
 	}
 	now := at(100)
 	for b.Loop() {
 		now += nsPerSec
-		for i := range s.Len() {
-			s.Shard(i).Tick(now)
+		for i := range p.shards.Len() {
+			p.shards.Shard(i).Tick(now)
 		}
-		s.Merge(now)
+		p.shards.Merge(now)
 	}
-	b.ReportMetric(float64(liveObjects(s.Shard(0))+liveObjects(s.Shard(1))), "objects")
+	b.ReportMetric(float64(liveObjects(p.shards.Shard(0))+liveObjects(p.shards.Shard(1))), "objects")
 }

@@ -100,6 +100,11 @@ func (o *Object) tick(e *Engine, prev int64) {
 		return
 	}
 	o.align(e, prev)
+	o.raisePeaks()
+}
+
+// raisePeaks raises o's peaks to its window sums.
+func (o *Object) raisePeaks() {
 	for c, n := range o.win {
 		o.peak[c] = max(o.peak[c], n)
 	}

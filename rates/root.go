@@ -347,9 +347,7 @@ func (e *Engine) mark(o *Object, dir Counter) {
 // update, and its packets, bytes and connections when the cap refused the
 // port object: the merge adds the ports' to it (see Shards).
 func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter, noGroupUpdate, noPortUpdate bool) {
-	if ref.obj == nil {
-		ref.obj = e.newObject(Key{Kind: KindGroup, Group: ref.id}, ref, nil)
-	}
+	group := e.groupObject(ref)
 	k := groupPortKey(ref.id, proto, port)
 	o := e.ports.get(k)
 	if o == nil {
@@ -358,7 +356,16 @@ func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter
 	if o != nil {
 		e.touchSome(o, dir, true, noPortUpdate)
 	}
-	e.touchSome(ref.obj, dir, o == nil || !e.part, noGroupUpdate)
+	e.touchSome(group, dir, o == nil || !e.part, noGroupUpdate)
+}
+
+// groupObject returns the TGRP object of traffic group ref, creating it
+// (never refused).
+func (e *Engine) groupObject(ref *groupRef) *Object {
+	if ref.obj == nil {
+		ref.obj = e.newObject(Key{Kind: KindGroup, Group: ref.id}, ref, nil)
+	}
+	return ref.obj
 }
 
 // touchSome is touch, without the count unless counted, and with only the
@@ -445,10 +452,7 @@ func (e *Engine) Tick(now int64) {
 	newWin := floorDiv(e.nowSec, e.window)
 
 	for k := range numKinds {
-		timeout := int64(e.cfg.IdleTimeout)
-		if k == KindInterface || k == kindExporter {
-			timeout = int64(e.cfg.ExporterTimeout)
-		}
+		timeout := e.timeout(k)
 		list := e.live[k]
 		for i := len(list) - 1; i >= 0; i-- {
 			o := list[i]
@@ -468,6 +472,15 @@ func (e *Engine) Tick(now int64) {
 		e.publish()
 	}
 	e.flush()
+}
+
+// timeout is how long an object of kind k lives without traffic (Unix
+// ns): IdleTimeout, or ExporterTimeout for exporters and interfaces.
+func (e *Engine) timeout(k Kind) int64 {
+	if k == KindInterface || k == kindExporter {
+		return int64(e.cfg.ExporterTimeout)
+	}
+	return int64(e.cfg.IdleTimeout)
 }
 
 // drop forgets o.

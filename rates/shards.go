@@ -121,32 +121,28 @@ func (s *Shards) Merge(now int64) {
 	for _, sh := range s.shards {
 		for _, k := range mergedKinds {
 			for _, o := range sh.live[k] {
-				if mo := d.mergeTarget(o); mo != nil {
+				if mo := d.mergedObject(o.key, o.group); mo != nil {
 					mo.add(o)
 				}
-				if p := d.mergedParent(o); p != nil {
-					p.addCounts(o)
+				if pk, ok := o.key.parent(); ok {
+					if p := d.mergedObject(pk, o.group); p != nil {
+						p.addCounts(o)
+					}
 				}
 			}
 		}
 	}
 	for _, k := range expiryOrder {
-		timeout := int64(d.cfg.IdleTimeout)
-		if k == KindInterface || k == kindExporter {
-			timeout = int64(d.cfg.ExporterTimeout)
-		}
 		list := d.live[k]
 		for i := len(list) - 1; i >= 0; i-- {
 			mo := list[i]
 			switch {
 			case mo.firstSec == math.MaxInt64: // no shard has it any more
 				d.drop(mo)
-			case d.now-mo.last >= timeout:
-				s.expire(mo)
+			case d.now-mo.last >= d.timeout(k):
+				s.dropIdle(mo)
 			default:
-				for c, n := range mo.win {
-					mo.peak[c] = max(mo.peak[c], n)
-				}
+				mo.raisePeaks()
 			}
 		}
 	}
@@ -158,12 +154,12 @@ func (s *Shards) Merge(now int64) {
 	d.metrics.objects.WithLabelValues(kindLabels[KindHost]).Set(float64(s.hosts()))
 }
 
-// expire drops merged object mo, idle in every shard, and each shard's
+// dropIdle drops merged object mo, idle in every shard, and each shard's
 // part of it; a port's part first hands its counts to its shard's traffic
 // group or interface. A shard drops its parts of the merged kinds only so:
 // one idle in its shard while another shard counts keeps its totals, first
 // seen and average in the sum, as one engine would.
-func (s *Shards) expire(mo *Object) {
+func (s *Shards) dropIdle(mo *Object) {
 	for _, sh := range s.shards {
 		if o := sh.object(mo.key); o != nil {
 			sh.fold(o)
@@ -234,23 +230,19 @@ func (s *Shards) Each(k Kind, fn func(o *Object)) {
 	}
 }
 
-// mergeTarget returns the merged object for shard object o, creating it;
-// nil when a cap refuses it.
-func (d *Engine) mergeTarget(o *Object) *Object {
-	key := o.key
+// mergedObject returns the merged object of key, creating it, for an
+// object of a shard whose traffic group (for the TGRP kinds) is g; nil
+// when a cap refuses it.
+func (d *Engine) mergedObject(key Key, g *groupRef) *Object {
 	switch key.Kind {
 	case KindGroup:
-		ref := d.mergedGroup(o.group)
-		if ref.obj == nil {
-			ref.obj = d.newObject(key, ref, nil)
-		}
-		return ref.obj
+		return d.groupObject(d.mergedGroup(g))
 	case KindGroupPort:
 		k := groupPortKey(key.Group, key.Proto, key.Port)
 		if mo := d.ports.get(k); mo != nil {
 			return mo
 		}
-		return d.ports.add(k, d.newObject(key, d.mergedGroup(o.group), nil))
+		return d.ports.add(k, d.newObject(key, d.mergedGroup(g), nil))
 	}
 	x := d.exporter(key.Exporter)
 	if x == nil {
@@ -273,25 +265,19 @@ func (d *Engine) mergeTarget(o *Object) *Object {
 	return x.obj
 }
 
-// mergedParent returns the merged traffic group or interface that shard
-// port object o is part of, creating it (nil for other kinds, or when
-// refused): a shard counts a record's packets, bytes and connections on
-// the port object only (see countGroup), so the merge adds them to the
-// port's merged object and to its parent.
-func (d *Engine) mergedParent(o *Object) *Object {
-	switch o.key.Kind {
+// parent returns the key of the traffic group or interface a port
+// object's key k is part of, and false for the other kinds: a shard
+// counts a record's packets, bytes and connections on the port object
+// only (see countGroup), so the merge adds them to the port's merged
+// object and to its parent's.
+func (k Key) parent() (Key, bool) {
+	switch k.Kind {
 	case KindGroupPort:
-		ref := d.mergedGroup(o.group)
-		if ref.obj == nil {
-			ref.obj = d.newObject(Key{Kind: KindGroup, Group: ref.id}, ref, nil)
-		}
-		return ref.obj
+		return Key{Kind: KindGroup, Group: k.Group}, true
 	case KindInterfacePort:
-		if x := d.exporter(o.key.Exporter); x != nil {
-			return d.iface(x, o.key.IfIndex)
-		}
+		return Key{Kind: KindInterface, Exporter: k.Exporter, IfIndex: k.IfIndex}, true
 	}
-	return nil
+	return Key{}, false
 }
 
 // mergedGroup returns the merge's traffic group of a shard's, creating it

@@ -25,7 +25,7 @@ type shardedPair struct {
 	rng    *rand.Rand
 }
 
-func newShardedPair(t *testing.T, cfg Config, n int, seed uint64) *shardedPair {
+func newShardedPair(t testing.TB, cfg Config, n int, seed uint64) *shardedPair {
 	t.Helper()
 	single, _ := newTestEngine(t, cfg)
 	sh, err := NewShards(cfg, n, prometheus.NewRegistry())
