@@ -331,21 +331,58 @@ func (e *Engine) touch(o *Object, dir Counter) {
 // mark counts the record being added as one update of o, once however
 // many ways the record touches o.
 func (e *Engine) mark(o *Object, dir Counter) {
+	if e.claim(o, dir) {
+		o.update(&e.rec)
+	}
+}
+
+// claim reports whether the record being added is an update of o still
+// to count: the first time the record touches o.
+func (e *Engine) claim(o *Object, dir Counter) bool {
 	if e.dup {
 		if dir == dirIn {
 			e.updated = append(e.updated, o)
 		} else if slices.Contains(e.updated, o) {
-			return
+			return false
 		}
 	}
-	o.update(&e.rec)
+	return true
+}
+
+// touchPart counts the record on port, a port object of a shard's engine,
+// and its update on port or on parent (its traffic group or interface,
+// nil when refused), the way touch and touchSome count them on both in
+// one engine; noPortUpdate and noParentUpdate as in countGroup. The merge
+// adds a port to its parent, updates included (see Shards), so parent
+// only takes the difference: none when the record updates both, as
+// nearly every record does, -1 when it updates port but not parent (its
+// other side updated another port of parent), +1 the other way round.
+func (e *Engine) touchPart(port, parent *Object, dir Counter, noPortUpdate, noParentUpdate bool) {
+	port.count(&e.rec, dir)
+	ported := false
+	if noPortUpdate {
+		port.last = max(port.last, e.rec.endNs)
+	} else if e.claim(port, dir) {
+		port.update(&e.rec)
+		ported = true
+	}
+	if parent == nil {
+		return
+	}
+	if wanted := !noParentUpdate && e.claim(parent, dir); wanted != ported {
+		n := uint64(1)
+		if !wanted {
+			n = ^uint64(0) // -1
+		}
+		parent.addUpdates(&e.rec, n)
+	}
 }
 
 // countGroup counts the record on a traffic group and its port object;
 // noGroupUpdate and noPortUpdate leave out the update of either, which
-// another engine counted. In a shard's engine the group only counts the
-// update, and its packets, bytes and connections when the cap refused the
-// port object: the merge adds the ports' to it (see Shards).
+// another engine counted. In a shard's engine the group counts the record
+// only when the cap refused the port object: the merge adds the ports to
+// it (see Shards and touchPart).
 func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter, noGroupUpdate, noPortUpdate bool) {
 	group := e.groupObject(ref)
 	k := groupPortKey(ref.id, proto, port)
@@ -353,10 +390,15 @@ func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter
 	if o == nil {
 		o = e.ports.add(k, e.newObject(Key{Kind: KindGroupPort, Group: ref.id, Proto: proto, Port: port}, ref, nil))
 	}
-	if o != nil {
+	switch {
+	case o == nil:
+		e.touchSome(group, dir, true, noGroupUpdate)
+	case e.part:
+		e.touchPart(o, group, dir, noPortUpdate, noGroupUpdate)
+	default:
 		e.touchSome(o, dir, true, noPortUpdate)
+		e.touchSome(group, dir, true, noGroupUpdate)
 	}
-	e.touchSome(group, dir, o == nil || !e.part, noGroupUpdate)
 }
 
 // groupObject returns the TGRP object of traffic group ref, creating it
@@ -414,8 +456,7 @@ func lookup[K comparable](e *Engine, m map[K]*Object, k K, key Key, group *group
 // and the interface's timeout (ExporterTimeout) is at least the port's
 // (IdleTimeout), so a Tick that drops the interface drops the port too.
 // In a shard's engine the interface, like a traffic group (see
-// countGroup), counts its packets, bytes and connections only without a
-// port object.
+// countGroup), counts the record only without a port object.
 func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, port uint16, dir Counter) {
 	k := ifPortKey(ifIndex, proto, port)
 	po := x.ports.get(k)
@@ -430,12 +471,20 @@ func (e *Engine) countInterface(x *exporterState, ifIndex uint32, proto uint8, p
 		key := Key{Kind: KindInterfacePort, Exporter: x.obj.key.Exporter, IfIndex: ifIndex, Proto: proto, Port: port}
 		po = x.ports.add(k, e.newObject(key, nil, x))
 	}
-	if po != nil {
+	switch {
+	case po == nil:
+		if io != nil {
+			e.touch(io, dir)
+		}
+	case e.part:
+		po.iface = io
+		e.touchPart(po, io, dir, false, false)
+	default:
 		po.iface = io
 		e.touch(po, dir)
-	}
-	if io != nil {
-		e.touchSome(io, dir, po == nil || !e.part, false)
+		if io != nil {
+			e.touch(io, dir)
+		}
 	}
 }
 
@@ -546,7 +595,7 @@ func (e *Engine) fold(o *Object) {
 	}
 	p.addCounts(o)
 	for s := 0; s < len(o.ring); s += slotLen {
-		for c := range Updates {
+		for c := range numFlow {
 			p.ring[s+int(c)] += o.ring[s+int(c)]
 		}
 	}

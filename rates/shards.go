@@ -26,12 +26,14 @@ import (
 // a single engine raises it at each Tick — so a TGRP policy sees the
 // whole group, with the same numbers whatever the number of shards.
 //
-// A shard writes a record's packets, bytes and connections on the port
-// objects only (TGRP+PROTO+PORT, EXPORTER_ADDR+IFINDEX+PROTO+PORT), and
-// on their traffic group or interface only its update, unless the cap
-// refused the port object: Merge adds each port to its traffic group or
-// interface as well. So a record costs two objects' counts less, the
-// objects every record touches.
+// A shard writes a record on the port objects only (TGRP+PROTO+PORT,
+// EXPORTER_ADDR+IFINDEX+PROTO+PORT), its packets, bytes, connections and
+// update, unless the cap refused the port object: Merge adds each port to
+// its traffic group or interface as well. The traffic group or interface
+// takes only a correction of its updates when a record updates two of
+// its ports (its two sides, or the other side in another shard), as one
+// engine counts one update an object a record (see touchPart). So a
+// record costs nothing on the objects every record touches.
 //
 // A merged object is dropped when it has been idle for its timeout in
 // every shard, and each shard's part with it (a port's handing its counts
@@ -294,19 +296,16 @@ func (d *Engine) mergedGroup(g *groupRef) *groupRef {
 // add sums shard object o into merged object mo.
 func (mo *Object) add(o *Object) {
 	mo.addCounts(o)
-	mo.win[Updates] += o.win[Updates]
-	mo.total[Updates] += o.total[Updates]
-	mo.open[Updates] += o.open[Updates]
 	if o.ifc != nil {
 		mo.ifc = o.ifc
 	}
 }
 
-// addCounts adds the window sums, totals and open second of o's packets,
-// bytes and connections (every flow counter but the updates) to p, and
-// widens p's first and last seen to o's.
+// addCounts adds the window sums, totals and open second of o's flow
+// counters (packets, bytes, connections, updates) to p, and widens p's
+// first and last seen to o's.
 func (p *Object) addCounts(o *Object) {
-	for c := range Updates {
+	for c := range numFlow {
 		p.win[c] += o.win[c]
 		p.total[c] += o.total[c]
 		p.open[c] += o.open[c]

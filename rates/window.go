@@ -198,16 +198,19 @@ func (o *Object) count(p *placement, dir Counter) {
 // update counts the record being added as one update of o, in the second
 // the record ended, unless it continues a flow, and moves o's last seen
 // time.
-func (o *Object) update(p *placement) {
+func (o *Object) update(p *placement) { o.addUpdates(p, 1) }
+
+// addUpdates is update counting n updates (^uint64(0) takes one back).
+func (o *Object) addUpdates(p *placement, n uint64) {
 	switch {
 	case p.continued:
 	case p.endOpen:
-		o.open[Updates]++
+		o.open[Updates] += n
 	default:
-		o.ring[p.endOff+int(Updates)]++
-		o.ring[p.nextOff+int(Updates)]--
-		o.win[Updates]++
-		o.total[Updates]++
+		o.ring[p.endOff+int(Updates)] += n
+		o.ring[p.nextOff+int(Updates)] -= n
+		o.win[Updates] += n
+		o.total[Updates] += n
 	}
 	o.last = max(o.last, p.endNs)
 }
