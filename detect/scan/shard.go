@@ -192,6 +192,11 @@ type Shard struct {
 	answers, prevAnswers pairSet
 	pending              []pendingUDP
 
+	// later are the sketch inserts waiting for their registers (see
+	// insertLater); nlater counts them since the last flush.
+	later  [laterLen]laterInsert
+	nlater int
+
 	// singles holds the first attempt of each remote block not yet
 	// counted this second or the previous one; nIn is how many remote
 	// blocks have a tally this second.
@@ -289,6 +294,7 @@ func (s *Shard) AddCounters(*flow.IfCounters) {}
 
 // Tick closes the second: Whole reads it until the next Tick.
 func (s *Shard) Tick(int64) {
+	s.flushLater()
 	s.settle()
 	s.estimate()
 	s.gp.Update(s.policies(), s.model)
@@ -707,11 +713,10 @@ func (s *Shard) add(i, sk int32, r *flow.Record, hd uint64, kind uint8, sock uin
 	if wasSketch {
 		// The sketches first, their addresses known without the tally:
 		// their loads overlap its.
-		skp := &s.sk[sk-1]
-		skp[kindHost].insert(hh)
-		skp[kindPort].insert(hp)
+		s.insertLater(sk-1, kindHost, hh)
+		s.sk[sk-1][kindPort].insert(hp) // few ports: its registers stay in the cache
 		if !pend {
-			skp[kindEndpoint].insert(he)
+			s.insertLater(sk-1, kindEndpoint, he)
 		}
 	}
 	t := &s.cur[i]
