@@ -245,7 +245,13 @@ const ahead = 8
 // watched reports whether p, in force on group g, watches what the
 // sender sends to the receiver of e.
 func (s *Shard) watched(p *policy.Policy, g uint16, e *pending) bool {
-	return !slices.Contains(e.c.Dst.Groups, g) && !slices.Contains(e.c.Dst.Internal, p.CID) && !s.gp.Allowed(p, e.dst)
+	return s.watches(p, g, e.c, e.dst)
+}
+
+// watches reports whether p, in force on group g, watches what a sender
+// sends to receiver dst (unmapped), classified as c.
+func (s *Shard) watches(p *policy.Policy, g uint16, c *model.Class, dst netip.Addr) bool {
+	return !slices.Contains(c.Dst.Groups, g) && !slices.Contains(c.Dst.Internal, p.CID) && !s.gp.Allowed(p, dst)
 }
 
 // watchedIn reports whether p, in force on one of groups, watches e: a
@@ -262,30 +268,35 @@ func (s *Shard) watchedIn(p *policy.Policy, groups []uint16, e *pending) bool {
 	return false
 }
 
-// key returns r (classified as c) as a pending record and the key of its
-// session, and false when no policy watches it.
-func (s *Shard) key(r *flow.Record, c *model.Class) (pending, uint64, bool) {
+// key returns the key of the session of r (classified as c), and false
+// when no policy watches it.
+func (s *Shard) key(r *flow.Record, c *model.Class) (uint64, bool) {
 	if c.Own&model.OwnRecord == 0 || len(c.Src.Groups) == 0 || r.Bytes == 0 {
-		return pending{}, 0, false
+		return 0, false
 	}
-	e := pending{r: r, c: c, src: r.Src.Unmap(), dst: r.Dst.Unmap()}
-	watched := false
+	dst := r.Dst.Unmap()
+	if !s.watchedAny(c, dst) {
+		return 0, false
+	}
+	t := &s.sessions
+	src := r.Src.Unmap()
+	if src.Is4() && dst.Is4() {
+		return t.hash4(src.As4(), dst.As4(), r.SrcPort, r.DstPort, r.Proto), true
+	}
+	return t.hash6(src.As16(), dst.As16(), r.SrcPort, r.DstPort, r.Proto), true
+}
+
+// watchedAny reports whether a policy in force on a group of the sender
+// watches what it sends to dst (unmapped), classified as c.
+func (s *Shard) watchedAny(c *model.Class, dst netip.Addr) bool {
 	for _, g := range c.Src.Groups {
 		for _, p := range s.gp.Of(g) {
-			if s.watched(p, g, &e) {
-				watched = true
-				break
+			if s.watches(p, g, c, dst) {
+				return true
 			}
 		}
 	}
-	if !watched {
-		return pending{}, 0, false
-	}
-	t := &s.sessions
-	if e.src.Is4() && e.dst.Is4() {
-		return e, t.hash4(e.src.As4(), e.dst.As4(), r.SrcPort, r.DstPort, r.Proto), true
-	}
-	return e, t.hash6(e.src.As16(), e.dst.As16(), r.SrcPort, r.DstPort, r.Proto), true
+	return false
 }
 
 // AddClass adds a record's bytes to its session, and to its alerts when
@@ -294,8 +305,8 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 	if !s.gp.Any() {
 		return
 	}
-	if e, k, ok := s.key(r, c); ok {
-		s.account(&e, k)
+	if k, ok := s.key(r, c); ok {
+		s.account(&pending{r: r, c: c, src: r.Src.Unmap(), dst: r.Dst.Unmap()}, k)
 	}
 }
 
@@ -316,7 +327,7 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 	}
 	w := s.batch[:0]
 	for i := range rs {
-		if _, k, ok := s.key(&rs[i], &cs[i]); ok {
+		if k, ok := s.key(&rs[i], &cs[i]); ok {
 			if len(w) < ahead {
 				s.sessions.prefetch(k)
 			}
@@ -327,7 +338,7 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 		if j+ahead < len(w) {
 			s.sessions.prefetch(w[j+ahead].key)
 		}
-		// Rebuilt rather than kept from the first pass: a smaller
+		// Built here rather than kept from the first pass: a smaller
 		// scratch is faster (BenchmarkExfilNewSessions: 97-101 against
 		// 108-111 ns a record).
 		r := &rs[k.i]
