@@ -208,9 +208,6 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 		if j+ahead < len(w) {
 			s.table.prefetch(w[j+ahead].h)
 		}
-		if j+ahead/2 < len(w) { // its bucket is on its way: the session next
-			s.table.prefetchSession(w[j+ahead/2].h, s.stamp)
-		}
 		s.track(&rs[w[j].i], &cs[w[j].i], &w[j])
 	}
 	s.batch = w[:0]

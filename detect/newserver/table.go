@@ -220,9 +220,20 @@ func (t *pendingTable) lookup(h uint64, now uint32) (b *bucket, way int, e *sess
 	}
 	bi := int(h & uint64(len(t.buckets)-1))
 	b = &t.buckets[bi]
-	way, hit, oldest := b.slotFor(h, now)
-	if hit {
-		return b, way, &t.sess[bi*ways+way], false
+	for i := range ways {
+		if b.tag[i] == h && b.state[i] != slotEmpty {
+			return b, i, &t.sess[bi*ways+i], false
+		}
+	}
+	way, oldest := 0, uint32(0)
+	for i := range ways {
+		if b.state[i] == slotEmpty {
+			way = i
+			break
+		}
+		if age := now - b.seen[i]; age > oldest {
+			way, oldest = i, age
+		}
 	}
 	if b.state[way] == slotEmpty {
 		t.n++
@@ -237,36 +248,6 @@ func (t *pendingTable) lookup(h uint64, now uint32) (b *bucket, way int, e *sess
 	e = &t.sess[bi*ways+way]
 	*e = session{}
 	return b, way, e, dropped
-}
-
-// slotFor returns the way of hash h in b: its slot when present (hit),
-// else the first free slot, else the one idle the longest (oldest is its
-// age, 0 when every slot was seen at now).
-func (b *bucket) slotFor(h uint64, now uint32) (way int, hit bool, oldest uint32) {
-	for i := range ways {
-		if b.tag[i] == h && b.state[i] != slotEmpty {
-			return i, true, 0
-		}
-	}
-	for i := range ways {
-		if b.state[i] == slotEmpty {
-			return i, false, oldest
-		}
-		if age := now - b.seen[i]; age > oldest {
-			way, oldest = i, age
-		}
-	}
-	return way, false, oldest
-}
-
-// prefetchSession asks the processor for the session line that a lookup
-// of hash h at now would use, reading its bucket (fetched before by
-// prefetch): a new session's line is written whole, an old one's read.
-func (t *pendingTable) prefetchSession(h uint64, now uint32) {
-	bi := int(h & uint64(len(t.buckets)-1))
-	way, _, _ := t.buckets[bi].slotFor(h, now)
-	e := unsafe.Pointer(&t.sess[bi*ways+way])
-	prefetch.Lines(e, e)
 }
 
 // prefetch asks the processor for the bucket of hash h, without waiting.
