@@ -714,7 +714,7 @@ func (s *Shard) add(i, sk int32, r *flow.Record, hd uint64, kind uint8, sock uin
 		// The sketches first, their addresses known without the tally:
 		// their loads overlap its.
 		s.insertLater(sk-1, kindHost, hh)
-		s.sk[sk-1][kindPort].insert(hp) // few ports: its registers stay in the cache
+		s.insertLater(sk-1, kindPort, hp)
 		if !pend {
 			s.insertLater(sk-1, kindEndpoint, he)
 		}
