@@ -89,9 +89,7 @@ func liveObjects(e *Engine) int {
 //
 //	go test -run '^$' -bench . -benchmem -count=6 -cpu 1,2 ./rates | benchstat -
 func BenchmarkTick(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.IdleTimeout = 100_000 * time.Hour // nothing expires while the clock runs
-	cfg.ExporterTimeout = cfg.IdleTimeout
+	cfg := timelessConfig()
 	e, _ := newTestEngine(b, cfg)
 	e.Tick(at(100))
 	recs := benchRecords(1 << 16)
@@ -113,9 +111,7 @@ func BenchmarkTick(b *testing.B) {
 //
 //	go test -run '^$' -bench Merge -benchmem -count=6 ./rates | benchstat -
 func BenchmarkMerge(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.IdleTimeout = 100_000 * time.Hour // nothing expires while the clock runs
-	cfg.ExporterTimeout = cfg.IdleTimeout
+	cfg := timelessConfig()
 	p := newShardedPair(b, cfg, 2, 1)
 	p.tick(at(100))
 	recs := benchRecords(1 << 16)
@@ -131,4 +127,13 @@ func BenchmarkMerge(b *testing.B) {
 		p.shards.Merge(now)
 	}
 	b.ReportMetric(float64(liveObjects(p.shards.Shard(0))+liveObjects(p.shards.Shard(1))), "objects")
+}
+
+// timelessConfig is the default configuration with timeouts long enough
+// that nothing expires while a benchmark's clock runs.
+func timelessConfig() Config {
+	cfg := DefaultConfig()
+	cfg.IdleTimeout = 100_000 * time.Hour
+	cfg.ExporterTimeout = cfg.IdleTimeout
+	return cfg
 }

@@ -392,12 +392,12 @@ func (e *Engine) countGroup(ref *groupRef, proto uint8, port uint16, dir Counter
 	}
 	switch {
 	case o == nil:
-		e.touchSome(group, dir, true, noGroupUpdate)
+		e.touchSome(group, dir, noGroupUpdate)
 	case e.part:
 		e.touchPart(o, group, dir, noPortUpdate, noGroupUpdate)
 	default:
-		e.touchSome(o, dir, true, noPortUpdate)
-		e.touchSome(group, dir, true, noGroupUpdate)
+		e.touchSome(o, dir, noPortUpdate)
+		e.touchSome(group, dir, noGroupUpdate)
 	}
 }
 
@@ -410,17 +410,15 @@ func (e *Engine) groupObject(ref *groupRef) *Object {
 	return ref.obj
 }
 
-// touchSome is touch, without the count unless counted, and with only the
-// last seen time for an update when noUpdate.
-func (e *Engine) touchSome(o *Object, dir Counter, counted, noUpdate bool) {
-	if counted {
-		o.count(&e.rec, dir)
-	}
+// touchSome is touch, or only the count and the last seen time when
+// noUpdate.
+func (e *Engine) touchSome(o *Object, dir Counter, noUpdate bool) {
 	if noUpdate {
+		o.count(&e.rec, dir)
 		o.last = max(o.last, e.rec.endNs)
 		return
 	}
-	e.mark(o, dir)
+	e.touch(o, dir)
 }
 
 // host returns the host object of addr in traffic group ref, creating it;
