@@ -174,14 +174,17 @@ func (d *daemon) run(ctx context.Context, configPath string, ov overrides) error
 			return err
 		}
 	}
+	// SIGHUP is caught before READY=1: a reload asked as soon as systemd
+	// (or a test) sees the service ready must not kill it, which is what
+	// SIGHUP does by default.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d.log.Info("flowsentry serving")
 	// Every listener and the HTTP server are open: systemd may start what
 	// is ordered after flowsentry.service.
 	status := fmt.Sprintf("STATUS=serving HTTP on %s, %d flow listeners", d.http.Addr(), len(d.cfg.Collector.Listeners))
 	d.sdNotify(sdnotify.Ready, status)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
