@@ -159,45 +159,62 @@ func (t *table) update(s *slot, n uint64, now, idle uint32) (before, after uint6
 // insert puts v, a new session, in one of its buckets b1 and b2; false
 // when a live session was lost to make room.
 func (t *table) insert(b1, b2 *bucket, v slot, now, idle uint32) bool {
-	if t.place(b1, b2, v, now, idle) {
+	// One pass over both buckets finds their free slots (empty, or of
+	// an ended session) and the session evict would replace.
+	f1, i1, low1, r1 := b1.scan(now, idle)
+	f2, i2, low2, r2 := b2.scan(now, idle)
+	if f1 > 0 || f2 > 0 {
+		// The first free slot of the bucket with more of them, b1 on a tie.
+		b, i := b1, i1
+		if f2 > f1 {
+			b, i = b2, i2
+		}
+		if b[i].key == 0 {
+			t.n++
+		}
+		b[i] = v
 		return true
 	}
 	if t.n < len(t.slots)/4*3 && (t.displace(b1, v, now, idle) || t.displace(b2, v, now, idle)) {
 		return true
 	}
-	t.evict(b1, b2, v, now)
+	// evict: the session with the fewest bytes (the oldest of equals, b1's
+	// first on a tie) gives way to v, unless v has fewer: the sessions
+	// that matter are the ones that sent much, and a flood of new small
+	// sessions then replaces its own.
+	victim := &b1[low1]
+	if r2 < r1 {
+		victim = &b2[low2]
+	}
+	if v.bytes() >= victim.bytes() {
+		*victim = v
+	}
 	return false
 }
 
-// place puts v in a free slot (empty, or of an ended session) of the
-// bucket with more of them, b1 on a tie; false when neither has one.
-func (t *table) place(b1, b2 *bucket, v slot, now, idle uint32) bool {
-	f1, i1 := b1.free(now, idle)
-	f2, i2 := b2.free(now, idle)
-	b, i := b1, i1
-	if f2 > f1 {
-		b, i = b2, i2
-	} else if f1 == 0 {
-		return false
+// scan returns how many slots of b are free, the first of them, and the
+// slot to evict first and its rank: sessions rank by bytes, then by how
+// long they have been idle (longer first).
+func (b *bucket) scan(now, idle uint32) (free, first, low int, rank uint64) {
+	first, rank = -1, ^uint64(0)
+	for i := range b {
+		d := b[i].idleFor(now)
+		if b[i].key == 0 || d > idle {
+			if free == 0 {
+				first = i
+			}
+			free++
+		}
+		if r := b[i].val&^lastMask | uint64(lastMask-d); r < rank {
+			low, rank = i, r
+		}
 	}
-	if b[i].key == 0 {
-		t.n++
-	}
-	b[i] = v
-	return true
+	return free, first, low, rank
 }
 
 // free returns how many slots of b are free, and the first of them.
 func (b *bucket) free(now, idle uint32) (n, first int) {
-	first = -1
-	for i := range b {
-		if b[i].key == 0 || b[i].idleFor(now) > idle {
-			if n == 0 {
-				first = i
-			}
-			n++
-		}
-	}
+	n, first, _, _ = b.scan(now, idle)
 	return n, first
 }
 
@@ -218,32 +235,6 @@ func (t *table) displace(b *bucket, v slot, now, idle uint32) bool {
 		}
 	}
 	return false
-}
-
-// evict replaces the session of b1 and b2 with the fewest bytes (the
-// oldest of equals) by v, unless v has fewer: the sessions that matter
-// are the ones that sent much, and a flood of new small sessions then
-// replaces its own.
-func (t *table) evict(b1, b2 *bucket, v slot, now uint32) {
-	victim, low := &b1[0], b1[0].rank(now)
-	for i := 1; i < len(b1); i++ {
-		if r := b1[i].rank(now); r < low {
-			victim, low = &b1[i], r
-		}
-	}
-	for i := range b2 {
-		if r := b2[i].rank(now); r < low {
-			victim, low = &b2[i], r
-		}
-	}
-	if v.bytes() >= victim.bytes() {
-		*victim = v
-	}
-}
-
-// rank orders sessions for eviction: fewer bytes first, then longer idle.
-func (v slot) rank(now uint32) uint64 {
-	return v.val&^lastMask | uint64(lastMask-v.idleFor(now))
 }
 
 // growAhead is how many old slots ahead grow fetches the buckets of:
