@@ -89,6 +89,19 @@ func rec(src string, sport uint16, dst string, dport uint16, bytes uint64) flow.
 		Proto: flow.ProtoTCP, TCPFlags: flow.TCPAck | flow.TCPPsh, Packets: bytes/1400 + 1, Bytes: bytes, SamplingRate: 1}
 }
 
+// flagged returns r with TCP flags f, continuing an earlier report when
+// continued.
+func flagged(r flow.Record, f uint8, continued bool) flow.Record {
+	r.TCPFlags, r.Continued = f, continued
+	return r
+}
+
+// udp returns r as UDP.
+func udp(r flow.Record) flow.Record {
+	r.Proto = flow.ProtoUDP
+	return r
+}
+
 // step waits, ticking every second, then adds records.
 type step struct {
 	wait time.Duration
@@ -159,6 +172,39 @@ func TestAlerts(t *testing.T) {
 			},
 			want: map[string]map[string]string{"10.0.0.5/203.0.113.9": {
 				"SENDER_PORT": "40000", "RECEIVER_PORT": "443", "BYTES_EXFILTRATED": "3800100", "TOTAL_PORTS": "1", "ADDITIONAL_PORTS": "22"}},
+		},
+		{
+			name:  "a whole connection in one record over the threshold",
+			steps: []step{{time.Second, []flow.Record{flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 2*mb), flow.TCPSyn|flow.TCPAck|flow.TCPFin, false)}}},
+			want:  map[string]map[string]string{"10.0.0.5/203.0.113.9": {"BYTES_EXFILTRATED": "2000000", "SENDER_PORT": "40000"}},
+		},
+		{
+			name:  "a connection reset in one record over the threshold",
+			steps: []step{{time.Second, []flow.Record{flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 2*mb), flow.TCPSyn|flow.TCPAck|flow.TCPRst, false)}}},
+			want:  map[string]map[string]string{"10.0.0.5/203.0.113.9": {"BYTES_EXFILTRATED": "2000000"}},
+		},
+		{
+			name: "whole connections under the threshold do not add up",
+			steps: []step{{time.Second, []flow.Record{flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000), flow.TCPSyn|flow.TCPAck|flow.TCPFin, false)}},
+				{time.Second, []flow.Record{flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000), flow.TCPSyn|flow.TCPAck|flow.TCPFin, false)}}},
+		},
+		{
+			name: "a meter's interim reports carry the flow's flags and still add up",
+			steps: []step{{time.Second, []flow.Record{flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000), flow.TCPSyn|flow.TCPAck, false)}},
+				{time.Second, []flow.Record{flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000), flow.TCPSyn|flow.TCPAck|flow.TCPFin, true)}}},
+			want: map[string]map[string]string{"10.0.0.5/203.0.113.9": {"BYTES_EXFILTRATED": "1200000"}},
+		},
+		{
+			name: "the last record of a connection adds to its session",
+			steps: []step{{time.Second, []flow.Record{flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000), flow.TCPSyn|flow.TCPAck|flow.TCPPsh, false)}},
+				{time.Second, []flow.Record{flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000), flow.TCPAck|flow.TCPFin, false)}}},
+			want: map[string]map[string]string{"10.0.0.5/203.0.113.9": {"BYTES_EXFILTRATED": "1200000"}},
+		},
+		{
+			name: "UDP with the bits of SYN and FIN is no whole connection",
+			steps: []step{{time.Second, []flow.Record{udp(flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000), flow.TCPSyn|flow.TCPFin, false))}},
+				{time.Second, []flow.Record{udp(flagged(rec("10.0.0.5", 40000, "203.0.113.9", 443, 600_000), flow.TCPSyn|flow.TCPFin, false))}}},
+			want: map[string]map[string]string{"10.0.0.5/203.0.113.9": {"BYTES_EXFILTRATED": "1200000", "PROTO": "17"}},
 		},
 		{name: "allow-listed by the policy", steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "198.51.100.99", 443, 50*mb)}}}},
 		{name: "allow-listed by the partition", steps: []step{{time.Second, []flow.Record{rec("10.0.0.5", 40000, "198.51.100.98", 443, 50*mb)}}}},
@@ -406,3 +452,25 @@ func BenchmarkRecordGen(b *testing.B) {
 }
 
 var sink flow.Record
+
+// TestWholeConnectionsTakeNoSlot: a whole TCP connection in one record
+// is judged alone and leaves no session behind; a connection still open
+// does.
+func TestWholeConnectionsTakeNoSlot(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		h := newHarness(t, 1_000_000)
+		h.batch = batch
+		var recs []flow.Record
+		for i := range 100 {
+			recs = append(recs, flagged(rec("10.0.0.5", uint16(40000+i), "203.0.113.9", 443, 5000), flow.TCPSyn|flow.TCPAck|flow.TCPFin, false))
+		}
+		h.add(recs...)
+		if n := h.s.Sessions(); n != 0 {
+			t.Errorf("batch=%v: %d sessions after 100 whole connections, want 0", batch, n)
+		}
+		h.add(rec("10.0.0.5", 50000, "203.0.113.9", 443, 5000))
+		if n := h.s.Sessions(); n != 1 {
+			t.Errorf("batch=%v: %d sessions after a connection under way, want 1", batch, n)
+		}
+	}
+}

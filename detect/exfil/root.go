@@ -50,7 +50,9 @@
 // with an exfil policy, towards an address that policy watches, make
 // one: a download, a copy to the INT blocks or to an allowed address
 // never reach the table. Small records count like large ones (low and
-// slow exfiltration adds up).
+// slow exfiltration adds up). Nor does a whole TCP connection in one
+// record (SYN and FIN or RST, in a flow's first report): no later record
+// can add to it, so it is held against the thresholds alone.
 //
 // The sessions of a shard are a flat open-addressing table of 16-byte
 // slots: a 64-bit hash of the 5-tuple (with a random seed per shard, so
@@ -312,8 +314,21 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 	}
 	if k, ok := s.key(r, c); ok {
 		e := pendingOf(r, c)
+		if whole(r) {
+			s.crossed(&e, 0, min(r.Bytes, maxBytes))
+			return
+		}
 		s.account(&e, k)
 	}
+}
+
+// whole reports whether r is a whole TCP connection in one record: its
+// first packet (SYN) and its last (FIN or RST) in a flow's first report.
+// No later record can add to its session, so it takes no slot of the
+// table: most short connections (web, mail, DNS over TCP) cost no memory
+// access.
+func whole(r *flow.Record) bool {
+	return r.Proto == flow.ProtoTCP && !r.Continued && r.TCPFlags&flow.TCPSyn != 0 && r.TCPFlags&(flow.TCPFin|flow.TCPRst) != 0
 }
 
 // keyed is a watched record of a batch and the key of its session.
@@ -334,6 +349,11 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 	w := s.batch[:0]
 	for i := range rs {
 		if k, ok := s.key(&rs[i], &cs[i]); ok {
+			if whole(&rs[i]) {
+				e := pendingOf(&rs[i], &cs[i])
+				s.crossed(&e, 0, min(rs[i].Bytes, maxBytes))
+				continue
+			}
 			if len(w) < ahead {
 				s.sessions.prefetch(k)
 			}
@@ -371,6 +391,12 @@ func (s *Shard) account(e *pending, k uint64) {
 	if evicted {
 		s.lost[0]++
 	}
+	s.crossed(e, before, after)
+}
+
+// crossed adds the bytes of e to the alerts of the policies whose
+// threshold its session, which held before bytes and now after, crossed.
+func (s *Shard) crossed(e *pending, before, after uint64) {
 	if after <= s.minThreshold {
 		return
 	}
