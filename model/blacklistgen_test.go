@@ -177,12 +177,12 @@ func parseBlacklistRef(name string, r io.Reader) ([]netip.Prefix, error) {
 // refBlacklists is the blacklist table that blacklistIndex replaced: every
 // prefix of every list in one bart table, folded.
 func refBlacklists(lists map[uint32][]netip.Prefix, order []uint32) *bart.Table[[]uint32] {
-	t := new(bart.Table[[]uint32])
+	s := newPrefixSets[uint32]()
 	for _, id := range order {
 		for _, p := range lists[id] {
-			addTo(t, p, id)
+			s.add(p, id)
 		}
 	}
-	foldSupernets(t)
-	return t
+	s.seal()
+	return s.table
 }

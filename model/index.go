@@ -16,7 +16,7 @@ import (
 // A bart table costs about 100 bytes a prefix, so IPv4 addresses, most of
 // any large list, are kept apart in a sorted array (hostIndex) and the table
 // holds only CIDRs and IPv6 entries. Both store the folded set of IDs (see
-// foldSupernets), so one lookup answers, and equal sets are one shared
+// prefixSets.seal), so one lookup answers, and equal sets are one shared
 // slice.
 type blacklistIndex struct {
 	hosts hostIndex

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/gaissmai/bart"
 )
 
 // Partition is a tenant: traffic groups, policies, plugins and users belong
@@ -51,9 +49,9 @@ type Model struct {
 
 	// The tables are never modified once built, so a refreshed snapshot
 	// shares those that did not change.
-	groups     *bart.Table[[]uint16]   // prefix → every group holding it
-	internal   *bart.Table[[]uint32]   // prefix → every CID with it as INT
-	allow      *bart.Table[[]uint32]   // prefix → every CID allowing it
+	groups     *prefixSets[uint16]     // address → every group holding it
+	internal   *prefixSets[uint32]     // address → every CID with it as INT
+	allow      *prefixSets[uint32]     // address → every CID allowing it
 	blacklists *blacklistIndex         // address → every blacklist ID holding it
 	ifNames    map[InterfaceKey]string // exporter interface names
 	names      names                   // partition, group and blacklist names by ID
@@ -102,9 +100,9 @@ func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey
 	m := &Model{
 		Partitions: partitions,
 		Groups:     groups,
-		groups:     new(bart.Table[[]uint16]),
-		internal:   new(bart.Table[[]uint32]),
-		allow:      new(bart.Table[[]uint32]),
+		groups:     newPrefixSets[uint16](),
+		internal:   newPrefixSets[uint32](),
+		allow:      newPrefixSets[uint32](),
 		ifNames:    ifNames,
 		names:      names{partitions: map[uint32]string{}, groups: map[uint32]string{}},
 	}
@@ -116,20 +114,20 @@ func New(partitions []Partition, groups []TrafficGroup, ifNames map[InterfaceKey
 	}
 	for i, g := range groups {
 		for _, p := range g.CIDRs {
-			addTo(m.groups, p, uint16(i))
+			m.groups.add(p, uint16(i))
 		}
 	}
 	for _, pt := range partitions {
 		for _, p := range pt.Internal {
-			addTo(m.internal, p, pt.CID)
+			m.internal.add(p, pt.CID)
 		}
 		for _, p := range pt.Allow {
-			addTo(m.allow, p, pt.CID)
+			m.allow.add(p, pt.CID)
 		}
 	}
-	foldSupernets(m.groups)
-	foldSupernets(m.internal)
-	foldSupernets(m.allow)
+	m.groups.seal()
+	m.internal.seal()
+	m.allow.seal()
 	return m
 }
 
@@ -147,53 +145,16 @@ func (m *Model) withBlacklists(lists []Blacklist) *Model {
 	return &c
 }
 
-// addTo adds v to the set stored at p.
-func addTo[V comparable](t *bart.Table[[]V], p netip.Prefix, v V) {
-	t.Modify(p.Masked(), func(old []V, _ bool) ([]V, bool) {
-		if slices.Contains(old, v) {
-			return old, false
-		}
-		return append(old, v), false
-	})
-}
-
-// foldSupernets merges into every prefix's set the sets of all prefixes
-// covering it: a longest-prefix match finds one prefix, and after folding
-// that one lookup answers "every set holding addr".
-func foldSupernets[V comparable](t *bart.Table[[]V]) {
-	type entry struct {
-		p netip.Prefix
-		v []V
-	}
-	var all []entry
-	for p := range t.All() {
-		var set []V
-		for _, v := range t.Supernets(p) {
-			for _, x := range v {
-				if !slices.Contains(set, x) {
-					set = append(set, x)
-				}
-			}
-		}
-		all = append(all, entry{p, set})
-	}
-	for _, e := range all {
-		t.Insert(e.p, e.v)
-	}
-}
-
 // GroupsOf returns the indexes (into Groups) of the traffic groups that hold
 // addr. The returned slice is shared and must not be modified.
 func (m *Model) GroupsOf(addr netip.Addr) []uint16 {
-	v, _ := m.groups.Lookup(addr.Unmap())
-	return v
+	return m.groups.lookup(addr.Unmap())
 }
 
 // Internal returns the partitions (CIDs) whose INT blocks hold addr, nil
 // when none does. The returned slice is shared and must not be modified.
 func (m *Model) Internal(addr netip.Addr) []uint32 {
-	v, _ := m.internal.Lookup(addr.Unmap())
-	return v
+	return m.internal.lookup(addr.Unmap())
 }
 
 // PartitionName returns the name of partition cid; "" for none (or a nil
@@ -224,11 +185,10 @@ func (m *Model) BlacklistName(id uint32) string {
 // Allowed reports whether partition cid's allow-list holds addr; cheap
 // when no partition has one.
 func (m *Model) Allowed(cid uint32, addr netip.Addr) bool {
-	if m.allow.Size() == 0 {
+	if m.allow.empty() {
 		return false
 	}
-	v, _ := m.allow.Lookup(addr.Unmap())
-	return slices.Contains(v, cid)
+	return slices.Contains(m.allow.lookup(addr.Unmap()), cid)
 }
 
 // Blacklisted returns the IDs of the blacklists holding addr, nil when none
