@@ -3,16 +3,17 @@ package rates
 import (
 	"net/netip"
 
-	"github.com/axiomhq/hyperloglog"
-
 	"github.com/flowsentry/flowsentry/internal/hashmix"
+	"github.com/flowsentry/flowsentry/internal/hll"
 )
 
 // uniq estimates the distinct peers of one host per tumbling window: local
-// endpoints (index 0) and remote CIDRs (index 1). The sketches are dense,
-// so inserting never allocates.
+// endpoints (index 0) and remote CIDRs (index 1), in the registers of
+// two dense HyperLogLog sketches (package hll), so inserting never
+// allocates.
 type uniq struct {
-	sk    [2]*hyperloglog.Sketch
+	sk    [2][]uint8
+	p     uint8 // the sketches' precision
 	dirty bool // something was inserted in the open window
 	cur   [2]float64
 	peak  [2]float64
@@ -20,12 +21,9 @@ type uniq struct {
 }
 
 func newUniq(precision uint8) *uniq {
-	var u uniq
-	for i := range u.sk {
-		// Config.Validate keeps precision in 4..16, which NewSketch accepts.
-		u.sk[i], _ = hyperloglog.NewSketch(precision, false)
-	}
-	return &u
+	// Config.Validate keeps precision in 4..16, which hll takes.
+	regs := make([]uint8, 2<<precision)
+	return &uniq{sk: [2][]uint8{regs[:1<<precision], regs[1<<precision:]}, p: precision}
 }
 
 // roll closes the open window: its estimates become the current rates
@@ -35,8 +33,8 @@ func (u *uniq) roll(window int64, skipped bool) {
 	for i, sk := range u.sk {
 		var n uint64
 		if u.dirty {
-			n = sk.Estimate()
-			sk.Reset()
+			n = hll.Estimate(sk)
+			clear(sk)
 		}
 		r := float64(n) / float64(window)
 		u.sum[i] += n
@@ -59,13 +57,13 @@ func (e *Engine) observePeer(h *Object, dst netip.Addr, local bool) {
 	hi, lo := halves(dst)
 	switch {
 	case local:
-		u.sk[0].InsertHash(hash2(hi, lo))
+		hll.Insert(u.sk[0], u.p, hash2(hi, lo))
 	case dst.Is4():
 		// Masking the last byte of the mapped form gives the /24; its lo is
 		// never 0, so no IPv4 block hashes like an IPv6 /64.
-		u.sk[1].InsertHash(hash2(hi, lo&^0xff))
+		hll.Insert(u.sk[1], u.p, hash2(hi, lo&^0xff))
 	default:
-		u.sk[1].InsertHash(hash2(hi, 0))
+		hll.Insert(u.sk[1], u.p, hash2(hi, 0))
 	}
 	u.dirty = true
 }

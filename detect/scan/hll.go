@@ -1,10 +1,9 @@
 package scan
 
 import (
-	"math"
-	"math/bits"
 	"unsafe"
 
+	"github.com/flowsentry/flowsentry/internal/hll"
 	"github.com/flowsentry/flowsentry/internal/prefetch"
 )
 
@@ -16,46 +15,15 @@ const sketchP = 11
 // sketchM is the number of registers of a sketch.
 const sketchM = 1 << sketchP
 
-// sketch is a dense HyperLogLog sketch of 64-bit hashes: a register per
-// value of the hash's top sketchP bits keeps the longest run of leading
-// zeros (plus one) of the rest. It never allocates.
+// sketch is the registers of a dense HyperLogLog sketch (package hll).
 type sketch [sketchM]uint8
 
 // insert adds hash h.
-func (s *sketch) insert(h uint64) {
-	i := h >> (64 - sketchP)
-	r := uint8(bits.LeadingZeros64(h<<sketchP|1<<(sketchP-1))) + 1
-	if r > s[i] {
-		s[i] = r
-	}
-}
+func (s *sketch) insert(h uint64) { hll.Insert(s[:], sketchP, h) }
 
-// pow2neg[k] is 2^-k.
-var pow2neg = func() (t [66]float64) {
-	for k := range t {
-		t[k] = math.Ldexp(1, -k)
-	}
-	return
-}()
-
-// estimate returns the number of distinct hashes inserted: linear
-// counting while at most 2.5 × sketchM (and some register is empty), the
-// HyperLogLog estimate above.
-func (s *sketch) estimate() uint32 {
-	sum, zeros := 0.0, 0
-	for _, r := range s {
-		sum += pow2neg[r]
-		if r == 0 {
-			zeros++
-		}
-	}
-	const m = float64(sketchM)
-	e := 0.7213 / (1 + 1.079/m) * m * m / sum
-	if e <= 2.5*m && zeros > 0 {
-		e = m * math.Log(m/float64(zeros))
-	}
-	return uint32(math.Round(e))
-}
+// estimate returns the number of distinct hashes inserted (see
+// hll.Estimate).
+func (s *sketch) estimate() uint32 { return uint32(hll.Estimate(s[:])) }
 
 // sketches (6 KiB) are the three sketches of a tally counted approximately:
 // distinct endpoints, hosts and ports.
