@@ -14,7 +14,7 @@ import (
 type uniq struct {
 	sk    [2][]uint8
 	p     uint8 // the sketches' precision
-	dirty bool // something was inserted in the open window
+	dirty bool  // something was inserted in the open window
 	cur   [2]float64
 	peak  [2]float64
 	sum   [2]uint64 // estimates of every closed window, summed
