@@ -139,6 +139,10 @@ func (d *Detector) SetModel(m *model.Model) {
 // AddClass does nothing: the detector reads the rate objects at the tick.
 func (d *Detector) AddClass(*flow.Record, *model.Class) {}
 
+// AddBatch does nothing either: as a pipeline.BatchStage, the detector
+// costs the shard one call a batch rather than one a record.
+func (d *Detector) AddBatch([]flow.Record, []model.Class) {}
+
 // AddCounters does nothing.
 func (d *Detector) AddCounters(*flow.IfCounters) {}
 
