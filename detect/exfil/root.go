@@ -313,12 +313,11 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 		return
 	}
 	if k, ok := s.key(r, c); ok {
-		e := pendingOf(r, c)
 		if whole(r) {
-			s.crossed(&e, 0, min(r.Bytes, maxBytes))
+			s.crossed(r, c, 0, min(r.Bytes, maxBytes))
 			return
 		}
-		s.account(&e, k)
+		s.account(r, c, k)
 	}
 }
 
@@ -350,8 +349,7 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 	for i := range rs {
 		if k, ok := s.key(&rs[i], &cs[i]); ok {
 			if whole(&rs[i]) {
-				e := pendingOf(&rs[i], &cs[i])
-				s.crossed(&e, 0, min(rs[i].Bytes, maxBytes))
+				s.crossed(&rs[i], &cs[i], 0, min(rs[i].Bytes, maxBytes))
 				continue
 			}
 			if len(w) < ahead {
@@ -364,11 +362,10 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 		if j+ahead < len(w) {
 			s.sessions.prefetch(w[j+ahead].key)
 		}
-		// Built here rather than kept from the first pass: a smaller
-		// scratch is faster (BenchmarkExfilNewSessions: 97-101 against
-		// 108-111 ns a record).
-		e := pendingOf(&rs[k.i], &cs[k.i])
-		s.account(&e, k.key)
+		// The record is read again rather than kept from the first
+		// pass: a smaller scratch is faster (BenchmarkExfilNewSessions:
+		// 97-101 against 108-111 ns a record).
+		s.account(&rs[k.i], &cs[k.i], k.key)
 	}
 	s.batch = w[:0]
 }
@@ -384,22 +381,30 @@ func (s *Shard) countDrops() {
 	}
 }
 
-// account adds the bytes of e to its session (of key k), and to its
-// alerts when the session crossed a threshold.
-func (s *Shard) account(e *pending, k uint64) {
-	before, after, evicted := s.sessions.add(k, e.r.Bytes, s.nowSec, s.idle)
+// account adds the bytes of r (classified as c) to its session (of key
+// k), and to its alerts when the session crossed a threshold.
+func (s *Shard) account(r *flow.Record, c *model.Class, k uint64) {
+	before, after, evicted := s.sessions.add(k, r.Bytes, s.nowSec, s.idle)
 	if evicted {
 		s.lost[0]++
 	}
-	s.crossed(e, before, after)
+	s.crossed(r, c, before, after)
 }
 
-// crossed adds the bytes of e to the alerts of the policies whose
-// threshold its session, which held before bytes and now after, crossed.
-func (s *Shard) crossed(e *pending, before, after uint64) {
+// crossed adds the bytes of r (classified as c) to the alerts of the
+// policies whose threshold its session, which held before bytes and now
+// after, crossed. Below every threshold, the common case, it reads
+// nothing of the record.
+func (s *Shard) crossed(r *flow.Record, c *model.Class, before, after uint64) {
 	if after <= s.minThreshold {
 		return
 	}
+	e := pendingOf(r, c)
+	s.raiseAll(&e, before, after)
+}
+
+// raiseAll adds the bytes of e to the alerts of crossed.
+func (s *Shard) raiseAll(e *pending, before, after uint64) {
 	for i, g := range e.c.Src.Groups {
 		for _, p := range s.gp.Of(g) {
 			pp := Of(p)
