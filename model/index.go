@@ -61,6 +61,9 @@ func (h *hostIndex) lookup(a uint32) ([]uint32, bool) {
 	}
 	k := a >> h.shift
 	lo, hi := h.start[k], h.start[k+1]
+	if lo == hi { // an empty bucket: most addresses, for most lists
+		return nil, false
+	}
 	i, ok := slices.BinarySearch(h.keys[lo:hi], a)
 	if !ok {
 		return nil, false
