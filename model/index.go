@@ -21,6 +21,11 @@ import (
 type blacklistIndex struct {
 	hosts hostIndex
 	cidrs *bart.Table[[]uint32]
+	// held4 has a bit for each IPv4 /16 holding an address of a list or
+	// part of one of its CIDRs: an address of any other /16 (most
+	// addresses, for most lists) is on no list, which its look-up learns
+	// from one bit of 8 KiB that stay in the caches.
+	held4 [1 << 16 / 64]uint64
 }
 
 // Lookup returns the IDs of the blacklists holding addr, which must be
@@ -32,7 +37,11 @@ func (x *blacklistIndex) Lookup(addr netip.Addr) ([]uint32, bool) {
 	}
 	if addr.Is4() {
 		b := addr.As4()
-		if v, ok := x.hosts.lookup(binary.BigEndian.Uint32(b[:])); ok {
+		a := binary.BigEndian.Uint32(b[:])
+		if x.held4[a>>22]&(1<<(a>>16&63)) == 0 {
+			return nil, false
+		}
+		if v, ok := x.hosts.lookup(a); ok {
 			return v, true
 		}
 		if x.cidrs.Size4() == 0 { // lists of addresses only: no walk
@@ -141,7 +150,25 @@ func newBlacklistIndex(lists []Blacklist) *blacklistIndex {
 	}
 
 	x.hosts = newHostIndex(lists, x.cidrs, in)
+	for _, k := range x.hosts.keys {
+		x.hold16(k>>16, 1)
+	}
+	for p := range x.cidrs.All4() {
+		a := p.Addr().As4()
+		n := uint32(1)
+		if p.Bits() < 16 {
+			n = 1 << (16 - p.Bits())
+		}
+		x.hold16(binary.BigEndian.Uint32(a[:])>>16, n)
+	}
 	return x
+}
+
+// hold16 sets the bits of held4 of the n /16s from first.
+func (x *blacklistIndex) hold16(first, n uint32) {
+	for i := first; i < first+n; i++ {
+		x.held4[i/64] |= 1 << (i % 64)
+	}
 }
 
 // appendNew appends to set the IDs of ids it does not hold yet.
