@@ -188,6 +188,19 @@ func (s *Shard) SetModel(m *model.Model) {
 // AddCounters does nothing.
 func (s *Shard) AddCounters(*flow.IfCounters) {}
 
+// AddBatch is AddClass for each record of rs (a pipeline.BatchStage):
+// the records with no listed side, nearly all, cost no call.
+func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
+	if !s.gp.Any() {
+		return
+	}
+	for i := range cs {
+		if len(cs[i].Src.Blacklists) != 0 || len(cs[i].Dst.Blacklists) != 0 {
+			s.AddClass(&rs[i], &cs[i])
+		}
+	}
+}
+
 // AddClass counts a record between an address of a traffic group and a
 // listed one.
 func (s *Shard) AddClass(r *flow.Record, c *model.Class) {

@@ -355,6 +355,17 @@ func weight(r *flow.Record, n uint64) float32 {
 	return float32(v)
 }
 
+// AddBatch is AddClass for each record of rs (a pipeline.BatchStage): with
+// no hot target, a record to no traffic group (outbound traffic, most of
+// it) costs no call.
+func (s *Stage) AddBatch(rs []flow.Record, cs []model.Class) {
+	for i := range cs {
+		if s.hotN > 0 || len(cs[i].Dst.Groups) != 0 {
+			s.AddClass(&rs[i], &cs[i])
+		}
+	}
+}
+
 // AddClass counts a record toward its destination target (and, for a hot
 // target, its outbound traffic toward its source).
 func (s *Stage) AddClass(r *flow.Record, c *model.Class) {

@@ -255,6 +255,19 @@ func (d *Detector) policySet() *policy.Set {
 // AddCounters does nothing.
 func (d *Detector) AddCounters(*flow.IfCounters) {}
 
+// AddBatch is AddClass for each record of rs (a pipeline.BatchStage):
+// records other than TCP cost no call.
+func (d *Detector) AddBatch(rs []flow.Record, cs []model.Class) {
+	if !d.groups.Any() {
+		return
+	}
+	for i := range rs {
+		if rs[i].Proto == flow.ProtoTCP {
+			d.AddClass(&rs[i], &cs[i])
+		}
+	}
+}
+
 // AddClass tracks the TCP connections to and from the servers of the
 // shard's traffic groups with a policy of the family.
 func (d *Detector) AddClass(r *flow.Record, c *model.Class) {
