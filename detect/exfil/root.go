@@ -313,21 +313,24 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 		return
 	}
 	if k, ok := s.key(r, c); ok {
-		if whole(r) {
-			s.crossed(r, c, 0, min(r.Bytes, maxBytes))
-			return
+		if !s.alone(r, c) {
+			s.account(r, c, k)
 		}
-		s.account(r, c, k)
 	}
 }
 
-// whole reports whether r is a whole TCP connection in one record: its
-// first packet (SYN) and its last (FIN or RST) in a flow's first report.
-// No later record can add to its session, so it takes no slot of the
-// table: most short connections (web, mail, DNS over TCP) cost no memory
-// access.
-func whole(r *flow.Record) bool {
-	return r.Proto == flow.ProtoTCP && !r.Continued && r.TCPFlags&flow.TCPSyn != 0 && r.TCPFlags&(flow.TCPFin|flow.TCPRst) != 0
+// alone holds r (classified as c) against the thresholds by itself when
+// it is a whole TCP connection in one record (its first packet, SYN, and
+// its last, FIN or RST, in a flow's first report), and reports whether it
+// was. No later record can add to such a session, so it takes no slot of
+// the table: most short connections (web, mail, DNS over TCP) cost no
+// memory access.
+func (s *Shard) alone(r *flow.Record, c *model.Class) bool {
+	if r.Proto != flow.ProtoTCP || r.Continued || r.TCPFlags&flow.TCPSyn == 0 || r.TCPFlags&(flow.TCPFin|flow.TCPRst) == 0 {
+		return false
+	}
+	s.crossed(r, c, 0, min(r.Bytes, maxBytes))
+	return true
 }
 
 // keyed is a watched record of a batch and the key of its session.
@@ -348,8 +351,7 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 	w := s.batch[:0]
 	for i := range rs {
 		if k, ok := s.key(&rs[i], &cs[i]); ok {
-			if whole(&rs[i]) {
-				s.crossed(&rs[i], &cs[i], 0, min(rs[i].Bytes, maxBytes))
+			if s.alone(&rs[i], &cs[i]) {
 				continue
 			}
 			if len(w) < ahead {
@@ -400,22 +402,17 @@ func (s *Shard) crossed(r *flow.Record, c *model.Class, before, after uint64) {
 		return
 	}
 	e := pendingOf(r, c)
-	s.raiseAll(&e, before, after)
-}
-
-// raiseAll adds the bytes of e to the alerts of crossed.
-func (s *Shard) raiseAll(e *pending, before, after uint64) {
-	for i, g := range e.c.Src.Groups {
+	for i, g := range c.Src.Groups {
 		for _, p := range s.gp.Of(g) {
 			pp := Of(p)
-			if after <= pp.Threshold || !s.watched(p, g, e) || (i > 0 && s.watchedIn(p, e.c.Src.Groups[:i], e)) {
+			if after <= pp.Threshold || !s.watched(p, g, &e) || (i > 0 && s.watchedIn(p, c.Src.Groups[:i], &e)) {
 				continue
 			}
-			add := e.r.Bytes
+			add := r.Bytes
 			if before <= pp.Threshold {
 				add = after // the whole session, on crossing
 			}
-			s.raise(e, p, g, add)
+			s.raise(&e, p, g, add)
 		}
 	}
 }

@@ -12,15 +12,8 @@ import (
 	"math/bits"
 )
 
-// MinPrecision and MaxPrecision bound the precisions Insert and Estimate
-// take.
-const (
-	MinPrecision = 4
-	MaxPrecision = 18
-)
-
 // Insert adds hash h to regs, the 2^p registers of a sketch of precision
-// p: the register of h's top p bits keeps the longest run of leading zeros
+// p (4 or more, the least Estimate corrects for): the register of h's top p bits keeps the longest run of leading zeros
 // (plus one) seen in the rest.
 func Insert(regs []uint8, p uint8, h uint64) {
 	i := h >> (64 - p)

@@ -13,7 +13,7 @@ import (
 // several precisions, and re-inserting items changes nothing.
 func TestEstimate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, p := range []uint8{MinPrecision, 8, 11, 14} {
+	for _, p := range []uint8{4, 8, 11, 14} {
 		regs := make([]uint8, 1<<p)
 		bound := 3 * 1.04 / math.Sqrt(float64(len(regs)))
 		for _, n := range []int{0, 1, 10, 100, 1000, 30000, 300000} {
