@@ -128,3 +128,29 @@ restore_sysctls() {
 rcvbuf() {
 	ss -uamnH "sport = :$1" | grep -o 'rb[0-9]*' | head -1 | tr -d rb
 }
+
+# flowsentry_config PORT MPORT DIR RCVBUF [FAMILIES] [PASSWORD] [PROTOCOL]
+# prints the configuration of the throughput benchmarks: a PROTOCOL listener
+# (netflow, the default, or sflow) on 127.0.0.1:PORT, HTTP
+# on MPORT, data in DIR/data, the socket buffer RCVBUF; with FAMILIES=all,
+# every detector family as a template on the default traffic group
+# (bench/peers/all-families.yaml) and a blacklist of 100,000 addresses that
+# flowgen never uses (written to DIR/blacklist.txt); with PASSWORD, the
+# administrator's password.
+flowsentry_config() {
+	cat <<-EOF
+		http: {address: "127.0.0.1:$2"}
+		collector:
+		  listeners: [{address: "127.0.0.1:$1", protocol: ${7:-netflow}}]
+		  receive_buffer: $4
+		data_dir: $3/data
+	EOF
+	if [ -n "${6:-}" ]; then
+		printf 'admin: {user: admin, password: "%s"}\n' "$6"
+	fi
+	if [ "${5:-}" = all ]; then
+		seq 0 99999 | awk '{ printf "100.%d.%d.%d\n", 64 + int($1 / 65536), int($1 / 256) % 256, $1 % 256 }' >"$3/blacklist.txt"
+		printf 'blacklists: [{id: 1, name: bench, file: %s}]\n' "$3/blacklist.txt"
+		cat bench/peers/all-families.yaml
+	fi
+}

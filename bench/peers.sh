@@ -102,19 +102,7 @@ GOBIN="$tmp" GOFLAGS= go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2
 # --- collectors --------------------------------------------------------------
 # start_COLLECTOR PORT MPORT DIR starts it, sets cpid; stop_ and count_ follow.
 start_flowsentry() {
-	cat >"$3/flowsentry.yaml" <<-EOF
-		http: {address: "127.0.0.1:$2"}
-		collector:
-		  listeners: [{address: "127.0.0.1:$1", protocol: netflow}]
-		  receive_buffer: $RCVBUF
-		data_dir: $3/data
-	EOF
-	if [ "$FAMILIES" = all ]; then
-		# A blacklist of 100,000 addresses that flowgen never uses.
-		seq 0 99999 | awk '{ printf "100.%d.%d.%d\n", 64 + int($1 / 65536), int($1 / 256) % 256, $1 % 256 }' >"$3/blacklist.txt"
-		printf 'blacklists: [{id: 1, name: bench, file: %s}]\n' "$3/blacklist.txt" >>"$3/flowsentry.yaml"
-		cat bench/peers/all-families.yaml >>"$3/flowsentry.yaml"
-	fi
+	flowsentry_config "$1" "$2" "$3" "$RCVBUF" "$FAMILIES" >"$3/flowsentry.yaml"
 	$(pin 0) "$tmp/flowsentry" serve --config "$3/flowsentry.yaml" >"$3/flowsentry.log" 2>&1 &
 	cpid=$!
 	pids+=("$cpid")
