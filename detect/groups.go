@@ -20,6 +20,8 @@ type GroupPolicies struct {
 	model   *model.Model
 	byGroup [][]*policy.Policy // by index into model.Groups
 	any     bool
+	// allow is whether a partition of the model has an allow-list.
+	allow bool
 }
 
 // NewGroupPolicies returns the resolver of family f.
@@ -33,7 +35,7 @@ func (g *GroupPolicies) Update(set *policy.Set, m *model.Model) bool {
 	if set == g.set && m == g.model {
 		return false
 	}
-	g.set, g.model, g.any = set, m, false
+	g.set, g.model, g.any, g.allow = set, m, false, false
 	g.byGroup = g.byGroup[:0]
 	if m == nil || set == nil {
 		return true
@@ -56,6 +58,7 @@ func (g *GroupPolicies) Update(set *policy.Set, m *model.Model) bool {
 		g.any = g.any || len(list) > 0
 		g.byGroup = append(g.byGroup, list)
 	}
+	g.allow = m.AllowLists()
 	return true
 }
 
@@ -91,11 +94,16 @@ func (g *GroupPolicies) GroupIn(groups []uint16, cid uint32) uint32 {
 // Allowed reports whether remote address addr is on the allow-list of
 // policy p or of its partition: such an address never counts toward p.
 func (g *GroupPolicies) Allowed(p *policy.Policy, addr netip.Addr) bool {
+	return (len(p.Allow) > 0 || g.allow) && g.allowed(p, addr)
+}
+
+// allowed is Allowed once p or a partition has an allow-list.
+func (g *GroupPolicies) allowed(p *policy.Policy, addr netip.Addr) bool {
 	if len(p.Allow) > 0 {
 		a := addr.Unmap()
 		if slices.ContainsFunc(p.Allow, func(pf netip.Prefix) bool { return pf.Contains(a) }) {
 			return true
 		}
 	}
-	return g.model != nil && g.model.Allowed(p.CID, addr)
+	return g.allow && g.model.Allowed(p.CID, addr)
 }

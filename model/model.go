@@ -182,6 +182,10 @@ func (m *Model) BlacklistName(id uint32) string {
 	return m.names.blacklists[id]
 }
 
+// AllowLists reports whether any partition has an allow-list: without one,
+// Allowed is false for every address.
+func (m *Model) AllowLists() bool { return !m.allow.empty() }
+
 // Allowed reports whether partition cid's allow-list holds addr; cheap
 // when no partition has one.
 func (m *Model) Allowed(cid uint32, addr netip.Addr) bool {
