@@ -4,12 +4,14 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/flow"
+	"github.com/flowsentry/flowsentry/internal/prefetch"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
@@ -186,10 +188,13 @@ func (s *Shard) AddClass(r *flow.Record, c *model.Class) {
 }
 
 // AddBatch is AddClass for each record of a batch, in order, classified
-// as cs: it first finds the sessions to track and their hashes, then
-// tracks each while the processor fetches the bucket of the one ahead
-// records later (under a load of new sessions, the bucket misses the
-// cache).
+// as cs. It first finds the sessions to track and their hashes, then
+// tracks them in a pipeline of two steps, as under a load of new
+// sessions both the bucket and the session's line miss the cache: it
+// places each record's session in the table (locate) while the processor
+// fetches the bucket of the one ahead records later, and counts the
+// record lag records earlier into its session (count), whose line locate
+// asked for.
 func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 	if !s.active {
 		return
@@ -204,18 +209,35 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 			w = append(w, t)
 		}
 	}
+	var at [lag]slot // the slots of the records located, not yet counted
 	for j := range w {
 		if j+ahead < len(w) {
 			s.table.prefetch(w[j+ahead].h)
 		}
-		s.track(&rs[w[j].i], &cs[w[j].i], &w[j])
+		if j >= lag {
+			t := &w[j-lag]
+			s.count(&rs[t.i], &cs[t.i], t, at[j%lag])
+		}
+		l := s.locate(&w[j])
+		if l.e != nil {
+			prefetch.Lines(unsafe.Pointer(l.e), unsafe.Pointer(l.e))
+		}
+		at[j%lag] = l
+	}
+	for j := max(0, len(w)-lag); j < len(w); j++ {
+		t := &w[j]
+		s.count(&rs[t.i], &cs[t.i], t, at[j%lag])
 	}
 	s.batch = w[:0]
 }
 
 // ahead is how many tracked records of a batch AddBatch asks the
-// processor for before it tracks them.
-const ahead = 8
+// processor for a bucket before it places the record's session; lag how
+// many it places before it counts the first of them.
+const (
+	ahead = 8
+	lag   = 4
+)
 
 // tracking is a record whose session is tracked: its normalised ends,
 // its direction in the session (0: from endpoint a), the session's hash,
@@ -225,6 +247,15 @@ type tracking struct {
 	dir int
 	h   uint64
 	i   int32
+}
+
+// slot is where locate found or made a tracked record's session: its
+// bucket and way, the session (nil: not tracked) and whether it is new.
+type slot struct {
+	bk    *bucket
+	e     *session
+	way   int
+	fresh bool
 }
 
 // tracked tells whether r (classified as c) is to be tracked, and how.
@@ -289,15 +320,28 @@ type ends struct {
 
 // track adds r (classified as c) to its session t.
 func (s *Shard) track(r *flow.Record, c *model.Class, t *tracking) {
-	k, dir := t.k, t.dir
-	bk, way, e, dropped := s.table.lookup(t.h, s.stamp)
+	s.count(r, c, t, s.locate(t))
+}
+
+// locate finds or makes the slot of t's session.
+func (s *Shard) locate(t *tracking) slot {
+	bk, way, e, fresh, dropped := s.table.place(t.h, s.stamp)
 	if dropped {
 		s.stats.PendingDropped++
-		if e == nil {
-			return
-		}
 	}
-	bk.seen[way] = s.stamp
+	return slot{bk, e, way, fresh}
+}
+
+// count adds r (classified as c) to its session t, at l (from locate).
+func (s *Shard) count(r *flow.Record, c *model.Class, t *tracking, l slot) {
+	e := l.e
+	if e == nil {
+		return
+	}
+	if l.fresh {
+		*e = session{}
+	}
+	k, dir, bk, way := t.k, t.dir, l.bk, l.way
 	if bk.state[way] == slotDone {
 		return
 	}

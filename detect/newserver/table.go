@@ -215,6 +215,19 @@ const pendingTimeoutMs = uint32(pendingTimeout / 1e6)
 // the slot idle the longest if that was last seen before the current
 // tick, else it is not tracked (nil session); dropped reports either.
 func (t *pendingTable) lookup(h uint64, now uint32) (b *bucket, way int, e *session, dropped bool) {
+	b, way, e, fresh, dropped := t.place(h, now)
+	if fresh {
+		*e = session{}
+	}
+	return b, way, e, dropped
+}
+
+// place is lookup without touching the session's line, which a lookup
+// of a new session would wait for: fresh reports a session inserted, to
+// be zeroed before use. Only the bucket is read and written; the slot
+// found or made is marked seen at now, so that no place in the same
+// tick takes it for another session while its use is still to come.
+func (t *pendingTable) place(h uint64, now uint32) (b *bucket, way int, e *session, fresh, dropped bool) {
 	if t.buckets == nil {
 		t.init()
 	}
@@ -222,7 +235,8 @@ func (t *pendingTable) lookup(h uint64, now uint32) (b *bucket, way int, e *sess
 	b = &t.buckets[bi]
 	for i := range ways {
 		if b.tag[i] == h && b.state[i] != slotEmpty {
-			return b, i, &t.sess[bi*ways+i], false
+			b.seen[i] = now
+			return b, i, &t.sess[bi*ways+i], false, false
 		}
 	}
 	way, oldest := 0, uint32(0)
@@ -240,14 +254,12 @@ func (t *pendingTable) lookup(h uint64, now uint32) (b *bucket, way int, e *sess
 	} else if oldest == 0 {
 		// Every slot was used since the tick: keep them (a flood of new
 		// sessions does not flush the table within a second).
-		return nil, 0, nil, true
+		return nil, 0, nil, false, true
 	} else {
 		dropped = true
 	}
 	b.tag[way], b.state[way], b.flags[way], b.seen[way] = h, slotPending, [2]uint8{}, now
-	e = &t.sess[bi*ways+way]
-	*e = session{}
-	return b, way, e, dropped
+	return b, way, &t.sess[bi*ways+way], true, dropped
 }
 
 // prefetch asks the processor for the bucket of hash h, without waiting.
