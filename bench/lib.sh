@@ -129,6 +129,13 @@ rcvbuf() {
 	ss -uamnH "sport = :$1" | grep -o 'rb[0-9]*' | head -1 | tr -d rb
 }
 
+# pin CPU prints the prefix that runs a command on CPU alone: with PIN=1
+# (the default) on a machine of 2 or more CPUs, so that a collector and the
+# load generator each get one core.
+pin() {
+	if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then echo "taskset -c $1"; fi
+}
+
 # flowsentry_config PORT MPORT DIR RCVBUF [FAMILIES] [PASSWORD] [PROTOCOL]
 # prints the configuration of the throughput benchmarks: a PROTOCOL listener
 # (netflow, the default, or sflow) on 127.0.0.1:PORT, HTTP

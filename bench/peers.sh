@@ -80,10 +80,6 @@ metric() {
 		END { printf "%.0f\n", s }'
 }
 
-pin() { # pin CPU: prefix that runs a command on one CPU
-	if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then echo "taskset -c $1"; fi
-}
-
 # --- tools -----------------------------------------------------------------
 need=()
 command -v nfcapd >/dev/null && command -v nfdump >/dev/null || need+=(nfdump)

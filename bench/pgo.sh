@@ -21,7 +21,6 @@ need curl curl taskset util-linux
 SECONDS_EACH=${SECONDS_EACH:-8}
 RATE=${RATE:-2500000}
 SFLOW_RATE=${SFLOW_RATE:-1000000}
-PIN=1
 tmp=$(mktemp -d /tmp/pgo.XXXXXX)
 spid=""
 cleanup() {
@@ -31,7 +30,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 log() { echo "pgo: $*" >&2; }
-pin() { if [ "$(nproc)" -ge 2 ]; then echo "taskset -c $1"; fi; }
 
 log "building flowsentry (without a profile) and flowgen"
 go build -pgo=off -o "$tmp/flowsentry" ./cmd/flowsentry

@@ -105,5 +105,5 @@ func (g *GroupPolicies) allowed(p *policy.Policy, addr netip.Addr) bool {
 			return true
 		}
 	}
-	return g.allow && g.model.Allowed(p.CID, addr)
+	return g.model != nil && g.model.Allowed(p.CID, addr)
 }

@@ -1,7 +1,6 @@
 package newserver
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -38,8 +37,7 @@ func sequentialBatch(s *Shard, rs []flow.Record, cs []model.Class) {
 // other. The load mixes a flood of one-way sessions that fills the
 // table's buckets (so that new sessions are refused, then replace idle
 // ones after a tick) with sessions whose records follow each other
-// closely, both directions within the pipeline's lag, some of them
-// replacing a slot another record of the batch still has to count into.
+// closely, both directions within the pipeline's lag.
 func TestBatchPipelineMatchesSequential(t *testing.T) {
 	pipelined := newHarness(t, 1, nil, testPolicies(0, DefaultMaxLearned))
 	sequential := newHarness(t, 1, nil, testPolicies(0, DefaultMaxLearned))
@@ -100,7 +98,7 @@ func TestBatchPipelineMatchesSequential(t *testing.T) {
 	if n := len(typeKeys(pipelined.rec)); n == 0 {
 		t.Fatal("no alert: the whole sessions were never counted")
 	} else {
-		t.Log(fmt.Sprintf("%d alerts, %d sessions refused or replaced", n, pipelined.shards[0].stats.PendingDropped))
+		t.Logf("%d alerts, %d sessions refused or replaced", n, pipelined.shards[0].stats.PendingDropped)
 	}
 }
 

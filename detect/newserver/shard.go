@@ -4,14 +4,12 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowsentry/flowsentry/alert"
 	"github.com/flowsentry/flowsentry/detect"
 	"github.com/flowsentry/flowsentry/flow"
-	"github.com/flowsentry/flowsentry/internal/prefetch"
 	"github.com/flowsentry/flowsentry/model"
 	"github.com/flowsentry/flowsentry/policy"
 )
@@ -220,7 +218,7 @@ func (s *Shard) AddBatch(rs []flow.Record, cs []model.Class) {
 		}
 		l := s.locate(&w[j])
 		if l.e != nil {
-			prefetch.Lines(unsafe.Pointer(l.e), unsafe.Pointer(l.e))
+			prefetchSession(l.e)
 		}
 		at[j%lag] = l
 	}

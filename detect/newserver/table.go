@@ -210,23 +210,15 @@ func stamp(now int64) uint32 {
 // pendingTimeoutMs is pendingTimeout in stamp units.
 const pendingTimeoutMs = uint32(pendingTimeout / 1e6)
 
-// lookup returns the bucket, way and session of hash h, inserting it
-// (zeroed) when absent. When its bucket is full, the new session replaces
-// the slot idle the longest if that was last seen before the current
-// tick, else it is not tracked (nil session); dropped reports either.
-func (t *pendingTable) lookup(h uint64, now uint32) (b *bucket, way int, e *session, dropped bool) {
-	b, way, e, fresh, dropped := t.place(h, now)
-	if fresh {
-		*e = session{}
-	}
-	return b, way, e, dropped
-}
-
-// place is lookup without touching the session's line, which a lookup
-// of a new session would wait for: fresh reports a session inserted, to
-// be zeroed before use. Only the bucket is read and written; the slot
-// found or made is marked seen at now, so that no place in the same
-// tick takes it for another session while its use is still to come.
+// place returns the bucket, way and session of hash h, inserting it when
+// absent. When its bucket is full, the new session replaces the slot idle
+// the longest if that was last seen before the current tick, else it is
+// not tracked (nil session); dropped reports either. fresh reports a
+// session inserted, which the caller zeroes before use: place reads and
+// writes only the bucket, not the session's line, which a new session
+// would otherwise wait for. The slot found or made is marked seen at now,
+// so that no place in the same tick takes it for another session while
+// its use is still to come.
 func (t *pendingTable) place(h uint64, now uint32) (b *bucket, way int, e *session, fresh, dropped bool) {
 	if t.buckets == nil {
 		t.init()
@@ -260,6 +252,12 @@ func (t *pendingTable) place(h uint64, now uint32) (b *bucket, way int, e *sessi
 	}
 	b.tag[way], b.state[way], b.flags[way], b.seen[way] = h, slotPending, [2]uint8{}, now
 	return b, way, &t.sess[bi*ways+way], true, dropped
+}
+
+// prefetchSession asks the processor for the line of session e, without
+// waiting.
+func prefetchSession(e *session) {
+	prefetch.Lines(unsafe.Pointer(e), unsafe.Pointer(e))
 }
 
 // prefetch asks the processor for the bucket of hash h, without waiting.

@@ -38,25 +38,25 @@ func TestPendingTable(t *testing.T) {
 	const t0 = uint32(1000)
 	var b *bucket
 	for i := range uint64(ways) {
-		bk, _, e, dropped := tb.lookup(same(i), t0)
-		if e == nil || dropped {
-			t.Fatalf("slot %d: session %v dropped %v", i, e, dropped)
+		bk, _, e, fresh, dropped := tb.place(same(i), t0)
+		if e == nil || !fresh || dropped {
+			t.Fatalf("slot %d: session %v fresh %v dropped %v", i, e, fresh, dropped)
 		}
 		b = bk
 	}
 	// Hit.
-	if _, way, e, dropped := tb.lookup(same(2), t0); e == nil || dropped || b.tag[way] != same(2) {
+	if _, way, e, fresh, dropped := tb.place(same(2), t0); e == nil || fresh || dropped || b.tag[way] != same(2) {
 		t.Fatal("no hit")
 	}
 	// Full, every slot used since the tick: not tracked.
-	if _, _, e, dropped := tb.lookup(same(9), t0); e != nil || !dropped {
+	if _, _, e, _, dropped := tb.place(same(9), t0); e != nil || !dropped {
 		t.Fatalf("full bucket at the same tick: session %v dropped %v", e, dropped)
 	}
 	// Records at a later tick for all but slot 2; later still, a new
 	// session replaces slot 2, idle the longest.
 	b.seen = [ways]uint32{t0 + 5, t0 + 5, t0, t0 + 5}
-	_, way, e, dropped := tb.lookup(same(9), t0+20)
-	if e == nil || !dropped || way != 2 || b.tag[2] != same(9) || tb.n != ways {
+	_, way, e, fresh, dropped := tb.place(same(9), t0+20)
+	if e == nil || !fresh || !dropped || way != 2 || b.tag[2] != same(9) || tb.n != ways {
 		t.Fatalf("replace: way %d dropped %v n %d", way, dropped, tb.n)
 	}
 	b.state[1] = slotDone
